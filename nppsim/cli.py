@@ -1,0 +1,421 @@
+"""The command line: ``nppsim run | info | plot`` (also ``python -m nppsim``).
+
+Exit status: 0 success; 2 invalid input (one line ``nppsim: error: ...`` on stderr, never a
+traceback); 1 the computation failed (the message, and the path of the partial result saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nppsim import units
+from nppsim.errors import InputError, SimulationError
+
+logger = logging.getLogger(__name__)
+
+#: output file of ``nppsim run`` without a case file (in the current directory)
+DEFAULT_RUN_OUTPUT = "nppsim_default.h5"
+#: native fractions of n_bulk at which ``nppsim info`` tabulates D(n)
+INFO_FRACTIONS = (1.0, 0.8, 0.6, 0.4, 0.2, 0.1, 0.05, 0.02, 0.01)
+#: the front depth reported after a run is where the foreign fraction crosses this level
+FRONT_LEVEL = 0.5
+#: plateau estimate: the native fraction where D_native = D_foreign / PLATEAU_D_RATIO
+PLATEAU_D_RATIO = 10.0
+#: exit statuses
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+#: status after Ctrl-C, as a shell reports a SIGINT
+EXIT_INTERRUPTED = 130
+
+
+def _version() -> str:
+    from nppsim.result import package_version
+
+    return package_version()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the ``nppsim`` command."""
+    parser = argparse.ArgumentParser(
+        prog="nppsim",
+        description="Nernst-Planck-Poisson simulation of ion transport in glasses (CAIT).",
+    )
+    parser.add_argument("--version", action="version", version=f"nppsim {_version()}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log progress messages (INFO) to stderr"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="simulate a case and save the result (HDF5)",
+        description="Simulate CASE (default: the embedded K+ on Li3B7O12-like case).",
+    )
+    run.add_argument("case", nargs="?", metavar="CASE", help="case file (TOML)")
+    run.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.h5",
+        help="result file (default: <case stem>.h5, or nppsim_default.h5, in the current folder)",
+    )
+    run.add_argument("--csv", metavar="PROFILE.csv", help="also write the final profile as CSV")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a case value, e.g. --set sample.temperature_K=400 (repeatable)",
+    )
+    run.add_argument(
+        "--solver", choices=("npp", "electroneutral"), help="override the case's solver.method"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    run.add_argument("--plot", metavar="FIG.png", help="also draw the result (png, pdf, svg)")
+    run.set_defaults(handler=cmd_run)
+
+    info = sub.add_parser(
+        "info",
+        help="derived quantities of a case (Debye length, conductivity, D(n), grid)",
+        description="Print derived quantities of CASE without simulating.",
+    )
+    info.add_argument("case", metavar="CASE", help="case file (TOML)")
+    info.set_defaults(handler=cmd_info)
+
+    plot = sub.add_parser(
+        "plot", help="draw a saved result", description="Draw a result file written by run."
+    )
+    plot.add_argument("result", metavar="RESULT.h5", help="result file written by nppsim run")
+    plot.add_argument(
+        "-o", "--output", metavar="FIGURE.png", help="figure file (default: RESULT with .png)"
+    )
+    plot.set_defaults(handler=cmd_plot)
+    return parser
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _out(line: str = "") -> None:
+    print(line, file=sys.stdout, flush=True)
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split()) or type(message).__name__
+
+
+def _check_output_path(path: Path, what: str) -> None:
+    """InputError unless `path` can be created: its folder exists and it is not a folder."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{path}: cannot write the {what}: folder {folder} does not exist")
+    if path.is_dir():
+        raise InputError(f"{path}: cannot write the {what}: it is a folder")
+
+
+def partial_path(output: Path) -> Path:
+    """Where a partial result goes: OUT.h5 -> OUT.partial.h5."""
+    return output.with_suffix(".partial.h5")
+
+
+def _fmt_g(value: Any, spec: str = ".4g") -> str:
+    try:
+        return format(float(value), spec)
+    except (TypeError, ValueError):
+        return "?"
+
+
+# ---------------------------------------------------------------------- run
+
+
+def _load_case_for_run(args: argparse.Namespace) -> Any:
+    from nppsim.case import default_case, load_case, parse_assignment
+
+    case = load_case(args.case) if args.case else default_case()
+    if args.set:
+        values = dict(parse_assignment(a) for a in args.set)
+        case = case.with_values(values)
+    return case
+
+
+def _run_output_path(args: argparse.Namespace) -> Path:
+    if args.output:
+        return Path(args.output)
+    if args.case:
+        return Path.cwd() / f"{Path(args.case).stem}.h5"
+    return Path.cwd() / DEFAULT_RUN_OUTPUT
+
+
+def _print_summary(case: Any, result: Any) -> None:
+    diag = result.diagnostics
+    _out(f"case: {result.case_name}")
+    _out(
+        f"solver: {result.method}, {result.n_cells} cells, {len(case.stages)} stage(s), "
+        f"{result.n_times} snapshots"
+    )
+    _out(
+        f"steps: {diag.get('steps', '?')} accepted, {diag.get('rejected_steps', '?')} rejected; "
+        f"Newton iterations: {diag.get('newton_iterations', '?')}"
+    )
+    _out(f"wall time: {result.wall_s:.3g} s")
+    if result.n_times:
+        for sp in case.species:
+            if sp.role != "foreign" or sp.name not in result.species:
+                continue
+            depth = result.front_depth_nm(sp.name, FRONT_LEVEL)
+            shown = "not reached" if math.isnan(depth) else f"{depth:.4g} nm"
+            _out(
+                f"front ({sp.name} fraction = {FRONT_LEVEL:g}) at t = "
+                f"{result.times_s[-1]:.4g} s: {shown}"
+            )
+
+
+def _save_partial(result: Any, output: Path) -> None:
+    path = partial_path(output)
+    try:
+        result.save(path)
+    except OSError as exc:
+        _err(f"nppsim: could not save the partial result to {path}: {_one_line(exc)}")
+        return
+    _err(f"nppsim: partial result saved to {path}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``nppsim run``: simulate, save HDF5 (and optionally CSV and a figure), print a summary."""
+    output = _run_output_path(args)
+    _check_output_path(output, "result")
+    csv_path = Path(args.csv) if args.csv else None
+    plot_path = Path(args.plot) if args.plot else None
+    if csv_path is not None:
+        _check_output_path(csv_path, "profile")
+    if plot_path is not None:
+        from nppsim.plot import figure_format
+
+        _check_output_path(plot_path, "figure")
+        figure_format(plot_path)
+    case = _load_case_for_run(args)
+    from nppsim.simulate import simulate
+
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        result = simulate(case, method=args.solver, progress=progress)
+    except SimulationError as exc:
+        _err(f"nppsim: simulation failed: {_one_line(exc)}")
+        if exc.partial is not None:
+            _save_partial(exc.partial, output)
+        return EXIT_FAILED
+
+    if not result.completed:
+        _err(f"nppsim: simulation stopped early: {_one_line(result.message)}")
+        _save_partial(result, output)
+        return EXIT_FAILED
+
+    written = [result.save(output)]
+    if csv_path is not None:
+        written.append(result.save_csv(csv_path))
+    if plot_path is not None:
+        from nppsim.plot import plot_result
+
+        plot_result(result, plot_path)
+        written.append(plot_path)
+    if not args.quiet:
+        _print_summary(case, result)
+    for path in written:
+        _out(f"wrote {path}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- info
+
+
+def _evaluate(fn: Any, xs: Sequence[float]) -> list[float]:
+    """fn at every x as floats; vectorised when fn accepts an array, else one by one."""
+    arr = np.asarray(xs, dtype=float)
+    try:
+        values = np.asarray(fn(arr), dtype=float)
+        if values.shape == arr.shape:
+            return [float(v) for v in values]
+    except (TypeError, ValueError):
+        pass
+    return [float(fn(float(x))) for x in xs]
+
+
+def _describe_sed(sed: Any) -> str:
+    """One-line description of an SEDSpec, naming the parameters of its shape."""
+    shape = sed.shape
+    parts = [f"{shape} SED"]
+    if shape == "gaussian":
+        parts.append(f"FWHM {sed.fwhm_eV:g} eV")
+    elif shape == "gaussians" and getattr(sed, "components", None):
+        parts.append(f"{len(sed.components)} Gaussians")
+    elif shape == "box" and getattr(sed, "width_eV", None) is not None:
+        parts.append(f"width {sed.width_eV:g} eV")
+    elif shape == "exponential" and getattr(sed, "tail_eV", None) is not None:
+        parts.append(f"tail {sed.tail_eV:g} eV")
+    elif shape == "table" and getattr(sed, "energies_eV", None):
+        parts.append(f"{len(sed.energies_eV)} tabulated points")
+    parts.append(f"vacancy fraction {sed.vacancy_fraction:g}")
+    parts.append(f"filling {sed.filling}")
+    return ", ".join(parts)
+
+
+def _d_of_n_lines(case: Any, sp: Any, foreigns: Sequence[Any]) -> list[str]:
+    """D(n) table of a species with an SED or a D table, and its plateau estimates."""
+    from nppsim.simulate import mobility_for
+
+    mob = mobility_for(case, sp)
+    d_ref = sp.D_cm2_s
+    what = _describe_sed(sp.sed) if sp.sed is not None else "tabulated D(n)"
+    lines = ["", f"D(n) of {sp.name} ({what}), D_ref = {d_ref:.4g} cm^2/s:"]
+    lines.append(
+        f"  {'fraction':>8}  {'D (cm^2/s)':>11}  {'log10 D/D_ref':>13}  {'shift (meV)':>11}"
+    )
+    d_values = _evaluate(mob.D, INFO_FRACTIONS)
+    shift_fn = getattr(mob, "activation_shift_eV", None)
+    shifts = _evaluate(shift_fn, INFO_FRACTIONS) if shift_fn else [math.nan] * len(d_values)
+    for c, d, shift in zip(INFO_FRACTIONS, d_values, shifts, strict=True):
+        log_ratio = math.log10(d / d_ref) if d > 0 and d_ref > 0 else math.nan
+        # + 0.0 turns -0.0 (no shift at the pristine density) into 0.0
+        shift_meV = shift * 1e3 + 0.0
+        lines.append(f"  {c:>8.2f}  {d:>11.3e}  {log_ratio:>13.3f}  {shift_meV:>11.1f}")
+    plateau_fn = getattr(mob, "plateau_fraction", None)
+    if sp.role != "native" or plateau_fn is None:
+        return lines
+    for f in foreigns:
+        plateau = plateau_fn(f.D_cm2_s)
+        if plateau is None or not math.isfinite(float(plateau)):
+            shown = f"none (D_{sp.name} stays above D_{f.name}/{PLATEAU_D_RATIO:g})"
+        else:
+            shown = f"{float(plateau):.4g} of n_bulk"
+        lines.append(
+            f"plateau estimate with {f.name} (D_{sp.name} = D_{f.name}/{PLATEAU_D_RATIO:g}, "
+            f"D_{f.name} = {f.D_cm2_s:.3g} cm^2/s): {shown}"
+        )
+    return lines
+
+
+def _info_lines(case: Any) -> list[str]:
+    s = case.sample
+    lines = [f"case: {case.meta.name}" + (f" ({case.path})" if case.path else "")]
+    lines.append(
+        f"sample: {s.thickness_um:g} um thick, T = {s.temperature_K:g} K, "
+        f"n_bulk = {s.n_bulk_cm3:.4g} cm^-3, eps_r = {s.eps_r:g}"
+    )
+    lines.append(f"thermal voltage kT/e: {units.thermal_voltage_V(s.temperature_K) * 1e3:.4g} mV")
+    lines.append(
+        f"Debye length: {units.debye_length_nm(s.n_bulk_cm3, s.eps_r, s.temperature_K):.4g} nm"
+    )
+
+    natives = [sp for sp in case.species if sp.role == "native"]
+    foreigns = [sp for sp in case.species if sp.role == "foreign"]
+    sigma = 0.0
+    for sp in natives:
+        sigma_sp = units.conductivity_S_cm(
+            s.n_bulk_cm3 * sp.initial_fraction, sp.D_cm2_s, s.temperature_K, sp.charge
+        )
+        sigma += sigma_sp
+        lines.append(f"bulk conductivity ({sp.name}, Nernst-Einstein): {sigma_sp:.4g} S/cm")
+    if len(natives) > 1:
+        lines.append(f"bulk conductivity (all native): {sigma:.4g} S/cm")
+    if sigma > 0:
+        tau = units.EPS0_F_CM * s.eps_r / sigma
+        lines.append(f"dielectric relaxation time eps0 eps_r / sigma: {tau:.4g} s")
+    else:
+        lines.append("dielectric relaxation time eps0 eps_r / sigma: infinite (no native carriers)")
+
+    g = case.grid
+    from solvers.grid import graded_faces_nm
+
+    faces = np.asarray(
+        graded_faces_nm(s.thickness_um * 1e3, g.fine_depth_nm, g.fine_spacing_nm, g.growth)
+    )
+    widths = np.diff(faces)
+    lines.append(
+        f"grid: {widths.size} cells, smallest {widths.min():.4g} nm, largest {widths.max():.4g} nm"
+    )
+
+    for sp in case.species:
+        if sp.sed is not None or getattr(sp, "D_table", None) is not None:
+            lines += _d_of_n_lines(case, sp, foreigns)
+    return lines
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``nppsim info``: print derived quantities of a case."""
+    from nppsim.case import load_case
+
+    case = load_case(args.case)
+    for line in _info_lines(case):
+        _out(line)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- plot
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``nppsim plot``: draw a saved result to a figure file."""
+    from nppsim.plot import figure_format, plot_result
+    from nppsim.result import load_result
+
+    source = Path(args.result)
+    output = Path(args.output) if args.output else source.with_suffix(".png")
+    _check_output_path(output, "figure")
+    figure_format(output)
+    result = load_result(source)
+    plot_result(result, output)
+    _out(f"wrote {output}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+#: loggers whose messages the command line shows on stderr
+CLI_LOGGERS = ("nppsim", "solvers", "sed", "fitting")
+
+
+def _attach_log_handler(verbose: bool) -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("nppsim: %(levelname)s: %(message)s"))
+    for name in CLI_LOGGERS:
+        log = logging.getLogger(name)
+        log.addHandler(handler)
+        log.setLevel(logging.INFO if verbose else logging.WARNING)
+    return handler
+
+
+def _detach_log_handler(handler: logging.Handler) -> None:
+    for name in CLI_LOGGERS:
+        logging.getLogger(name).removeHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = _attach_log_handler(args.verbose)
+    try:
+        return args.handler(args)
+    except InputError as exc:
+        _err(f"nppsim: error: {_one_line(exc)}")
+        return EXIT_INPUT
+    except OSError as exc:
+        # inputs are checked up front, so this is a write that failed (disk full, permissions)
+        _err(f"nppsim: error: {_one_line(exc)}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _err("nppsim: interrupted")
+        return EXIT_INTERRUPTED
+    finally:
+        _detach_log_handler(handler)

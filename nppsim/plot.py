@@ -1,0 +1,182 @@
+"""Figures of simulation results (matplotlib, no pyplot: safe without a display).
+
+`plot_result` draws three panels: the species fractions against depth at the stored times, the
+potential against depth at the final time, and the front current density against time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from nppsim.errors import InputError
+from nppsim.fileio import atomic_write
+
+if TYPE_CHECKING:
+    from nppsim.result import Result
+
+logger = logging.getLogger(__name__)
+
+#: the depth axis ends where the foreign fraction first drops below this (a fraction of n_bulk,
+#: well under what ToF-SIMS resolves) ...
+PROFILE_EDGE_FRACTION = 1.0e-3
+#: ... times this margin, so the tail stays visible
+PROFILE_EDGE_MARGIN = 1.5
+#: but never shorter than this (nm): a few Debye lengths of the space-charge zone
+MIN_DEPTH_RANGE_NM = 10.0
+#: earlier snapshots drawn besides the final one; more would only smear the panel
+MAX_EARLIER_PROFILES = 12
+#: figure size (inches) for the three panels side by side
+FIGURE_SIZE_IN = (14.0, 4.2)
+
+
+def supported_figure_formats() -> tuple[str, ...]:
+    """File extensions (without dot) that `plot_result` can write, e.g. ("png", "pdf", "svg")."""
+    return tuple(sorted(Figure().canvas.get_supported_filetypes()))
+
+
+def figure_format(path: str | os.PathLike[str]) -> str:
+    """Image format from the extension of `path`; InputError if it is missing or unsupported."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    formats = supported_figure_formats()
+    if suffix not in formats:
+        shown = f"'.{suffix}'" if suffix else "no extension"
+        raise InputError(
+            f"{path}: unsupported figure format ({shown}); use one of .{', .'.join(formats)}"
+        )
+    return suffix
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: float = 150.0) -> Path:
+    """Save `fig` atomically, in the format named by the extension of `path`.
+
+    dpi: resolution of raster formats (dots per inch).
+    """
+    fmt = figure_format(path)
+    target = Path(path)
+    with atomic_write(target, "wb") as f:
+        fig.savefig(f, format=fmt, dpi=dpi)
+    logger.info("saved figure to %s", target)
+    return target
+
+
+def profile_depth_range_nm(result: Result) -> float:
+    """Right end (nm) of the depth axis of the profile panels.
+
+    1.5 times the depth where the foreign fraction (final snapshot) first drops below 1e-3,
+    at least 10 nm and at most the thickness. Without foreign species: where any species
+    differs from its first snapshot by more than 1e-3.
+    """
+    thickness = result.thickness_nm
+    depth = result.depth_nm
+    if result.n_times == 0 or depth.size == 0:
+        return thickness
+    foreign = result.foreign_species
+    if foreign:
+        edges = []
+        for name in foreign:
+            below = np.flatnonzero(result.final_fraction(name) < PROFILE_EDGE_FRACTION)
+            edges.append(depth[below[0]] if below.size else thickness)
+        edge = float(max(edges))
+    else:
+        change = np.abs(result.fractions[-1] - result.fractions[0]).max(axis=0)
+        changed = np.flatnonzero(change > PROFILE_EDGE_FRACTION)
+        edge = float(depth[changed[-1]]) if changed.size else thickness
+    return float(min(thickness, max(MIN_DEPTH_RANGE_NM, PROFILE_EDGE_MARGIN * edge)))
+
+
+def _earlier_indices(n_times: int) -> np.ndarray:
+    if n_times <= 1:
+        return np.empty(0, dtype=int)
+    earlier = np.arange(n_times - 1)
+    if earlier.size > MAX_EARLIER_PROFILES:
+        pick = np.linspace(0, n_times - 2, MAX_EARLIER_PROFILES).round().astype(int)
+        earlier = np.unique(pick)
+    return earlier
+
+
+def _plot_profiles(ax, result: Result, x_max: float) -> None:
+    depth = result.depth_nm
+    earlier = _earlier_indices(result.n_times)
+    for k, name in enumerate(result.species):
+        color = f"C{k % 10}"
+        c = result.fraction(name)
+        for j, i in enumerate(earlier):
+            alpha = 0.15 + 0.45 * (j + 1) / (earlier.size + 1)
+            ax.plot(depth, c[i], color=color, lw=0.7, alpha=alpha)
+        ax.plot(depth, c[-1], color=color, lw=2.2, label=f"{name}, t = {result.times_s[-1]:.3g} s")
+    ax.set_xlim(0.0, x_max)
+    ax.set_ylim(-0.02, 1.05 * max(1.0, float(np.nanmax(result.fractions[-1], initial=0.0))))
+    ax.set_xlabel("depth (nm)")
+    ax.set_ylabel("fraction of $n_\\mathrm{bulk}$")
+    ax.set_title("profiles (thin: earlier times)")
+    if result.species:
+        ax.legend(loc="best", fontsize="small")
+
+
+def _plot_potential(ax, result: Result, x_max: float) -> None:
+    ax.plot(result.depth_nm, result.potential_V[-1], color="k", lw=1.8)
+    ax.set_xlim(0.0, x_max)
+    visible = result.depth_nm <= x_max
+    if np.any(visible):
+        lo = float(np.min(result.potential_V[-1][visible]))
+        hi = float(np.max(result.potential_V[-1][visible]))
+        pad = 0.05 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlabel("depth (nm)")
+    ax.set_ylabel("potential (V)")
+    ax.set_title(f"potential, t = {result.times_s[-1]:.3g} s")
+
+
+def _plot_current(ax, result: Result) -> None:
+    t = result.front.time_s
+    j = result.front.current_A_cm2
+    positive = (t > 0) & (j > 0)
+    if np.any(positive):
+        ax.loglog(t[positive], j[positive], color="C3", lw=1.5)
+        n_other = int(np.count_nonzero((t > 0) & ~(j > 0)))
+        if n_other:
+            ax.set_title(f"front current ({n_other} non-positive points not shown)")
+        else:
+            ax.set_title("front current")
+    else:
+        ax.plot(t, j, color="C3", lw=1.5)
+        ax.set_title("front current")
+    for i in result.stage_end_index[:-1]:
+        if 0 <= i < result.n_times and result.times_s[i] > 0:
+            ax.axvline(float(result.times_s[i]), color="0.5", ls=":", lw=1.0)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("current density (A/cm$^2$)")
+
+
+def plot_result(result: Result, path: str | os.PathLike[str] | None = None) -> Figure:
+    """Three-panel overview of `result`; saved atomically to `path` (PNG/PDF/SVG by extension).
+
+    Panels: fractions of n_bulk vs depth (nm) at the stored times (final bold, earlier thin and
+    faded), the potential (V) vs depth at the final time, and the front current density
+    (A/cm^2) vs time (s), log-log where positive. Returns the matplotlib Figure (not shown).
+    """
+    if path is not None:
+        figure_format(path)  # fail on a bad extension before drawing
+    fig = Figure(figsize=FIGURE_SIZE_IN, layout="constrained")
+    ax_c, ax_u, ax_j = fig.subplots(1, 3)
+    if result.n_times == 0:
+        for ax in (ax_c, ax_u):
+            ax.text(0.5, 0.5, "no snapshots", ha="center", va="center", transform=ax.transAxes)
+    else:
+        x_max = profile_depth_range_nm(result)
+        _plot_profiles(ax_c, result, x_max)
+        _plot_potential(ax_u, result, x_max)
+    _plot_current(ax_j, result)
+    title = f"{result.case_name} ({result.method})"
+    if not result.completed:
+        title += f", incomplete: {result.message}"
+    fig.suptitle(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig

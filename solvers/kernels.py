@@ -1,0 +1,681 @@
+"""Compiled kernels of the full Nernst-Planck-Poisson solver (numba, cache=True).
+
+Scaled variables inside the kernels: fractions c = n / n_bulk, potential psi = e phi / (k_B T),
+lengths in nm, times in s, diffusion coefficients in nm^2/s, fluxes in (fraction * nm/s).
+
+Unknowns are interleaved per cell: y[k*(S+1) + i] = c_i in cell k (i < S), y[k*(S+1) + S] = psi_k.
+The Jacobian is banded with kl = ku = 2S+1 and stored as the transpose of the LAPACK gbtrf
+layout, A[r, col] -> AB[col, kl + ku + r - col] (shape n x (3 kl + 1), kl extra entries per
+column for the fill-in of pivoting), so that each column of the band is contiguous in memory.
+
+Every kernel here has a numpy twin in `solvers.kernels_numpy`; tests check they agree.
+All functions are module-level and free of closures so that the on-disk cache is reused by
+every new process.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from sed.table import LN_OVERFULL_GAIN_MAX
+
+#: |x| below which the Bernoulli function and its derivative use their Taylor series: at 1e-2
+#: the first omitted terms are < 1e-20, while x/expm1(x) would lose digits in 1 - x - B.
+BERNOULLI_SERIES = 1.0e-2
+#: beyond this |x| exp(x) overflows; B(x) -> x e^{-x} (x > 0) or -x (x < 0) is then exact in
+#: double precision.
+BERNOULLI_BIG = 700.0
+
+#: beyond the last table node ln D is extrapolated with the (steep) slope of the site-saturation
+#: cap; it is held at most this far above the cap value (the convention of package sed), so
+#: that unphysical overfilling in a Newton iterate cannot overflow exp.
+LOGD_OVERFILL_MAX = LN_OVERFULL_GAIN_MAX
+
+# Status codes of `advance`.
+STATUS_OK = 0
+STATUS_DT_UNDERFLOW = 1
+STATUS_MAX_STEPS = 2
+STATUS_BUFFER_FULL = 3
+
+# Newton and step-control constants.
+#: Newton converged when the update is below this fraction of the error weights (atol + rtol|c|):
+#: quadratic convergence then leaves a residual far below the local truncation error.
+NEWTON_TOL = 1.0e-3
+#: ...and the potential update below this (thermal-voltage units, ~3e-8 V at 350 K).
+NEWTON_PSI_TOL = 1.0e-6
+#: maximum Newton iterations before the step is retried with a smaller step.
+NEWTON_MAXITER = 12
+#: largest potential change per Newton iteration (thermal-voltage units); larger updates are
+#: scaled down as a whole (damping), which keeps the exponential SG fluxes in range.
+DPSI_MAX = 5.0
+#: step-size controller: safety factor, largest growth (variable-step BDF2 is zero-stable for
+#: ratios below 1 + sqrt(2)), smallest shrink per step.
+SAFETY = 0.85
+GROWTH_MAX = 2.0
+SHRINK_MIN = 0.2
+#: shrink factor after a Newton failure or a negative concentration.
+SHRINK_FAIL = 0.25
+#: a concentration below -NEG_TOL after convergence rejects the step; tiny negative round-off
+#: above it is set to zero.
+NEG_TOL = 1.0e-12
+
+
+# ---------------------------------------------------------------------------------------------
+# Bernoulli function B(x) = x / (exp(x) - 1) and its derivative
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def bernoulli(x: float) -> float:
+    """B(x) = x / (exp(x) - 1), accurate and overflow-safe for all real x."""
+    ax = abs(x)
+    if ax < BERNOULLI_SERIES:
+        x2 = x * x
+        return 1.0 - 0.5 * x + x2 / 12.0 - x2 * x2 / 720.0 + x2 * x2 * x2 / 30240.0
+    if x > BERNOULLI_BIG:
+        return x * math.exp(-x)
+    if x < -BERNOULLI_BIG:
+        return -x
+    return x / math.expm1(x)
+
+
+@njit(cache=True)
+def bernoulli_prime(x: float) -> float:
+    """dB/dx = B(x) (1 - x - B(x)) / x, with its series near 0."""
+    ax = abs(x)
+    if ax < BERNOULLI_SERIES:
+        x2 = x * x
+        return -0.5 + x / 6.0 - x * x2 / 180.0 + x * x2 * x2 / 5040.0
+    b = bernoulli(x)
+    return b * (1.0 - x - b) / x
+
+
+# ---------------------------------------------------------------------------------------------
+# D(c) from a kernel table (see sed.table.evaluate_table for the numpy reference)
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
+    """(D, dD/dc) at fraction c; kind 0: constant d_const; kind 1: cubic Hermite in ln c.
+
+    logd, slope: table of ln D and d lnD / d ln c at nodes u0 + k du (D in the caller's units).
+    """
+    if kind == 0:
+        return d_const, 0.0
+    m = logd.shape[0]
+    d_lo = math.exp(logd[0])
+    if c <= 0.0:
+        return 0.0, d_lo / n_lo
+    if c < n_lo:
+        return d_lo * c / n_lo, d_lo / n_lo
+    u = math.log(c)
+    s = (u - u0) / du
+    i = math.floor(s)
+    if i > m - 2:
+        i = m - 2
+    if i < 0:
+        i = 0
+    t = s - i
+    if t > 1.0:
+        y = logd[m - 1] + slope[m - 1] * (u - (u0 + (m - 1) * du))
+        dy = slope[m - 1]
+        if y > logd[m - 1] + LOGD_OVERFILL_MAX:
+            y = logd[m - 1] + LOGD_OVERFILL_MAX
+            dy = 0.0
+    else:
+        t2 = t * t
+        t3 = t2 * t
+        # h00 = 1 - h01 and g00 = -g01: written with the difference of the nodal values,
+        # which avoids cancelling two large ln D values
+        h10 = t3 - 2.0 * t2 + t
+        h01 = -2.0 * t3 + 3.0 * t2
+        h11 = t3 - t2
+        dl = logd[i + 1] - logd[i]
+        y = logd[i] + h01 * dl + h10 * du * slope[i] + h11 * du * slope[i + 1]
+        g01 = -6.0 * t2 + 6.0 * t
+        g10 = 3.0 * t2 - 4.0 * t + 1.0
+        g11 = 3.0 * t2 - 2.0 * t
+        dy = g01 * dl / du + g10 * slope[i] + g11 * slope[i + 1]
+    d = math.exp(y)
+    return d, d * dy / c
+
+
+@njit(cache=True)
+def evaluate_mobilities(y, n_species, kind, d_const, u0, du, logd, slope, n_lo, dval, dder):
+    """Fill dval[i, k], dder[i, k] with D and dD/dc of species i in cell k (nm^2/s)."""
+    nb = n_species + 1
+    n_cells = y.shape[0] // nb
+    for i in range(n_species):
+        ki, dci, u0i, dui, nloi = kind[i], d_const[i], u0[i], du[i], n_lo[i]
+        logdi = logd[i]
+        slopei = slope[i]
+        for k in range(n_cells):
+            dv, dd = mobility(y[k * nb + i], ki, dci, u0i, dui, logdi, slopei, nloi)
+            dval[i, k] = dv
+            dder[i, k] = dd
+
+
+# ---------------------------------------------------------------------------------------------
+# Residual and Jacobian
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def _add(ab, kv, row, col, value):
+    ab[col, kv + row - col] += value
+
+
+@njit(cache=True)
+def assemble(
+    y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
+    kind, d_const, u0, du, logd, slope, n_lo, dval, dder, res, ab, dres_du, jac_front,
+):  # fmt: skip
+    """Residual `res` and banded Jacobian `ab` of one implicit step (BDF form).
+
+    Species rows: a0 c + hist + dt/h_k (F_{k+1/2} - F_{k-1/2}) = 0, with hist the history part
+    of the BDF formula; Poisson rows (scaled by lambda^2/h_k): lambda^2/h_k (flux of grad psi)
+    + sum z c - cfix = 0. psi_front: potential at x = 0 (thermal units); src: index of the
+    source species (-1: blocking front) held at c_src; back_kind/back_c: per-species back
+    condition (0 reservoir at back_c, 1 blocking, 2 absorbing). h: cell widths (nm); d: node
+    distances (N+1, the first and last are half cells to the boundaries); lam2: Debye length
+    squared (nm^2). Outputs: dres_du (rows of cell 0: derivative w.r.t. psi_front),
+    jac_front: [total front flux sum z F(0), its derivatives w.r.t. cell-0 unknowns (S+1),
+    w.r.t. psi_front]. Returns nothing; arrays are overwritten.
+    """
+    n_species = z.shape[0]
+    nb = n_species + 1
+    n_cells = h.shape[0]
+    kl = 2 * n_species + 1
+    kv = 2 * kl
+    ab[:, :] = 0.0
+    dres_du[:] = 0.0
+    jac_front[:] = 0.0
+    evaluate_mobilities(y, n_species, kind, d_const, u0, du, logd, slope, n_lo, dval, dder)
+
+    # time derivative and Poisson source terms
+    for k in range(n_cells):
+        base = k * nb
+        q = 0.0
+        for i in range(n_species):
+            res[base + i] = a0 * y[base + i] + hist[base + i]
+            ab[base + i, kv] = a0
+            q += z[i] * y[base + i]
+            _add(ab, kv, base + n_species, base + i, z[i])
+        res[base + n_species] = q - cfix
+
+    # Poisson: interior faces and the two boundary faces (psi_front at x = 0, 0 at x = L)
+    for f in range(n_cells + 1):
+        if f == 0:
+            r = n_species
+            coef = lam2 / (h[0] * d[0])
+            psi0 = y[r]
+            res[r] += coef * (psi_front - psi0)
+            _add(ab, kv, r, r, -coef)
+            dres_du[n_species] += coef
+        elif f == n_cells:
+            r = (n_cells - 1) * nb + n_species
+            coef = lam2 / (h[n_cells - 1] * d[n_cells])
+            res[r] += coef * (0.0 - y[r])
+            _add(ab, kv, r, r, -coef)
+        else:
+            rl = (f - 1) * nb + n_species
+            rr = f * nb + n_species
+            gl = lam2 / (h[f - 1] * d[f])
+            gr = lam2 / (h[f] * d[f])
+            diff = y[rr] - y[rl]
+            res[rl] += gl * diff
+            _add(ab, kv, rl, rr, gl)
+            _add(ab, kv, rl, rl, -gl)
+            res[rr] -= gr * diff
+            _add(ab, kv, rr, rr, -gr)
+            _add(ab, kv, rr, rl, gr)
+
+    # species fluxes (Scharfetter-Gummel, arithmetic mean of the nodal D at each face)
+    for i in range(n_species):
+        zi = z[i]
+        # front face x = 0
+        if src == i:
+            dsrc, _ = mobility(c_src, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+            c1 = y[i]
+            psi1 = y[n_species]
+            dpsi = zi * (psi1 - psi_front)
+            bp = bernoulli(dpsi)
+            bm = bernoulli(-dpsi)
+            dbp = bernoulli_prime(dpsi)
+            dbm = bernoulli_prime(-dpsi)
+            df = 0.5 * (dsrc + dval[i, 0])
+            drift = bp * c_src - bm * c1
+            flux = df / d[0] * drift
+            dflux_c1 = -df / d[0] * bm + 0.5 * dder[i, 0] / d[0] * drift
+            dflux_psi1 = df / d[0] * zi * (dbp * c_src + dbm * c1)
+            dflux_u = -dflux_psi1
+            w = dt / h[0]
+            res[i] -= w * flux
+            _add(ab, kv, i, i, -w * dflux_c1)
+            _add(ab, kv, i, n_species, -w * dflux_psi1)
+            dres_du[i] -= w * dflux_u
+            jac_front[0] += zi * flux
+            jac_front[1 + i] += zi * dflux_c1
+            jac_front[1 + n_species] += zi * dflux_psi1
+            jac_front[2 + n_species] += zi * dflux_u
+        # back face x = L
+        bk = back_kind[i]
+        if bk != 1:
+            cb = back_c[i] if bk == 0 else 0.0
+            dback, _ = mobility(cb, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+            kc = n_cells - 1
+            rc = kc * nb + i
+            cn = y[rc]
+            psin = y[kc * nb + n_species]
+            dpsi = zi * (0.0 - psin)
+            bp = bernoulli(dpsi)
+            bm = bernoulli(-dpsi)
+            dbp = bernoulli_prime(dpsi)
+            dbm = bernoulli_prime(-dpsi)
+            dn = d[n_cells]
+            df = 0.5 * (dval[i, kc] + dback)
+            drift = bp * cn - bm * cb
+            flux = df / dn * drift
+            dflux_cn = df / dn * bp + 0.5 * dder[i, kc] / dn * drift
+            # d dpsi / d psin = -zi
+            dflux_psin = -df / dn * zi * (dbp * cn + dbm * cb)
+            w = dt / h[kc]
+            res[rc] += w * flux
+            _add(ab, kv, rc, rc, w * dflux_cn)
+            _add(ab, kv, rc, kc * nb + n_species, w * dflux_psin)
+        # interior faces
+        for f in range(1, n_cells):
+            kl_ = f - 1
+            kr = f
+            rl = kl_ * nb + i
+            rr = kr * nb + i
+            pl = kl_ * nb + n_species
+            pr = kr * nb + n_species
+            cl = y[rl]
+            cr = y[rr]
+            dpsi = zi * (y[pr] - y[pl])
+            bp = bernoulli(dpsi)
+            bm = bernoulli(-dpsi)
+            dbp = bernoulli_prime(dpsi)
+            dbm = bernoulli_prime(-dpsi)
+            df = 0.5 * (dval[i, kl_] + dval[i, kr])
+            g = df / d[f]
+            drift = bp * cl - bm * cr
+            flux = g * drift
+            dcl = g * bp + 0.5 * dder[i, kl_] / d[f] * drift
+            dcr = -g * bm + 0.5 * dder[i, kr] / d[f] * drift
+            dpr = g * zi * (dbp * cl + dbm * cr)
+            dpl = -dpr
+            wl = dt / h[kl_]
+            wr = dt / h[kr]
+            res[rl] += wl * flux
+            _add(ab, kv, rl, rl, wl * dcl)
+            _add(ab, kv, rl, rr, wl * dcr)
+            _add(ab, kv, rl, pl, wl * dpl)
+            _add(ab, kv, rl, pr, wl * dpr)
+            res[rr] -= wr * flux
+            _add(ab, kv, rr, rl, -wr * dcl)
+            _add(ab, kv, rr, rr, -wr * dcr)
+            _add(ab, kv, rr, pl, -wr * dpl)
+            _add(ab, kv, rr, pr, -wr * dpr)
+
+
+@njit(cache=True)
+def front_flux(y, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo):
+    """Total scaled flux sum z_i F_i through x = 0 (fraction * nm/s), positive into the sample."""
+    if src < 0:
+        return 0.0
+    n_species = z.shape[0]
+    i = src
+    zi = z[i]
+    dsrc, _ = mobility(c_src, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+    d1, _ = mobility(y[i], kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+    dpsi = zi * (y[n_species] - psi_front)
+    df = 0.5 * (dsrc + d1)
+    return zi * df / d[0] * (bernoulli(dpsi) * c_src - bernoulli(-dpsi) * y[i])
+
+
+# ---------------------------------------------------------------------------------------------
+# Banded LU with partial pivoting (the LAPACK gbtf2 algorithm), and its solve
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def banded_lu(ab, kl, ku, ipiv):
+    """Factor a banded matrix in place (transposed gbtrf layout, n x (2kl+ku+1)); partial pivoting.
+
+    Returns 0 on success, j+1 if the pivot of column j is exactly zero.
+    """
+    n = ab.shape[0]
+    kv = kl + ku
+    ju = 0
+    for j in range(n):
+        km = min(kl, n - 1 - j)
+        p = 0
+        amax = abs(ab[j, kv])
+        for r in range(1, km + 1):
+            v = abs(ab[j, kv + r])
+            if v > amax:
+                amax = v
+                p = r
+        ipiv[j] = j + p
+        if amax == 0.0:
+            return j + 1
+        jlast = min(j + ku + p, n - 1)
+        if jlast > ju:
+            ju = jlast
+        if p != 0:
+            for c in range(j, ju + 1):
+                a = kv + j - c
+                b = kv + j + p - c
+                tmp = ab[c, a]
+                ab[c, a] = ab[c, b]
+                ab[c, b] = tmp
+        inv = 1.0 / ab[j, kv]
+        for r in range(1, km + 1):
+            ab[j, kv + r] *= inv
+        for c in range(j + 1, ju + 1):
+            off = kv + j - c
+            ujc = ab[c, off]
+            if ujc != 0.0:
+                for r in range(1, km + 1):
+                    ab[c, off + r] -= ab[j, kv + r] * ujc
+    return 0
+
+
+@njit(cache=True)
+def banded_solve(ab, kl, ku, ipiv, b):
+    """Solve A x = b in place with the factors of `banded_lu`."""
+    n = ab.shape[0]
+    kv = kl + ku
+    for j in range(n):
+        p = ipiv[j]
+        if p != j:
+            tmp = b[j]
+            b[j] = b[p]
+            b[p] = tmp
+        km = min(kl, n - 1 - j)
+        bj = b[j]
+        if bj != 0.0:
+            for r in range(1, km + 1):
+                b[j + r] -= ab[j, kv + r] * bj
+    for j in range(n - 1, -1, -1):
+        b[j] /= ab[j, kv]
+        bj = b[j]
+        i0 = max(0, j - kv)
+        for i in range(i0, j):
+            b[i] -= ab[j, kv + i - j] * bj
+
+
+# ---------------------------------------------------------------------------------------------
+# Time loop
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def _interp(t, tab_t, tab_v):
+    n = tab_t.shape[0]
+    if n == 1 or t <= tab_t[0]:
+        return tab_v[0]
+    if t >= tab_t[n - 1]:
+        return tab_v[n - 1]
+    j = np.searchsorted(tab_t, t) - 1
+    w = (t - tab_t[j]) / (tab_t[j + 1] - tab_t[j])
+    return tab_v[j] + w * (tab_v[j + 1] - tab_v[j])
+
+
+@njit(cache=True)
+def _bdf_coefficients(dt, dt1, order):
+    """(a0, a1, a2) of the variable-step BDF formula a0 y+ + a1 y + a2 y- = dt f(y+)."""
+    if order == 1:
+        return 1.0, -1.0, 0.0
+    w = dt / dt1
+    return (1.0 + 2.0 * w) / (1.0 + w), -(1.0 + w), w * w / (1.0 + w)
+
+
+# Indices into the float state vector `fs` and the integer state vector `ist` of `advance`.
+FS_T, FS_DT, FS_DT1, FS_DT2, FS_Q, FS_Q1, FS_Q2, FS_U, FS_U1, FS_U2 = range(10)
+IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL = range(7)
+
+
+@njit(cache=True)
+def advance(
+    t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
+    kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol, atol, max_steps,
+    max_order, rec_t, rec_flux, rec_psi, rec_q,
+):  # fmt: skip
+    """Integrate from fs[FS_T] to t_stop with adaptive variable-step BDF2 (BE first step).
+
+    y, y1, y2: current state and the two previous accepted states (history); fs/ist: float and
+    integer solver state (time, step sizes, charge and front potential histories; history
+    depth, counters). control 0: potentiostatic, tab_v = psi_front(t) (thermal units);
+    control 1: galvanostatic, tab_v = total front current (fraction nm/s: ionic flux plus
+    the displacement current lambda^2 dE/dt at x = 0, which the attached surface charge
+    carries) and psi_front is an extra unknown (bordered Newton system). tab_t: absolute
+    times (s). max_order: 2 (BDF2 with error control) or 1 (backward Euler, no error control:
+    steps set by the caller). rec_*: per accepted step time, front flux, front psi, charge
+    (fraction nm). Returns a STATUS_* code.
+    """
+    n = y.shape[0]
+    n_species = z.shape[0]
+    nb = n_species + 1
+    n_cells = n // nb
+    kl = 2 * n_species + 1
+    ab = np.zeros((n, 3 * kl + 1))
+    ipiv = np.zeros(n, dtype=np.int64)
+    res = np.zeros(n)
+    dy = np.zeros(n)
+    zcol = np.zeros(n)
+    hist = np.zeros(n)
+    ynew = np.zeros(n)
+    ypred = np.zeros(n)
+    dval = np.zeros((n_species, n_cells))
+    dder = np.zeros((n_species, n_cells))
+    dres_du = np.zeros(nb)
+    jac_front = np.zeros(nb + 2)
+    weights = np.zeros(n)
+    galvanostatic = control == 1
+    steps_here = 0
+
+    while fs[FS_T] < t_stop:
+        t = fs[FS_T]
+        dt = fs[FS_DT]
+        # land exactly on t_stop; split the last two steps evenly instead of a sliver
+        if t + dt >= t_stop:
+            dt = t_stop - t
+        elif t + 2.0 * dt > t_stop:
+            dt = 0.5 * (t_stop - t)
+        if dt <= 1.0e-15 * max(1.0, abs(t)):
+            return STATUS_DT_UNDERFLOW
+        if steps_here >= max_steps:
+            return STATUS_MAX_STEPS
+        if ist[IS_NREC] >= rec_t.shape[0]:
+            return STATUS_BUFFER_FULL
+        nhist = ist[IS_NHIST]
+        order = 1 if (nhist < 2 or max_order == 1) else 2
+        dt1 = fs[FS_DT1]
+        dt2 = fs[FS_DT2]
+        a0, a1, a2 = _bdf_coefficients(dt, dt1, order)
+        tn = t + dt
+        # predictor: quadratic (3 levels), linear (2 levels) or constant extrapolation
+        for r in range(n):
+            if nhist >= 3:
+                # Newton form through (t-dt1-dt2, y2), (t-dt1, y1), (t, y)
+                d1 = (y[r] - y1[r]) / dt1
+                d0 = (y1[r] - y2[r]) / dt2
+                dd = (d1 - d0) / (dt1 + dt2)
+                ypred[r] = y[r] + dt * d1 + dt * (dt + dt1) * dd
+            elif nhist == 2:
+                ypred[r] = y[r] + dt * (y[r] - y1[r]) / dt1
+            else:
+                ypred[r] = y[r]
+        for k in range(n_cells):
+            for i in range(n_species):
+                r = k * nb + i
+                if ypred[r] < 0.0:
+                    ypred[r] = 0.0
+                hist[r] = a1 * y[r] + (a2 * y1[r] if order == 2 else 0.0)
+        if galvanostatic:
+            u_guess = fs[FS_U]
+            if nhist >= 2:
+                u_guess = fs[FS_U] + dt * (fs[FS_U] - fs[FS_U1]) / dt1
+            target = _interp(tn, tab_t, tab_v)
+            g_now = (fs[FS_U] - y[n_species]) / d[0]
+            g_old = (fs[FS_U1] - y1[n_species]) / d[0]
+            hist_g = a1 * g_now + (a2 * g_old if order == 2 else 0.0)
+        else:
+            hist_g = 0.0
+            u_guess = _interp(tn, tab_t, tab_v)
+            target = 0.0
+        for r in range(n):
+            ynew[r] = ypred[r]
+            weights[r] = atol + rtol * abs(y[r])
+        psi_front = u_guess
+
+        converged = False
+        lu_failed = False
+        for _it in range(NEWTON_MAXITER):
+            ist[IS_NEWTON] += 1
+            assemble(
+                ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
+                back_c, kind, d_const, u0, du, logd, slope, n_lo, dval, dder, res, ab,
+                dres_du, jac_front,
+            )  # fmt: skip
+            if banded_lu(ab, kl, kl, ipiv) != 0:
+                lu_failed = True
+                break
+            for r in range(n):
+                dy[r] = -res[r]
+            banded_solve(ab, kl, kl, ipiv, dy)
+            dpsi_front = 0.0
+            if galvanostatic:
+                # bordered system: [A b; c^T e] [dy; du] = -[res; g]
+                zcol[:] = 0.0
+                for r in range(nb):
+                    zcol[r] = dres_du[r]
+                banded_solve(ab, kl, kl, ipiv, zcol)
+                # total current = ionic + displacement lambda^2 dG/dt, G = (U - psi_0)/d_0
+                # the field at the front face (thermal units per nm), in flux units
+                w_front = dt / h[0]
+                g_new = (psi_front - ynew[n_species]) / d[0]
+                cdisp = lam2 * a0 / (dt * d[0])
+                g = w_front * (jac_front[0] + lam2 * (a0 * g_new + hist_g) / dt - target)
+                ct_y = 0.0
+                ct_z = 0.0
+                for r in range(nb):
+                    cr = w_front * jac_front[1 + r]
+                    if r == n_species:
+                        cr -= w_front * cdisp
+                    ct_y += cr * dy[r]
+                    ct_z += cr * zcol[r]
+                e_corner = w_front * (jac_front[nb + 1] + cdisp)
+                denom = e_corner - ct_z
+                if denom == 0.0 or not math.isfinite(denom):
+                    lu_failed = True
+                    break
+                dpsi_front = (-g - ct_y) / denom
+                for r in range(n):
+                    dy[r] -= zcol[r] * dpsi_front
+            # damping of the potential update
+            dpsi_max = abs(dpsi_front)
+            for k in range(n_cells):
+                v = abs(dy[k * nb + n_species])
+                if v > dpsi_max:
+                    dpsi_max = v
+            if not math.isfinite(dpsi_max):
+                break
+            lam = 1.0
+            if dpsi_max > DPSI_MAX:
+                lam = DPSI_MAX / dpsi_max
+            err_c = 0.0
+            finite = True
+            for k in range(n_cells):
+                for i in range(n_species):
+                    r = k * nb + i
+                    step = lam * dy[r]
+                    v = abs(dy[r]) / weights[r]
+                    if v > err_c:
+                        err_c = v
+                    cnew = ynew[r] + step
+                    if cnew < 0.0:
+                        # keep iterates positive: a fraction of the old value, not below 0
+                        cnew = 0.1 * ynew[r] if ynew[r] > 0.0 else 0.0
+                        err_c = max(err_c, 1.0e30)
+                    ynew[r] = cnew
+                r = k * nb + n_species
+                ynew[r] += lam * dy[r]
+                if not math.isfinite(ynew[r]):
+                    finite = False
+            psi_front += lam * dpsi_front
+            if not finite:
+                break
+            if lam == 1.0 and err_c <= NEWTON_TOL and dpsi_max <= NEWTON_PSI_TOL:
+                converged = True
+                break
+
+        if lu_failed:
+            ist[IS_LU_FAIL] += 1
+        if not converged:
+            ist[IS_NEWTON_FAIL] += 1
+            ist[IS_REJECT] += 1
+            fs[FS_DT] = dt * SHRINK_FAIL
+            continue
+        # negative concentrations are never accepted
+        neg = False
+        for k in range(n_cells):
+            for i in range(n_species):
+                r = k * nb + i
+                if ynew[r] < 0.0:
+                    if ynew[r] < -NEG_TOL:
+                        neg = True
+                    else:
+                        ynew[r] = 0.0
+        if neg:
+            ist[IS_REJECT] += 1
+            fs[FS_DT] = dt * SHRINK_FAIL
+            continue
+        # local error estimate (Milne device with the quadratic predictor), concentrations only
+        factor = GROWTH_MAX
+        if order == 2 and nhist >= 3:
+            w = dt / dt1
+            e_bdf = (1.0 + w) ** 2 / (6.0 * w * (1.0 + 2.0 * w)) * dt**3
+            e_pred = dt * (dt + dt1) * (dt + dt1 + dt2) / 6.0
+            cerr = e_bdf / (e_bdf + e_pred)
+            err = 0.0
+            for k in range(n_cells):
+                for i in range(n_species):
+                    r = k * nb + i
+                    wt = atol + rtol * max(abs(ynew[r]), abs(y[r]))
+                    v = cerr * abs(ynew[r] - ypred[r]) / wt
+                    if v > err:
+                        err = v
+            if err > 1.0:
+                ist[IS_REJECT] += 1
+                fs[FS_DT] = dt * max(SHRINK_MIN, SAFETY * err ** (-1.0 / 3.0))
+                continue
+            if err > 0.0:
+                factor = min(GROWTH_MAX, max(SHRINK_MIN, SAFETY * err ** (-1.0 / 3.0)))
+        # accept
+        flux = front_flux(
+            ynew, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo
+        )
+        q_new = (dt * flux - a1 * fs[FS_Q] - (a2 * fs[FS_Q1] if order == 2 else 0.0)) / a0
+        for r in range(n):
+            y2[r] = y1[r]
+            y1[r] = y[r]
+            y[r] = ynew[r]
+        fs[FS_Q2] = fs[FS_Q1]
+        fs[FS_Q1] = fs[FS_Q]
+        fs[FS_Q] = q_new
+        fs[FS_U2] = fs[FS_U1]
+        fs[FS_U1] = fs[FS_U]
+        fs[FS_U] = psi_front
+        fs[FS_DT2] = dt1
+        fs[FS_DT1] = dt
+        fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)
+        fs[FS_DT] = dt * factor
+        if nhist < 3:
+            ist[IS_NHIST] = nhist + 1
+        ist[IS_STEPS] += 1
+        steps_here += 1
+        nr = ist[IS_NREC]
+        rec_t[nr] = fs[FS_T]
+        rec_flux[nr] = flux
+        rec_psi[nr] = psi_front
+        rec_q[nr] = q_new
+        ist[IS_NREC] = nr + 1
+    return STATUS_OK

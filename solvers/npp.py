@@ -1,0 +1,330 @@
+"""The full Nernst-Planck-Poisson solver: drives the compiled time loop of `solvers.kernels`.
+
+Python runs only at output times: it hands the compiled loop a stop time, stores a snapshot
+and reports progress. Scaled variables (see `solvers.kernels`) are converted here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from solvers import kernels as K
+from solvers.grid import cell_centers_nm
+from solvers.problem import BACK_CODES, Problem, Solution
+
+log = logging.getLogger(__name__)
+
+E_CHARGE_C = 1.602176634e-19  # exact (SI 2019)
+K_B_EV_K = 8.617333262e-5  # k_B / e (eV/K), CODATA 2018
+EPS0_F_NM = 8.8541878128e-12 * 1.0e-9  # vacuum permittivity (F/nm)
+NM_PER_CM = 1.0e7
+#: ln(nm^2/cm^2): the sed tables are in cm^2/s, the kernels work in nm^2/s
+LN_CM2_TO_NM2 = math.log(1.0e14)
+#: records of accepted steps kept per call of the compiled loop before Python collects them
+RECORD_BUFFER = 4096
+
+STATUS_TEXT = {
+    K.STATUS_DT_UNDERFLOW: "the time step fell below round-off (Newton failed repeatedly)",
+    K.STATUS_MAX_STEPS: "the maximum number of steps was reached",
+}
+
+
+@dataclass
+class KernelArrays:
+    """Problem data in the scaled units of the kernels."""
+
+    h: np.ndarray
+    d: np.ndarray
+    lam2: float
+    z: np.ndarray
+    cfix: float
+    back_kind: np.ndarray
+    back_c: np.ndarray
+    kind: np.ndarray
+    d_const: np.ndarray
+    u0: np.ndarray
+    du: np.ndarray
+    logd: np.ndarray
+    slope: np.ndarray
+    n_lo: np.ndarray
+    thermal_voltage_V: float
+    flux_to_A_cm2: float
+
+
+def debye_length_nm(problem: Problem) -> float:
+    """Debye length (nm) of the pristine mobile-ion density of `problem`."""
+    kt_j = K_B_EV_K * E_CHARGE_C * problem.temperature_K
+    n_nm3 = problem.n_bulk_cm3 * 1.0e-21
+    return math.sqrt(EPS0_F_NM * problem.eps_r * kt_j / (E_CHARGE_C**2 * n_nm3))
+
+
+def kernel_arrays(problem: Problem) -> KernelArrays:
+    """Translate `problem` into the scaled arrays the compiled kernels take."""
+    faces = np.asarray(problem.x_faces_nm, dtype=float)
+    h = np.diff(faces)
+    xc = cell_centers_nm(faces)
+    d = np.empty(len(h) + 1)
+    d[0] = xc[0] - faces[0]
+    d[1:-1] = np.diff(xc)
+    d[-1] = faces[-1] - xc[-1]
+    species = problem.species
+    n_species = len(species)
+    tables = [sp.mobility.kernel_table() for sp in species]
+    m = max(2, *(len(t.logD) if t.kind == 1 else 2 for t in tables))
+    logd = np.zeros((n_species, m))
+    slope = np.zeros((n_species, m))
+    u0 = np.zeros(n_species)
+    du = np.ones(n_species)
+    n_lo = np.ones(n_species)
+    for i, t in enumerate(tables):
+        if t.kind == 1:
+            mi = len(t.logD)
+            if mi != m:
+                raise ValueError("all SED tables must have the same length")
+            logd[i] = np.asarray(t.logD) + LN_CM2_TO_NM2
+            slope[i] = t.slope
+            u0[i], du[i], n_lo[i] = t.u0, t.du, t.n_lo
+    z = np.array([float(sp.charge) for sp in species])
+    c0 = np.array([sp.initial_fraction for sp in species])
+    vt = K_B_EV_K * problem.temperature_K
+    return KernelArrays(
+        h=h,
+        d=d,
+        lam2=debye_length_nm(problem) ** 2,
+        z=z,
+        cfix=float(np.dot(z, c0)),
+        back_kind=np.array([BACK_CODES[sp.back] for sp in species], dtype=np.int64),
+        back_c=np.array([sp.back_fraction for sp in species]),
+        kind=np.array([t.kind for t in tables], dtype=np.int64),
+        d_const=np.array([t.D_const * 1.0e14 for t in tables]),
+        u0=u0,
+        du=du,
+        logd=logd,
+        slope=slope,
+        n_lo=n_lo,
+        thermal_voltage_V=vt,
+        flux_to_A_cm2=E_CHARGE_C * problem.n_bulk_cm3 / NM_PER_CM,
+    )
+
+
+def _bulk_conductance(ka: KernelArrays, c0: np.ndarray) -> float:
+    """sum z^2 c D of the pristine state (fraction nm^2/s): flux per unit -dpsi/dx."""
+    total = 0.0
+    for i in range(len(c0)):
+        dv, _ = K.mobility(
+            c0[i], ka.kind[i], ka.d_const[i], ka.u0[i], ka.du[i], ka.logd[i], ka.slope[i],
+            ka.n_lo[i],
+        )  # fmt: skip
+        total += ka.z[i] ** 2 * c0[i] * dv
+    return total
+
+
+def _front_potential_estimate(problem: Problem, ka: KernelArrays, y: np.ndarray) -> float:
+    """Front potential (thermal units) extrapolated linearly from the first two cells."""
+    nb = len(problem.species) + 1
+    xc = cell_centers_nm(np.asarray(problem.x_faces_nm, dtype=float))
+    p0, p1 = y[nb - 1], y[2 * nb - 1]
+    return float(p0 - xc[0] * (p1 - p0) / (xc[1] - xc[0]))
+
+
+def initial_state(problem: Problem, ka: KernelArrays) -> np.ndarray:
+    """Pristine uniform composition with the potential linear between the electrodes."""
+    n_species = len(problem.species)
+    n_cells = len(ka.h)
+    nb = n_species + 1
+    y = np.zeros(n_cells * nb)
+    c0 = np.array([sp.initial_fraction for sp in problem.species])
+    for i in range(n_species):
+        y[i::nb] = c0[i]
+    stage = problem.stages[0]
+    if stage.control == "potential":
+        psi_front = stage.value_at(0.0) / ka.thermal_voltage_V
+    else:
+        flux = stage.value_at(0.0) / ka.flux_to_A_cm2
+        psi_front = flux * problem.thickness_nm / max(_bulk_conductance(ka, c0), 1e-300)
+    xc = cell_centers_nm(np.asarray(problem.x_faces_nm, dtype=float))
+    y[n_species::nb] = psi_front * (1.0 - xc / problem.thickness_nm)
+    return y
+
+
+def solve(
+    problem: Problem,
+    initial: np.ndarray | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> Solution:
+    """Integrate `problem` through all its stages with the fully coupled implicit NPP scheme.
+
+    initial: optional starting state (interleaved scaled unknowns, as `Solution.state`);
+    default: pristine. progress(t_s, t_end_s) is called at every output time.
+    Returns a Solution; if the run fails, `completed` is False and the Solution holds every
+    snapshot computed up to the failure plus one at the time reached.
+    """
+    t_start = _time.perf_counter()
+    ka = kernel_arrays(problem)
+    n_species = len(problem.species)
+    n_cells = len(ka.h)
+    nb = n_species + 1
+    y = initial_state(problem, ka) if initial is None else np.array(initial, dtype=float)
+    y1 = y.copy()
+    y2 = y.copy()
+    fs = np.zeros(10)
+    ist = np.zeros(7, dtype=np.int64)
+    rec_t = np.zeros(RECORD_BUFFER)
+    rec_flux = np.zeros(RECORD_BUFFER)
+    rec_psi = np.zeros(RECORD_BUFFER)
+    rec_q = np.zeros(RECORD_BUFFER)
+    front_t: list[np.ndarray] = []
+    front_flux: list[np.ndarray] = []
+    front_psi: list[np.ndarray] = []
+    front_q: list[np.ndarray] = []
+    t_end = sum(st.duration_s for st in problem.stages)
+
+    snapshots_t = [0.0]
+    snapshots_y = [y.copy()]
+    stage_end_index: list[int] = []
+    completed = True
+    message = ""
+
+    stage0 = problem.stages[0]
+    psi0 = (
+        stage0.value_at(0.0) / ka.thermal_voltage_V
+        if stage0.control == "potential"
+        else _front_potential_estimate(problem, ka, y)
+    )
+    # the front potential carries over between stages; a galvanostatic stage starts from it
+    fs[K.FS_U] = psi0
+    src0 = -1 if stage0.source is None else stage0.source
+    flux0 = K.front_flux(
+        y, psi0, ka.d, ka.z, src0, stage0.surface_fraction, ka.kind, ka.d_const, ka.u0,
+        ka.du, ka.logd, ka.slope, ka.n_lo,
+    )  # fmt: skip
+    front_t.append(np.array([0.0]))
+    front_flux.append(np.array([flux0]))
+    front_psi.append(np.array([psi0]))
+    front_q.append(np.array([0.0]))
+    compile_s = 0.0
+    t_stage0 = 0.0
+    for stage in problem.stages:
+        src = -1 if stage.source is None else int(stage.source)
+        if stage.control == "potential":
+            control = 0
+            tab_v = np.asarray(stage.table_value, dtype=float) / ka.thermal_voltage_V
+        else:
+            control = 1
+            tab_v = np.asarray(stage.table_value, dtype=float) / ka.flux_to_A_cm2
+        tab_t = np.asarray(stage.table_t_s, dtype=float) + t_stage0
+        # a new stage restarts the multistep history: the control jumps
+        ist[K.IS_NHIST] = 1
+        fs[K.FS_T] = t_stage0
+        fs[K.FS_DT] = problem.dt_initial_s
+        fs[K.FS_DT1] = problem.dt_initial_s
+        fs[K.FS_DT2] = problem.dt_initial_s
+        fs[K.FS_Q1] = fs[K.FS_Q]
+        fs[K.FS_Q2] = fs[K.FS_Q]
+        if control == 0:
+            fs[K.FS_U] = tab_v[0]
+        fs[K.FS_U1] = fs[K.FS_U]
+        fs[K.FS_U2] = fs[K.FS_U]
+        if problem.output_times_s is not None:
+            rel = np.asarray(problem.output_times_s, dtype=float)
+            outputs = t_stage0 + rel[(rel > 0) & (rel < stage.duration_s)]
+            outputs = np.append(outputs, t_stage0 + stage.duration_s)
+        else:
+            outputs = (
+                t_stage0 + stage.duration_s * np.arange(1, problem.n_output + 1) / problem.n_output
+            )
+        steps_at_stage_start = int(ist[K.IS_STEPS])
+        # kinks of a tabulated control are step barriers where the multistep history restarts
+        kinks = {float(t) for t in tab_t[1:] if t_stage0 < t < t_stage0 + stage.duration_s}
+        output_set = {float(t) for t in outputs}
+        for t_out in sorted(output_set | kinks):
+            while True:
+                tc = _time.perf_counter()
+                status = K.advance(
+                    t_out, y, y1, y2, fs, ist, ka.h, ka.d, ka.lam2, ka.z, ka.cfix, src,
+                    stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind, ka.d_const,
+                    ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, control, tab_t, tab_v,
+                    problem.rtol, problem.atol,
+                    problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
+                    problem.max_order, rec_t, rec_flux, rec_psi, rec_q,
+                )  # fmt: skip
+                if compile_s == 0.0:
+                    compile_s = _time.perf_counter() - tc
+                nr = int(ist[K.IS_NREC])
+                front_t.append(rec_t[:nr].copy())
+                front_flux.append(rec_flux[:nr].copy())
+                front_psi.append(rec_psi[:nr].copy())
+                front_q.append(rec_q[:nr].copy())
+                ist[K.IS_NREC] = 0
+                if status != K.STATUS_BUFFER_FULL:
+                    break
+            if status != K.STATUS_OK:
+                completed = False
+                message = (
+                    f"solver stopped at t = {fs[K.FS_T]:.6g} s (stage "
+                    f"{problem.stages.index(stage) + 1}, step size {fs[K.FS_DT]:.3g} s): "
+                    f"{STATUS_TEXT.get(status, f'status {status}')}"
+                )
+                if fs[K.FS_T] > snapshots_t[-1]:
+                    snapshots_t.append(float(fs[K.FS_T]))
+                    snapshots_y.append(y.copy())
+                break
+            if t_out in kinks:
+                ist[K.IS_NHIST] = 1
+            if t_out not in output_set:
+                continue
+            snapshots_t.append(t_out)
+            snapshots_y.append(y.copy())
+            if progress is not None:
+                progress(t_out, t_end)
+        if not completed:
+            break
+        stage_end_index.append(len(snapshots_t) - 1)
+        t_stage0 += stage.duration_s
+
+    ys = np.array(snapshots_y)
+    fractions = np.stack([ys[:, i::nb] for i in range(n_species)], axis=1)
+    potential = ys[:, n_species::nb] * ka.thermal_voltage_V
+    solve_s = _time.perf_counter() - t_start
+    ft = np.concatenate(front_t)
+    diagnostics = {
+        "steps": int(ist[K.IS_STEPS]),
+        "rejected_steps": int(ist[K.IS_REJECT]),
+        "newton_iterations": int(ist[K.IS_NEWTON]),
+        "newton_failures": int(ist[K.IS_NEWTON_FAIL]),
+        "n_cells": n_cells,
+        "first_call_s": compile_s,
+        "solve_s": solve_s,
+        "debye_length_nm": math.sqrt(ka.lam2),
+        "rtol": problem.rtol,
+        "atol": problem.atol,
+    }
+    log.info(
+        "npp: %d cells, %d steps, %d Newton iterations",
+        n_cells,
+        *(diagnostics[k] for k in ("steps", "newton_iterations")),
+    )
+    return Solution(
+        x_faces_nm=np.asarray(problem.x_faces_nm, dtype=float),
+        x_centers_nm=cell_centers_nm(np.asarray(problem.x_faces_nm, dtype=float)),
+        species_names=tuple(sp.name for sp in problem.species),
+        times_s=np.array(snapshots_t),
+        fractions=fractions,
+        potential_V=potential,
+        stage_end_index=stage_end_index,
+        front_time_s=ft,
+        front_current_A_cm2=np.concatenate(front_flux) * ka.flux_to_A_cm2,
+        front_potential_V=np.concatenate(front_psi) * ka.thermal_voltage_V,
+        front_charge_C_cm2=np.concatenate(front_q) * ka.flux_to_A_cm2,
+        method="npp",
+        diagnostics=diagnostics,
+        completed=completed,
+        message=message,
+        state=y.copy(),
+    )

@@ -1,0 +1,120 @@
+"""Plain descriptions of a transport problem and of its numerical solution.
+
+The solvers know nothing about case files: `nppsim` translates a validated case into a `Problem`
+(plain numbers and arrays, physical units in the names) and wraps the returned `Solution`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BACK_RESERVOIR = 0  #: fixed fraction at x = L
+BACK_BLOCKING = 1  #: zero flux at x = L
+BACK_ABSORBING = 2  #: fraction 0 at x = L
+BACK_CODES = {"reservoir": BACK_RESERVOIR, "blocking": BACK_BLOCKING, "absorbing": BACK_ABSORBING}
+
+
+@dataclass(frozen=True)
+class SpeciesSpec:
+    """One mobile species.
+
+    name: label; charge: charge number z; mobility: an object of package `sed`
+    (ConstantMobility, SEDMobility, TabulatedMobility) with D as a function of the fraction
+    c = n / n_bulk; initial_fraction: pristine fraction of n_bulk; back: "reservoir" | "blocking"
+    | "absorbing"; back_fraction: the fraction held at x = L for a reservoir.
+    """
+
+    name: str
+    charge: int
+    mobility: object
+    initial_fraction: float
+    back: str
+    back_fraction: float
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of the protocol.
+
+    duration_s: length (s); source: index of the species entering at x = 0 (None: blocking front);
+    surface_fraction: source fraction held at x = 0; control: "potential" or "current";
+    table_t_s / table_value: the control as a piecewise-linear table in time from the stage start
+    (a constant control is a one-row table); values in V or A/cm^2.
+    """
+
+    duration_s: float
+    source: int | None
+    surface_fraction: float
+    control: str
+    table_t_s: np.ndarray
+    table_value: np.ndarray
+
+    def value_at(self, t_s: float) -> float:
+        """Control value (V or A/cm^2) at time t_s (s) from the stage start."""
+        return float(np.interp(t_s, self.table_t_s, self.table_value))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A complete 1D transport problem in physical units.
+
+    thickness_nm: sample thickness L (nm); temperature_K (K); n_bulk_cm3: pristine mobile-ion
+    density = fixed background charge density / e (cm^-3); eps_r: relative permittivity;
+    x_faces_nm: cell faces from 0 to L (nm); species, stages: see SpeciesSpec, StageSpec;
+    rtol, atol: local error tolerances on fractions; n_output: snapshots per stage;
+    dt_initial_s: first time step (s); max_steps: per stage, a safety limit; max_order: 2
+    (variable-step BDF2 with local error control, the default) or 1 (backward Euler with steps
+    set only by the output times: for verification against first-order references);
+    output_times_s: explicit snapshot times from each stage start (s) instead of n_output
+    evenly spaced ones (the stage end is always included).
+    """
+
+    thickness_nm: float
+    temperature_K: float
+    n_bulk_cm3: float
+    eps_r: float
+    x_faces_nm: np.ndarray
+    species: tuple[SpeciesSpec, ...]
+    stages: tuple[StageSpec, ...]
+    rtol: float = 1.0e-4
+    atol: float = 1.0e-8
+    n_output: int = 50
+    dt_initial_s: float = 1.0e-9
+    max_steps: int = 200_000
+    max_order: int = 2
+    output_times_s: tuple[float, ...] | None = None
+
+
+@dataclass
+class Solution:
+    """What a solver returns (physical units).
+
+    times_s: (n_times,) snapshot times from the start of stage 1; fractions: (n_times, S, n_cells)
+    fractions of n_bulk at cell centres; potential_V: (n_times, n_cells); stage_end_index: index
+    into times_s of each completed stage's end; front_*: one entry per accepted step (t = 0
+    included): time (s), front current density (A/cm^2, ionic current entering at x = 0, positive
+    for cations moving into the sample), front potential (V) and the charge passed (C/cm^2,
+    integrated consistently with the time integrator); diagnostics: counters and timings;
+    completed: False if the run stopped early (message says why); state: the final state in
+    the solver's own scaled variables (for restarts).
+    """
+
+    x_faces_nm: np.ndarray
+    x_centers_nm: np.ndarray
+    species_names: tuple[str, ...]
+    times_s: np.ndarray
+    fractions: np.ndarray
+    potential_V: np.ndarray
+    stage_end_index: list[int]
+    front_time_s: np.ndarray
+    front_current_A_cm2: np.ndarray
+    front_potential_V: np.ndarray
+    front_charge_C_cm2: np.ndarray
+    method: str
+    diagnostics: dict = field(default_factory=dict)
+    completed: bool = True
+    message: str = ""
+    #: final state in the solver's scaled, interleaved unknowns (for restarts); None if unknown
+    state: np.ndarray | None = None
