@@ -470,6 +470,9 @@ def advance(
     weights = np.zeros(n)
     galvanostatic = control == 1
     steps_here = 0
+    # after a Newton failure the retry starts from the last accepted state with backward Euler
+    # (robust: L-stable, no extrapolated guess); cleared by the next accepted step
+    safe_retry = False
 
     while fs[FS_T] < t_stop:
         t = fs[FS_T]
@@ -486,14 +489,16 @@ def advance(
         if ist[IS_NREC] >= rec_t.shape[0]:
             return STATUS_BUFFER_FULL
         nhist = ist[IS_NHIST]
-        order = 1 if (nhist < 2 or max_order == 1) else 2
+        order = 1 if (nhist < 2 or max_order == 1 or safe_retry) else 2
         dt1 = fs[FS_DT1]
         dt2 = fs[FS_DT2]
         a0, a1, a2 = _bdf_coefficients(dt, dt1, order)
         tn = t + dt
         # predictor: quadratic (3 levels), linear (2 levels) or constant extrapolation
         for r in range(n):
-            if nhist >= 3:
+            if safe_retry:
+                ypred[r] = y[r]
+            elif nhist >= 3:
                 # Newton form through (t-dt1-dt2, y2), (t-dt1, y1), (t, y)
                 d1 = (y[r] - y1[r]) / dt1
                 d0 = (y1[r] - y2[r]) / dt2
@@ -511,7 +516,7 @@ def advance(
                 hist[r] = a1 * y[r] + (a2 * y1[r] if order == 2 else 0.0)
         if galvanostatic:
             u_guess = fs[FS_U]
-            if nhist >= 2:
+            if nhist >= 2 and not safe_retry:
                 u_guess = fs[FS_U] + dt * (fs[FS_U] - fs[FS_U1]) / dt1
             target = _interp(tn, tab_t, tab_v)
             g_now = (fs[FS_U] - y[n_species]) / d[0]
@@ -592,9 +597,14 @@ def advance(
                         err_c = v
                     cnew = ynew[r] + step
                     if cnew < 0.0:
-                        # keep iterates positive: a fraction of the old value, not below 0
-                        cnew = 0.1 * ynew[r] if ynew[r] > 0.0 else 0.0
-                        err_c = max(err_c, 1.0e30)
+                        if -cnew > NEWTON_TOL * weights[r]:
+                            # keep iterates positive: a fraction of the old value; the
+                            # iteration is not converged while this clipping is needed
+                            cnew = 0.1 * ynew[r] if ynew[r] > 0.0 else 0.0
+                            err_c = max(err_c, 1.0e30)
+                        else:
+                            # round-off below the Newton tolerance of a vanishing fraction
+                            cnew = 0.0
                     ynew[r] = cnew
                 r = k * nb + n_species
                 ynew[r] += lam * dy[r]
@@ -613,6 +623,7 @@ def advance(
             ist[IS_NEWTON_FAIL] += 1
             ist[IS_REJECT] += 1
             fs[FS_DT] = dt * SHRINK_FAIL
+            safe_retry = True
             continue
         # negative concentrations are never accepted
         neg = False
@@ -627,6 +638,7 @@ def advance(
         if neg:
             ist[IS_REJECT] += 1
             fs[FS_DT] = dt * SHRINK_FAIL
+            safe_retry = True
             continue
         # local error estimate (Milne device with the quadratic predictor), concentrations only
         factor = GROWTH_MAX
@@ -650,6 +662,7 @@ def advance(
             if err > 0.0:
                 factor = min(GROWTH_MAX, max(SHRINK_MIN, SAFETY * err ** (-1.0 / 3.0)))
         # accept
+        safe_retry = False
         flux = front_flux(
             ynew, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo
         )
