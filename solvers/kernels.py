@@ -4,9 +4,10 @@ Scaled variables inside the kernels: fractions c = n / n_bulk, potential psi = e
 lengths in nm, times in s, diffusion coefficients in nm^2/s, fluxes in (fraction * nm/s).
 
 Unknowns are interleaved per cell: y[k*(S+1) + i] = c_i in cell k (i < S), y[k*(S+1) + S] = psi_k.
-The Jacobian is banded with kl = ku = 2S+1 and stored as the transpose of the LAPACK gbtrf
-layout, A[r, col] -> AB[col, kl + ku + r - col] (shape n x (3 kl + 1), kl extra entries per
-column for the fill-in of pivoting), so that each column of the band is contiguous in memory.
+The Jacobian is banded with kl = S+1, ku = 2S+1 (`band_widths`) and stored as the transpose of
+the LAPACK gbtrf layout, A[r, col] -> AB[col, kl + ku + r - col] (shape n x (2 kl + ku + 1),
+kl extra entries per column for the fill-in of pivoting), so that each column of the band is
+contiguous in memory.
 
 Every kernel here has a numpy twin in `solvers.kernels_numpy`; tests check they agree.
 All functions are module-level and free of closures so that the on-disk cache is reused by
@@ -63,6 +64,14 @@ SHRINK_FAIL = 0.25
 NEG_TOL = 1.0e-12
 
 
+@njit(cache=True)
+def band_widths(n_species):
+    """(kl, ku) of the Jacobian for unknowns ordered (c_1..c_S, psi) in each cell: a species
+    row reaches back to the same species one cell earlier (S+1 columns) and forward to the
+    next cell's potential (2S+1 columns)."""
+    return n_species + 1, 2 * n_species + 1
+
+
 # ---------------------------------------------------------------------------------------------
 # Bernoulli function B(x) = x / (exp(x) - 1) and its derivative
 # ---------------------------------------------------------------------------------------------
@@ -78,6 +87,18 @@ def bernoulli(x: float) -> float:
     if x < -BERNOULLI_BIG:
         return -x
     return x / math.expm1(x)
+
+
+@njit(cache=True)
+def bernoulli_pair(x):
+    """(B(x), B(-x), B'(x), B'(-x)) from one exponential: B(-x) = B(x) + x and
+    B'(-x) = -(B'(x) + 1), applied from the non-negative side to avoid cancellation."""
+    a = abs(x)
+    b = bernoulli(a)
+    db = bernoulli_prime(a)
+    if x >= 0.0:
+        return b, b + a, db, -(db + 1.0)
+    return b + a, b, -(db + 1.0), db
 
 
 @njit(cache=True)
@@ -183,8 +204,8 @@ def assemble(
     n_species = z.shape[0]
     nb = n_species + 1
     n_cells = h.shape[0]
-    kl = 2 * n_species + 1
-    kv = 2 * kl
+    kl, ku = band_widths(n_species)
+    kv = kl + ku
     ab[:, :] = 0.0
     dres_du[:] = 0.0
     jac_front[:] = 0.0
@@ -237,10 +258,7 @@ def assemble(
             c1 = y[i]
             psi1 = y[n_species]
             dpsi = zi * (psi1 - psi_front)
-            bp = bernoulli(dpsi)
-            bm = bernoulli(-dpsi)
-            dbp = bernoulli_prime(dpsi)
-            dbm = bernoulli_prime(-dpsi)
+            bp, bm, dbp, dbm = bernoulli_pair(dpsi)
             df = 0.5 * (dsrc + dval[i, 0])
             drift = bp * c_src - bm * c1
             flux = df / d[0] * drift
@@ -266,10 +284,7 @@ def assemble(
             cn = y[rc]
             psin = y[kc * nb + n_species]
             dpsi = zi * (0.0 - psin)
-            bp = bernoulli(dpsi)
-            bm = bernoulli(-dpsi)
-            dbp = bernoulli_prime(dpsi)
-            dbm = bernoulli_prime(-dpsi)
+            bp, bm, dbp, dbm = bernoulli_pair(dpsi)
             dn = d[n_cells]
             df = 0.5 * (dval[i, kc] + dback)
             drift = bp * cn - bm * cb
@@ -292,10 +307,7 @@ def assemble(
             cl = y[rl]
             cr = y[rr]
             dpsi = zi * (y[pr] - y[pl])
-            bp = bernoulli(dpsi)
-            bm = bernoulli(-dpsi)
-            dbp = bernoulli_prime(dpsi)
-            dbm = bernoulli_prime(-dpsi)
+            bp, bm, dbp, dbm = bernoulli_pair(dpsi)
             df = 0.5 * (dval[i, kl_] + dval[i, kr])
             g = df / d[f]
             drift = bp * cl - bm * cr
@@ -454,8 +466,8 @@ def advance(
     n_species = z.shape[0]
     nb = n_species + 1
     n_cells = n // nb
-    kl = 2 * n_species + 1
-    ab = np.zeros((n, 3 * kl + 1))
+    kl, ku = band_widths(n_species)
+    ab = np.zeros((n, 2 * kl + ku + 1))
     ipiv = np.zeros(n, dtype=np.int64)
     res = np.zeros(n)
     dy = np.zeros(n)
@@ -540,19 +552,19 @@ def advance(
                 back_c, kind, d_const, u0, du, logd, slope, n_lo, dval, dder, res, ab,
                 dres_du, jac_front,
             )  # fmt: skip
-            if banded_lu(ab, kl, kl, ipiv) != 0:
+            if banded_lu(ab, kl, ku, ipiv) != 0:
                 lu_failed = True
                 break
             for r in range(n):
                 dy[r] = -res[r]
-            banded_solve(ab, kl, kl, ipiv, dy)
+            banded_solve(ab, kl, ku, ipiv, dy)
             dpsi_front = 0.0
             if galvanostatic:
                 # bordered system: [A b; c^T e] [dy; du] = -[res; g]
                 zcol[:] = 0.0
                 for r in range(nb):
                     zcol[r] = dres_du[r]
-                banded_solve(ab, kl, kl, ipiv, zcol)
+                banded_solve(ab, kl, ku, ipiv, zcol)
                 # total current = ionic + displacement lambda^2 dG/dt, G = (U - psi_0)/d_0
                 # the field at the front face (thermal units per nm), in flux units
                 w_front = dt / h[0]

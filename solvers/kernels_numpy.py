@@ -107,8 +107,8 @@ def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_k
     nb = n_species + 1
     n_cells = len(h)
     n = n_cells * nb
-    kl = 2 * n_species + 1
-    kv = 2 * kl
+    kl, ku = n_species + 1, 2 * n_species + 1  # see solvers.kernels.band_widths
+    kv = kl + ku
     cells = np.arange(n_cells)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
@@ -192,7 +192,7 @@ def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_k
     r = np.concatenate(rows)
     col = np.concatenate(cols)
     v = np.concatenate(vals)
-    ab = np.zeros((n, 3 * kl + 1))
+    ab = np.zeros((n, 2 * kl + ku + 1))
     np.add.at(ab, (col, kv + r - col), v)
     return res, ab, dres_du, jac_front
 

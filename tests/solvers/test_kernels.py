@@ -55,8 +55,8 @@ def _assemble_numba(a):
     n_species = len(a["z"])
     nb = n_species + 1
     n_cells = n // nb
-    kl = 2 * n_species + 1
-    res, ab = np.zeros(n), np.zeros((n, 3 * kl + 1))
+    kl, ku = K.band_widths(n_species)
+    res, ab = np.zeros(n), np.zeros((n, 2 * kl + ku + 1))
     dru, jf = np.zeros(nb), np.zeros(nb + 2)
     work = np.zeros((n_species, n_cells)), np.zeros((n_species, n_cells))
     K.assemble(*a.values(), *work, res, ab, dru, jf)
@@ -85,11 +85,11 @@ def test_jacobian_matches_finite_differences(seed):
     _, ab, _, _ = _assemble_numba(a)
     y = a["y"]
     n = y.size
-    kl = 5
-    dense = np.zeros((n, n))
+    kl, ku = K.band_widths(2)
+    dense = np.zeros((n, n))  # entries outside the declared band are absent: checked too
     for col in range(n):
-        for row in range(max(0, col - kl), min(n, col + kl + 1)):
-            dense[row, col] = ab[col, 2 * kl + row - col]
+        for row in range(max(0, col - ku), min(n, col + kl + 1)):
+            dense[row, col] = ab[col, kl + ku + row - col]
     fd = np.zeros((n, n))
     for col in range(n):
         step = 1e-7 * max(1.0, abs(y[col]))
@@ -124,6 +124,15 @@ def test_banded_lu_solves_like_lapack(seed, kl, n):
     np.testing.assert_allclose(x, x_ref, rtol=1e-9, atol=1e-9 * np.abs(x_ref).max())
     np.testing.assert_allclose(x, KN.banded_solve(ab, kl, kl, b), rtol=1e-9,
                                atol=1e-9 * np.abs(x_ref).max())  # fmt: skip
+
+
+@given(st.floats(-800, 800, allow_nan=False))
+def test_bernoulli_pair_matches_separate_evaluations(x):
+    bp, bm, dbp, dbm = K.bernoulli_pair(x)
+    np.testing.assert_allclose([bp, bm], [K.bernoulli(x), K.bernoulli(-x)], rtol=1e-13, atol=0)
+    np.testing.assert_allclose(
+        [dbp, dbm], [K.bernoulli_prime(x), K.bernoulli_prime(-x)], rtol=1e-12, atol=1e-300
+    )
 
 
 @given(st.floats(-800, 800, allow_nan=False))
