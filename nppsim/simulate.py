@@ -150,7 +150,11 @@ def simulate(case: Case, *, method: str | None = None, progress: bool = False) -
     elif method == "electroneutral":
         from solvers.electroneutral import solve
 
-        solution = solve(problem, progress=callback)
+        try:
+            solution = solve(problem, progress=callback)
+        except ValueError as exc:  # the reduction does not hold for this case
+            label = case.path or case.meta.name
+            raise CaseError(f"{label}: solver.method: electroneutral: {exc}") from None
     else:
         raise CaseError(f"solver.method: unknown method {method!r} (use 'npp' or 'electroneutral')")
     result = Result.from_solution(

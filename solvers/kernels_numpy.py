@@ -2,8 +2,8 @@
 
 Written independently (vectorised, with scatter-adds instead of loops) so that agreement
 between the two is a real check. Same arguments, same scaled units; slower, never used by
-the production time loop, but usable through `solvers.npp.solve(..., backend="numpy")`
-for debugging and as the straightforward baseline of the benchmarks.
+the production time loop; benchmarks/baseline_numpy.py drives them with a plain Python time
+loop as the straightforward numpy/scipy baseline.
 """
 
 from __future__ import annotations

@@ -486,3 +486,18 @@ def test_integration_subprocess_malformed_case_no_traceback(tmp_path):
     proc = _run_module("run", "typo.toml", cwd=tmp_path)
     assert proc.returncode == 2
     _assert_one_error_line(proc.stderr, "typo.toml")
+
+
+def test_electroneutral_on_three_species_is_a_one_line_input_error(tmp_path, capsys):
+    """The reduction holds for two monovalent species only: asking for it on three species
+    is an input error (exit 2, one line naming the case and the key), not a traceback."""
+    from nppsim.case import default_case
+
+    text = default_case().to_toml() + '\n[species.Rb]\nrole = "foreign"\nD_cm2_s = 1e-16\n'
+    path = tmp_path / "three.toml"
+    path.write_text(text, encoding="utf-8")
+    code = main(["run", str(path), "--solver", "electroneutral", "-o", str(tmp_path / "o.h5")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and "solver.method: electroneutral" in err[0] and "three.toml" in err[0]
+    assert not (tmp_path / "o.h5").exists()

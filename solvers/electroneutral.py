@@ -1,0 +1,382 @@
+"""The electroneutral reduced solver (MODEL.md section 7): one PDE for the foreign fraction.
+
+Model. With two monovalent mobile species and the Debye length (~0.03 nm) far below every
+length of interest, sum z c = 1 holds outside a sub-nanometre layer at the front. With c the
+foreign fraction, u = 1 - c the native one, v = j / (e n_bulk) the total current (nm/s):
+
+    s(c) = D_F c + D_N(u) u,   dc/dt = -dF/dx,   F = t_F v - D~ dc/dx,
+    t_F = D_F c / s,   D~ = D_F D_N / s,   F(0) = v (native blocked),   c -> 0 in the bulk,
+    -dpsi/dx = (v + (D_F - D_N) dc/dx) / s.
+
+Galvanostatic stages give v(t) directly (the displacement current, which the NPP solver adds to
+the ionic current, dies out within microseconds); potentiostatic stages fix v implicitly by
+psi(0) = U e / (k_B T): one scalar unknown per step, solved with the profile in a bordered
+Newton system (tridiagonal + one dense row and column). A blocking front (no source) carries no
+current: F(0) = 0 and v = 0.
+
+Why only two species: with S monovalent species electroneutrality removes one fraction and the
+potential, leaving S - 1 coupled equations. For S = 2 that is this scalar equation; for S = 3
+(sequential Double-CAIT) it is a 2x2 cross-diffusion system with a full mobility matrix, which
+is not implemented here: use the NPP solver.
+
+Face flux (the choice asked for by MODEL.md section 7). The foreign flux is written through the
+native flux, F = v - J_N, with J_N = D~ (E^ u - du/dx) and E^ = v / D_F: a drift-diffusion flux
+whose drift E^ is the same everywhere (the field at which the foreign ions alone carry v), while
+all the variation of the coefficients sits in D~. J_N is discretised by Scharfetter-Gummel,
+J_N = (D~_f / d) (B(-P) u_L - B(P) u_R) with the cell Peclet number P = v d / D_F, and D~_f =
+D~ at the face-mean fraction (c_L + c_R) / 2. This is exact for frozen D~ at any P (so robust
+when the replaced zone is highly resistive and v d / D_F is large), reduces to central
+differences plus O(P^2) as h -> 0 (second order on smooth solutions), and gives an M-matrix for
+the linear part. The other exponential fitting one might try, with the foreign "drift"
+v t_F / (D~ c) = v / D_N(u), has a drift that varies by the 4 decades of D_N across the profile
+and loses exactness exactly where it is needed. Face values at the mean of the two nodes are
+second order on the uniform fine cells where the profile lives; the graded cells beyond are
+pristine (c ~ 0).
+
+Potential: the midpoint rule between nodes, (psi_L - psi_R) = (v d + (D_F - D_N(u_f))
+(c_R - c_L)) / s_f; over the front half cell the trapezoid rule with the exact front field
+E(0) = v / D_F; a Donnan step psi(0) - psi(0+) = ln(c(0+) / c_s) across the unresolved
+space-charge layer, where the source is held at c_s (Boltzmann equilibrium of the foreign ion,
+as in the NPP solution), c(0+) extrapolated from the first cell with the exact front gradient
+dc/dx(0) = -v u / D_F; in the pristine bulk beyond the grid the ohmic drop v (L - x_end) /
+D_N(1). The Donnan step is small once c(0+) ~ c_s = 1, but early on (c(0+) << 1) it raises the
+driving voltage by a few kT/e; the native fraction left behind near the surface remembers that
+history, and without the step the standard case differs from the NPP solver by up to 9e-3.
+
+Grid. Only the profile region is discretised: the leading cells of the problem grid whose width
+is at most GRID_WIDTH_MAX times the first one (the uniform fine cells plus the start of the
+graded part); the rest of the sample is the analytic series resistance. Within that reduced grid
+the compiled loop solves only an active window: the non-pristine cells plus at least
+WINDOW_MARGIN cells with c <= 1e-14, grown as the profile advances (cells beyond are exactly
+pristine, so early steps cost almost nothing). If the profile needs more cells than the reduced
+grid has and the last cell holds a foreign fraction above 1e-6, the run stops (completed False,
+message with the time). Outputs are on the problem's cell centres, bulk cells pristine, so they
+compare directly with `solvers.npp.solve`.
+
+Time integration: variable-step BDF2 with the local error control of `solvers.kernels.advance`
+(backward Euler first step, Milne device with the quadratic predictor, max norm over both
+fractions with weights atol + rtol |.|), Newton with the analytic Jacobian, the whole loop
+compiled (`solvers.electroneutral_kernels`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from collections.abc import Callable
+
+import numpy as np
+
+from solvers import electroneutral_kernels as EK
+from solvers.grid import cell_centers_nm
+from solvers.npp import E_CHARGE_C, K_B_EV_K, LN_CM2_TO_NM2, NM_PER_CM, debye_length_nm
+from solvers.problem import Problem, Solution
+
+log = logging.getLogger(__name__)
+
+#: the reduced grid keeps the leading cells at most this many times wider than the first one:
+#: the uniform fine region and the first graded cells, still fine enough for the front tail.
+GRID_WIDTH_MAX = 4.0
+#: records of accepted steps kept per call of the compiled loop before Python collects them
+RECORD_BUFFER = 4096
+
+STATUS_TEXT = {
+    EK.STATUS_DT_UNDERFLOW: "the time step fell below round-off (Newton failed repeatedly)",
+    EK.STATUS_MAX_STEPS: "the maximum number of steps was reached",
+}
+
+
+def _check_problem(problem: Problem) -> tuple[int, int]:
+    """(native index, foreign index); ValueError naming what the reduced model cannot do."""
+    species = problem.species
+    if len(species) != 2:
+        raise ValueError(
+            f"the electroneutral solver needs exactly two mobile species, got {len(species)} "
+            "(with three it is a 2x2 cross-diffusion system, not implemented): use method 'npp'"
+        )
+    for sp in species:
+        if sp.charge != 1:
+            raise ValueError(
+                f"the electroneutral solver needs charge +1 for every species, {sp.name} has "
+                f"{sp.charge}: use method 'npp'"
+            )
+    natives = [i for i, sp in enumerate(species) if sp.initial_fraction == 1.0]
+    foreigns = [i for i, sp in enumerate(species) if sp.initial_fraction == 0.0]
+    if len(natives) != 1 or len(foreigns) != 1:
+        raise ValueError(
+            "the electroneutral solver needs one native species with initial fraction 1 and "
+            "one foreign species with initial fraction 0: use method 'npp'"
+        )
+    i_n, i_f = natives[0], foreigns[0]
+    nat, frn = species[i_n], species[i_f]
+    if nat.back != "reservoir" or nat.back_fraction != 1.0:
+        raise ValueError(
+            f"the electroneutral solver needs the native species {nat.name} discharged into a "
+            "reservoir at fraction 1 at the back electrode: use method 'npp'"
+        )
+    if frn.mobility.kernel_table().kind != 0:
+        raise ValueError(
+            f"the electroneutral solver needs a constant D for the foreign species {frn.name}: "
+            "use method 'npp'"
+        )
+    for k, st in enumerate(problem.stages, start=1):
+        if st.source is not None and st.source != i_f:
+            raise ValueError(
+                f"stage {k}: the electroneutral solver needs the source to be the foreign "
+                f"species {frn.name} (or none): use method 'npp'"
+            )
+        if st.source is not None and not st.surface_fraction > 0.0:
+            raise ValueError(f"stage {k}: the surface fraction of the source must be > 0")
+        if st.source is None and st.control == "current" and np.any(st.table_value != 0.0):
+            raise ValueError(
+                f"stage {k}: a blocking front carries no steady current in the electroneutral "
+                "model; use method 'npp' for a capacitive charging current"
+            )
+    return i_n, i_f
+
+
+def reduced_cell_count(x_faces_nm: np.ndarray) -> int:
+    """Number of leading cells at most GRID_WIDTH_MAX times as wide as the first one."""
+    h = np.diff(np.asarray(x_faces_nm, dtype=float))
+    wide = np.nonzero(h > GRID_WIDTH_MAX * h[0] * (1.0 + 1e-12))[0]
+    return len(h) if wide.size == 0 else int(wide[0])
+
+
+def _native_table(mobility: object) -> tuple:
+    """(kind, d_const, u0, du, logd, slope, n_lo) in nm^2/s for the kernels."""
+    t = mobility.kernel_table()
+    if t.kind == 0:
+        return 0, t.D_const * 1.0e14, 0.0, 1.0, np.zeros(2), np.zeros(2), 1.0
+    logd = np.ascontiguousarray(np.asarray(t.logD, dtype=float) + LN_CM2_TO_NM2)
+    slope = np.ascontiguousarray(np.asarray(t.slope, dtype=float))
+    return 1, 0.0, float(t.u0), float(t.du), logd, slope, float(t.n_lo)
+
+
+def solve(
+    problem: Problem,
+    initial: np.ndarray | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> Solution:
+    """Integrate `problem` through all its stages with the electroneutral reduced model.
+
+    initial: optional foreign fraction per cell of the problem grid (as `Solution.state`);
+    default: pristine. progress(t_s, t_end_s) is called at every output time.
+    Returns a Solution with method "electroneutral" and the same fields and units as
+    `solvers.npp.solve` (fractions on the problem's cell centres, bulk cells pristine);
+    `state` is the final foreign fraction per cell. Raises ValueError when the problem is
+    outside the reduced model (see `_check_problem`); if the run fails, `completed` is False
+    and the Solution holds every snapshot computed up to the failure.
+    """
+    t_start = _time.perf_counter()
+    i_n, i_f = _check_problem(problem)
+    faces_full = np.asarray(problem.x_faces_nm, dtype=float)
+    xc_full = cell_centers_nm(faces_full)
+    n_full = len(xc_full)
+    n_max = reduced_cell_count(faces_full)
+    faces = np.ascontiguousarray(faces_full[: n_max + 1])
+    h = np.diff(faces)
+    xc = xc_full[:n_max]
+    d = np.concatenate([[xc[0] - faces[0]], np.diff(xc)])
+    thickness = float(problem.thickness_nm)
+    mob = _native_table(problem.species[i_n].mobility)
+    d_f = problem.species[i_f].mobility.kernel_table().D_const * 1.0e14
+    d_n1 = EK.mobility(1.0, *mob)[0]
+    vt = K_B_EV_K * problem.temperature_K
+    flux_to_a = E_CHARGE_C * problem.n_bulk_cm3 / NM_PER_CM
+
+    c = np.zeros(n_max)
+    if initial is not None:
+        init = np.asarray(initial, dtype=float)
+        if init.shape != (n_full,):
+            raise ValueError(f"initial state must have {n_full} cells, got shape {init.shape}")
+        if np.any(init[n_max:] > EK.WINDOW_TOL):
+            raise ValueError("initial state reaches beyond the reduced grid: use method 'npp'")
+        c[:] = np.clip(init[:n_max], 0.0, 1.0)
+    c1 = c.copy()
+    c2 = c.copy()
+    fs = np.zeros(EK.N_FS)
+    ist = np.zeros(EK.N_IS, dtype=np.int64)
+    ist[EK.IS_NACT] = EK.active_cells(c, 0, n_max)
+    rec_t = np.zeros(RECORD_BUFFER)
+    rec_v = np.zeros(RECORD_BUFFER)
+    rec_psi = np.zeros(RECORD_BUFFER)
+    rec_q = np.zeros(RECORD_BUFFER)
+    t_end = sum(st.duration_s for st in problem.stages)
+    geo = (h, d, faces, thickness, d_n1)
+
+    def psi_front_of(cc: np.ndarray, v: float, front_open: bool, c_src: float) -> float:
+        dpsi = np.zeros(n_max + 1)
+        end = EK.potential_drops(cc, n_max, v, front_open, d_f, c_src, *geo, *mob, dpsi)
+        return float(end + dpsi.sum())
+
+    def stage_current(stage, t_rel: float, cc: np.ndarray) -> tuple[float, float]:
+        """(v, psi_front) at t_rel from the stage start for profile cc."""
+        front_open = stage.source is not None
+        c_src = float(stage.surface_fraction)
+        if stage.control == "potential":
+            psi = stage.value_at(t_rel) / vt
+            v = 0.0
+            if front_open:
+                v = EK.front_current(
+                    cc, int(ist[EK.IS_NACT]), psi, d_f, c_src, *geo, *mob
+                )  # fmt: skip
+            return float(v), psi
+        v = stage.value_at(t_rel) / flux_to_a if front_open else 0.0
+        return v, psi_front_of(cc, v, front_open, c_src)
+
+    v0, psi0 = stage_current(problem.stages[0], 0.0, c)
+    snapshots_t = [0.0]
+    snapshots_c = [c.copy()]
+    snapshots_v = [v0]
+    snapshot_src = [problem.stages[0]]
+    front_t = [np.array([0.0])]
+    front_v = [np.array([v0])]
+    front_psi = [np.array([psi0])]
+    front_q = [np.array([0.0])]
+    stage_end_index: list[int] = []
+    completed = True
+    message = ""
+    compile_s = 0.0
+    t_stage0 = 0.0
+    for k_stage, stage in enumerate(problem.stages, start=1):
+        front_open = stage.source is not None
+        c_src = float(stage.surface_fraction)
+        if stage.control == "potential":
+            control = 0
+            tab_v = np.asarray(stage.table_value, dtype=float) / vt
+        else:
+            control = 1
+            tab_v = np.asarray(stage.table_value, dtype=float) / flux_to_a
+        tab_t = np.asarray(stage.table_t_s, dtype=float) + t_stage0
+        # a new stage restarts the multistep history: the control jumps
+        ist[EK.IS_NHIST] = 1
+        fs[EK.FS_T] = t_stage0
+        fs[EK.FS_DT] = problem.dt_initial_s
+        fs[EK.FS_DT1] = problem.dt_initial_s
+        fs[EK.FS_DT2] = problem.dt_initial_s
+        fs[EK.FS_Q1] = fs[EK.FS_Q]
+        fs[EK.FS_Q2] = fs[EK.FS_Q]
+        fs[EK.FS_V] = stage_current(stage, 0.0, c)[0]
+        fs[EK.FS_V1] = fs[EK.FS_V]
+        fs[EK.FS_V2] = fs[EK.FS_V]
+        if problem.output_times_s is not None:
+            rel = np.asarray(problem.output_times_s, dtype=float)
+            outputs = t_stage0 + rel[(rel > 0) & (rel < stage.duration_s)]
+            outputs = np.append(outputs, t_stage0 + stage.duration_s)
+        else:
+            outputs = (
+                t_stage0 + stage.duration_s * np.arange(1, problem.n_output + 1) / problem.n_output
+            )
+        steps_at_stage_start = int(ist[EK.IS_STEPS])
+        # kinks of a tabulated control are step barriers where the multistep history restarts
+        kinks = {float(t) for t in tab_t[1:] if t_stage0 < t < t_stage0 + stage.duration_s}
+        output_set = {float(t) for t in outputs}
+        for t_out in sorted(output_set | kinks):
+            while True:
+                tc = _time.perf_counter()
+                status = EK.advance(
+                    t_out, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
+                    d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
+                    problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
+                    problem.max_order, rec_t, rec_v, rec_psi, rec_q,
+                )  # fmt: skip
+                if compile_s == 0.0:
+                    compile_s = _time.perf_counter() - tc
+                nr = int(ist[EK.IS_NREC])
+                front_t.append(rec_t[:nr].copy())
+                front_v.append(rec_v[:nr].copy())
+                front_psi.append(rec_psi[:nr].copy())
+                front_q.append(rec_q[:nr].copy())
+                ist[EK.IS_NREC] = 0
+                if status != EK.STATUS_BUFFER_FULL:
+                    break
+            if status != EK.STATUS_OK:
+                completed = False
+                where = f"t = {fs[EK.FS_T]:.6g} s (stage {k_stage}, step size {fs[EK.FS_DT]:.3g} s)"
+                if status == EK.STATUS_GRID_END:
+                    message = (
+                        f"solver stopped at {where}: the foreign profile reached the end of the "
+                        f"reduced grid at {faces[-1]:.6g} nm (fraction {c[-1]:.3g} > "
+                        f"{EK.TAIL_FAIL:g} in its last cell); increase grid.fine_depth_nm"
+                    )
+                else:
+                    message = (
+                        f"solver stopped at {where}: {STATUS_TEXT.get(status, f'status {status}')}"
+                    )
+                if fs[EK.FS_T] > snapshots_t[-1]:
+                    snapshots_t.append(float(fs[EK.FS_T]))
+                    snapshots_c.append(c.copy())
+                    snapshots_v.append(float(fs[EK.FS_V]) if front_open else 0.0)
+                    snapshot_src.append(stage)
+                break
+            if t_out in kinks:
+                ist[EK.IS_NHIST] = 1
+            if t_out not in output_set:
+                continue
+            snapshots_t.append(t_out)
+            snapshots_c.append(c.copy())
+            snapshots_v.append(float(fs[EK.FS_V]) if front_open else 0.0)
+            snapshot_src.append(stage)
+            if progress is not None:
+                progress(t_out, t_end)
+        if not completed:
+            break
+        stage_end_index.append(len(snapshots_t) - 1)
+        t_stage0 += stage.duration_s
+
+    n_times = len(snapshots_t)
+    fractions = np.zeros((n_times, 2, n_full))
+    potential = np.zeros((n_times, n_full))
+    dpsi = np.zeros(n_max + 1)
+    for j, (cc, v, st) in enumerate(zip(snapshots_c, snapshots_v, snapshot_src, strict=True)):
+        fractions[j, i_f, :n_max] = cc
+        fractions[j, i_n] = 1.0 - fractions[j, i_f]
+        end = EK.potential_drops(
+            cc, n_max, v, st.source is not None, d_f, float(st.surface_fraction), *geo, *mob,
+            dpsi,
+        )  # fmt: skip
+        # psi(x_k) = psi(x_end) + the drops of the faces beyond x_k
+        tail = np.cumsum(dpsi[:0:-1])[::-1]
+        potential[j, :n_max] = end + tail
+        potential[j, n_max:] = v * (thickness - xc_full[n_max:]) / d_n1
+    potential *= vt
+    state = np.zeros(n_full)
+    state[:n_max] = c
+    solve_s = _time.perf_counter() - t_start
+    diagnostics = {
+        "steps": int(ist[EK.IS_STEPS]),
+        "rejected_steps": int(ist[EK.IS_REJECT]),
+        "newton_iterations": int(ist[EK.IS_NEWTON]),
+        "newton_failures": int(ist[EK.IS_NEWTON_FAIL]),
+        "n_cells": int(ist[EK.IS_NACT]),
+        "n_cells_reduced_grid": n_max,
+        "reduced_grid_depth_nm": float(faces[-1]),
+        "first_call_s": compile_s,
+        "solve_s": solve_s,
+        "debye_length_nm": debye_length_nm(problem),
+        "rtol": problem.rtol,
+        "atol": problem.atol,
+    }
+    log.info(
+        "electroneutral: %d of %d cells active, %d steps, %d Newton iterations",
+        *(diagnostics[k] for k in ("n_cells", "n_cells_reduced_grid", "steps")),
+        diagnostics["newton_iterations"],
+    )
+    return Solution(
+        x_faces_nm=faces_full,
+        x_centers_nm=xc_full,
+        species_names=tuple(sp.name for sp in problem.species),
+        times_s=np.array(snapshots_t),
+        fractions=fractions,
+        potential_V=potential,
+        stage_end_index=stage_end_index,
+        front_time_s=np.concatenate(front_t),
+        front_current_A_cm2=np.concatenate(front_v) * flux_to_a,
+        front_potential_V=np.concatenate(front_psi) * vt,
+        front_charge_C_cm2=np.concatenate(front_q) * flux_to_a,
+        method="electroneutral",
+        diagnostics=diagnostics,
+        completed=completed,
+        message=message,
+        state=state,
+    )

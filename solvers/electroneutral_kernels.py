@@ -1,0 +1,669 @@
+"""Compiled kernels of the electroneutral reduced solver (numba, cache=True).
+
+Scaled variables, as in `solvers.kernels`: c = foreign fraction of n_bulk (the native fraction is
+u = 1 - c), psi = e phi / (k_B T), lengths in nm, times in s, D in nm^2/s, the total current as
+v = j / (e n_bulk) (fraction * nm/s). One unknown per cell (c_k) plus, under potentiostatic
+control, the scalar v (bordered Newton system: tridiagonal + one dense row and column).
+
+Discretisation (see `solvers.electroneutral` for the reasoning):
+
+- foreign flux at a face F = v - J_N, where the native flux J_N = D~(c) (E^ u - du/dx) is a
+  drift-diffusion flux with the *spatially constant* drift E^ = v / D_F and the interdiffusion
+  coefficient D~ = D_F D_N(u) / s, s = D_F c + D_N(u) u. J_N is discretised by
+  Scharfetter-Gummel, J_N = (D~_f / d) (B(-P) u_L - B(P) u_R), P = v d / D_F, with D~_f taken at
+  the face-mean fraction c_f = (c_L + c_R) / 2;
+- front face: F = v (native blocked), or 0 for a blocking front; window end (the last active
+  face): Dirichlet c = 0 over the half cell;
+- potential drop between two nodes (psi_L - psi_R) = (v d + (D_F - D_N(u_f)) (c_R - c_L)) / s_f
+  (midpoint rule for -dpsi/dx = (v + (D_F - D_N) dc/dx) / s); over the front half cell the
+  trapezoid rule with the exact front field E(0) = v / D_F and E(x_0) interpolated linearly to
+  the first segment; beyond the active window the pristine bulk: v (L - x_end) / D_N(1);
+- Donnan step across the unresolved space-charge layer at an open front:
+  psi(0) - psi(0+) = ln(c(0+) / c_s), c(0+) extrapolated from the first cell with the exact front
+  gradient dc/dx(0) = -v u / D_F.
+
+Every kernel here has a numpy twin in `solvers.electroneutral_numpy`; tests check they agree.
+All functions are module-level and free of closures (the on-disk cache is reused).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from solvers.kernels import (
+    DPSI_MAX,
+    GROWTH_MAX,
+    NEG_TOL,
+    NEWTON_MAXITER,
+    NEWTON_PSI_TOL,
+    NEWTON_TOL,
+    SAFETY,
+    SHRINK_FAIL,
+    SHRINK_MIN,
+    STATUS_BUFFER_FULL,
+    STATUS_DT_UNDERFLOW,
+    STATUS_MAX_STEPS,
+    STATUS_OK,
+    bernoulli_pair,
+    mobility,
+)
+
+__all__ = [
+    "STATUS_BUFFER_FULL",
+    "STATUS_DT_UNDERFLOW",
+    "STATUS_GRID_END",
+    "STATUS_MAX_STEPS",
+    "STATUS_OK",
+    "advance",
+    "assemble",
+    "face_terms",
+    "front_current",
+    "peclet_terms",
+    "potential_drops",
+    "tridiag_factor",
+    "tridiag_solve",
+]
+
+#: `advance` status: the profile reached the end of the reduced grid (see TAIL_FAIL)
+STATUS_GRID_END = 4
+
+#: floor of the extrapolated surface fraction c(0+) in the Donnan term ln(c(0+) / c_s), which
+#: keeps ln finite in Newton iterates; no accepted state sits on it. So low (230 kT/e) that a
+#: reverse bias can hold c(0+) at the Boltzmann value c_s exp(-e|U|/kT) with a vanishing current.
+DONNAN_C_MIN = 1.0e-100
+#: largest factor by which one Newton iteration may change c(0+) in the Donnan step
+DONNAN_STEP_MAX = 10.0
+#: cells whose foreign fraction is below this count as pristine for the active window: 1e-4 of
+#: the default absolute tolerance (1e-8), far below anything the error control resolves.
+WINDOW_TOL = 1.0e-12
+#: the active window keeps at least this many pristine cells beyond the last non-pristine one;
+#: it grows by twice this when the profile comes closer.
+WINDOW_MARGIN = 24
+#: the run fails when the window cannot grow (end of the reduced grid) and the foreign fraction
+#: in the last cell exceeds this: the Dirichlet c = 0 there would distort the profile.
+TAIL_FAIL = 1.0e-6
+
+# Indices into the float state `fs` and the integer state `ist` of `advance`.
+FS_T, FS_DT, FS_DT1, FS_DT2, FS_Q, FS_Q1, FS_Q2, FS_V, FS_V1, FS_V2 = range(10)
+N_FS = 10
+IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL, IS_NACT = range(8)
+N_IS = 8
+
+
+# ---------------------------------------------------------------------------------------------
+# One face: flux, potential drop and their derivatives
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def face_terms(cl, cr, dist, v, d_f, bp, bm, dbp, dbm, kind, d_const, u0, du, logd, slope, n_lo):
+    """Foreign flux F and potential drop psi_L - psi_R between two nodes, with derivatives.
+
+    cl, cr: foreign fractions at the nodes; dist: node distance (nm); v: total current
+    (fraction nm/s); d_f: foreign D (nm^2/s); bp, bm, dbp, dbm: B(P), B(-P), B'(P), B'(-P) of
+    the Peclet number P = v dist / d_f (see `peclet_terms`; the caller reuses them across
+    faces of equal width); the rest: the native D(u) table (nm^2/s).
+    Returns (F, dF/dcl, dF/dcr, dF/dv, dpsi, ddpsi/dcl, ddpsi/dcr, ddpsi/dv).
+    """
+    cf = 0.5 * (cl + cr)
+    uf = 1.0 - cf
+    dn, dn_u = mobility(uf, kind, d_const, u0, du, logd, slope, n_lo)
+    s = d_f * cf + dn * uf
+    inv_s = 1.0 / s
+    inv_dist = 1.0 / dist
+    s_c = d_f - dn - uf * dn_u  # ds/dc_f
+    dtl = d_f * dn * inv_s  # D~
+    dtl_c = -(d_f * dn_u + dtl * s_c) * inv_s  # dD~/dc_f
+    ul = 1.0 - cl
+    ur = 1.0 - cr
+    drift = bm * ul - bp * ur
+    g = dtl * inv_dist
+    common = 0.5 * dtl_c * inv_dist * drift
+    flux = v - g * drift
+    f_cl = g * bm - common
+    f_cr = -(common + g * bp)
+    # d/dv through P: dB(+-P)/dv = +-B'(+-P) dist / d_f, and D~ dist / (d_f dist) = dn / s
+    f_v = 1.0 + dn * inv_s * (dbm * ul + dbp * ur)
+    dc = cr - cl
+    dfd = d_f - dn
+    dpsi = (v * dist + dfd * dc) * inv_s
+    half = 0.5 * dn_u * dc
+    q = 0.5 * dpsi * s_c * inv_s
+    p_cl = (half - dfd) * inv_s - q
+    p_cr = (half + dfd) * inv_s - q
+    return flux, f_cl, f_cr, f_v, dpsi, p_cl, p_cr, dist * inv_s
+
+
+@njit(cache=True)
+def peclet_terms(v, dist, d_f):
+    """(B(P), B(-P), B'(P), B'(-P)) for the cell Peclet number P = v dist / d_f."""
+    return bernoulli_pair(v * dist / d_f)
+
+
+@njit(cache=True)
+def _surface_fraction(c0, x0, v, d_f):
+    """c(0+) extrapolated from the first cell with the exact front gradient -v (1 - c) / D_F."""
+    return c0 + x0 / d_f * v * (1.0 - c0)
+
+
+@njit(cache=True)
+def _front_terms(c0, x0, v, d_f, c_src, front_open):
+    """Donnan step psi(0) - psi(0+) = ln(c(0+)/c_s) and its derivatives w.r.t. c_0 and v."""
+    if not front_open:
+        return 0.0, 0.0, 0.0
+    k = x0 / d_f
+    cs = _surface_fraction(c0, x0, v, d_f)
+    if cs < DONNAN_C_MIN:
+        return math.log(DONNAN_C_MIN / c_src), 0.0, 0.0
+    if cs > 1.0:
+        return -math.log(c_src), 0.0, 0.0
+    return math.log(cs / c_src), (1.0 - k * v) / cs, k * (1.0 - c0) / cs
+
+
+# ---------------------------------------------------------------------------------------------
+# Residual, Jacobian (tridiagonal + border) and front potential
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def assemble(
+    c, n, hist, a0, dt, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
+    kind, d_const, u0, du, logd, slope, n_lo, res, lo, di, up, bcol, brow, out,
+):  # fmt: skip
+    """Residual and Jacobian of one implicit step on the active cells 0..n-1.
+
+    Rows: a0 c_k + hist_k + dt/h_k (F_{k+1/2} - F_{k-1/2}) = 0. Outputs (first n entries):
+    res; the tridiagonal Jacobian lo[k] = dres_k/dc_{k-1}, di, up[k] = dres_k/dc_{k+1};
+    bcol = dres/dv; brow = dpsi_front/dc; out[0] = psi_front (thermal units: the drop from
+    x = 0 to x = L), out[1] = dpsi_front/dv. h: cell widths; d: d[0] = first centre - 0,
+    d[k] = centre distance of cells k-1, k; faces: cell faces (nm); thickness: L (nm);
+    d_n1: D_N(u = 1) (nm^2/s) of the pristine bulk beyond the window.
+    """
+    for k in range(n):
+        res[k] = a0 * c[k] + hist[k]
+        di[k] = a0
+        lo[k] = 0.0
+        up[k] = 0.0
+        bcol[k] = 0.0
+        brow[k] = 0.0
+    if front_open:
+        w0 = dt / h[0]
+        res[0] -= w0 * v
+        bcol[0] -= w0
+    bulk = (thickness - faces[n]) / d_n1
+    psi = v * bulk
+    psi_v = bulk
+    p1 = 0.0
+    p1_cl = 0.0
+    p1_cr = 0.0
+    p1_v = 0.0
+    dist1 = 0.5 * h[0]
+    last = -1.0
+    bp = bm = dbp = dbm = 0.0
+    for f in range(1, n + 1):
+        cl = c[f - 1]
+        if f < n:
+            cr = c[f]
+            dist = d[f]
+        else:
+            cr = 0.0
+            dist = 0.5 * h[n - 1]
+        if dist != last:
+            bp, bm, dbp, dbm = peclet_terms(v, dist, d_f)
+            last = dist
+        flux, f_cl, f_cr, f_v, dp, p_cl, p_cr, p_v = face_terms(
+            cl, cr, dist, v, d_f, bp, bm, dbp, dbm, kind, d_const, u0, du, logd, slope, n_lo
+        )
+        wl = dt / h[f - 1]
+        res[f - 1] += wl * flux
+        di[f - 1] += wl * f_cl
+        bcol[f - 1] += wl * f_v
+        brow[f - 1] += p_cl
+        if f < n:
+            up[f - 1] += wl * f_cr
+            wr = dt / h[f]
+            res[f] -= wr * flux
+            lo[f] -= wr * f_cl
+            di[f] -= wr * f_cr
+            bcol[f] -= wr * f_v
+            brow[f] += p_cr
+        psi += dp
+        psi_v += p_v
+        if f == 1:
+            p1, p1_cl, p1_cr, p1_v, dist1 = dp, p_cl, p_cr, p_v, dist
+    # front half cell: trapezoid between E(0) = v / D_F and E(x_0) interpolated towards the
+    # mean field of the first segment (at its midpoint x_m)
+    x0 = d[0]
+    theta = x0 / (2.0 * (x0 + 0.5 * dist1))
+    r = theta * x0 / dist1
+    psi += x0 * (1.0 - theta) * v / d_f + r * p1
+    psi_v += x0 * (1.0 - theta) / d_f + r * p1_v
+    brow[0] += r * p1_cl
+    if n > 1:
+        brow[1] += r * p1_cr
+    don, don_c, don_v = _front_terms(c[0], x0, v, d_f, c_src, front_open)
+    out[0] = psi + don
+    out[1] = psi_v + don_v
+    brow[0] += don_c
+
+
+@njit(cache=True)
+def potential_drops(
+    c, n, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
+    kind, d_const, u0, du, logd, slope, n_lo, dpsi,
+):  # fmt: skip
+    """Potential drops of the reduced model (thermal units), the same formulas as `assemble`.
+
+    Fills dpsi[0] = psi(0) - psi(x_0) (front half cell and Donnan step), dpsi[f] = psi(x_{f-1})
+    - psi(x_f) for f = 1..n-1, dpsi[n] = psi(x_{n-1}) - psi(x_end); returns psi(x_end) =
+    v (L - x_end) / D_N(1), the ohmic drop of the pristine bulk. So psi(x_k) = psi(x_end) +
+    sum(dpsi[k+1:n+1]) and psi(0) = psi(x_end) + sum(dpsi[:n+1]).
+    """
+    dist1 = 0.5 * h[0]
+    for f in range(1, n + 1):
+        cl = c[f - 1]
+        if f < n:
+            cr = c[f]
+            dist = d[f]
+        else:
+            cr = 0.0
+            dist = 0.5 * h[n - 1]
+        bp, bm, dbp, dbm = peclet_terms(v, dist, d_f)
+        terms = face_terms(
+            cl, cr, dist, v, d_f, bp, bm, dbp, dbm, kind, d_const, u0, du, logd, slope, n_lo
+        )
+        dpsi[f] = terms[4]
+        if f == 1:
+            dist1 = dist
+    x0 = d[0]
+    theta = x0 / (2.0 * (x0 + 0.5 * dist1))
+    don = _front_terms(c[0], x0, v, d_f, c_src, front_open)[0]
+    dpsi[0] = x0 * (1.0 - theta) * v / d_f + theta * x0 / dist1 * dpsi[1] + don
+    return v * (thickness - faces[n]) / d_n1
+
+
+@njit(cache=True)
+def front_current(
+    c, n, psi_target, d_f, c_src, h, d, faces, thickness, d_n1,
+    kind, d_const, u0, du, logd, slope, n_lo,
+):  # fmt: skip
+    """The total current v (fraction nm/s) at which the front potential of profile c (open
+    front) equals psi_target (thermal units). psi_front = A + B v + ln(c(0+; v) / c_s): every
+    drop but the Donnan step is affine in v (A, B from two evaluations without it) and the
+    Donnan step is increasing in v: safeguarded Newton on a bracket."""
+    dpsi = np.zeros(n + 1)
+    a = potential_drops(
+        c, n, 0.0, False, d_f, c_src, h, d, faces, thickness, d_n1, kind, d_const, u0, du,
+        logd, slope, n_lo, dpsi,
+    )  # fmt: skip
+    a += np.sum(dpsi)
+    b = potential_drops(
+        c, n, 1.0, False, d_f, c_src, h, d, faces, thickness, d_n1, kind, d_const, u0, du,
+        logd, slope, n_lo, dpsi,
+    )  # fmt: skip
+    b += np.sum(dpsi) - a
+    # bracket the root of g(v) = a + b v + Donnan(v) - psi_target (g increasing), then Newton
+    # safeguarded by bisection (the Donnan step is flat beyond its clamps)
+    v = (psi_target - a) / b
+    step = max(abs(v), 1.0e-30)
+    lo = v
+    hi = v
+    while _front_terms(c[0], d[0], lo, d_f, c_src, True)[0] + a + b * lo > psi_target:
+        lo -= step
+        step *= 2.0
+    step = max(abs(v), 1.0e-30)
+    while _front_terms(c[0], d[0], hi, d_f, c_src, True)[0] + a + b * hi < psi_target:
+        hi += step
+        step *= 2.0
+    v = 0.5 * (lo + hi)
+    for _ in range(200):
+        don, _, don_v = _front_terms(c[0], d[0], v, d_f, c_src, True)
+        g = a + b * v + don - psi_target
+        if g > 0.0:
+            hi = v
+        else:
+            lo = v
+        vn = v - g / (b + don_v)
+        if not lo < vn < hi:
+            vn = 0.5 * (lo + hi)
+        if abs(vn - v) * b <= 1.0e-13 * max(1.0, abs(psi_target)) or hi - lo <= 0.0:
+            return vn
+        v = vn
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# Tridiagonal LU (Thomas algorithm, no pivoting)
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def tridiag_factor(lo, di, up, n, piv, gam):
+    """LU of the tridiagonal (lo, di, up)[:n] without pivoting: the matrix of a conservative
+    implicit step is diagonally dominant by (h-weighted) columns, for which elimination without
+    pivoting is stable. Returns 0, or k+1 if pivot k is zero or not finite."""
+    for k in range(n):
+        w = di[k] if k == 0 else di[k] - lo[k] * gam[k - 1]
+        if w == 0.0 or not math.isfinite(w):
+            return k + 1
+        piv[k] = 1.0 / w
+        gam[k] = up[k] * piv[k] if k < n - 1 else 0.0
+    return 0
+
+
+@njit(cache=True)
+def tridiag_solve(lo, piv, gam, n, b):
+    """Solve A x = b in place with the factors of `tridiag_factor` (piv: inverse pivots)."""
+    b[0] *= piv[0]
+    for k in range(1, n):
+        b[k] = (b[k] - lo[k] * b[k - 1]) * piv[k]
+    for k in range(n - 2, -1, -1):
+        b[k] -= gam[k] * b[k + 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Time loop
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def interp_table(t, tab_t, tab_v):
+    """Piecewise-linear table value at t (constant beyond the ends)."""
+    m = tab_t.shape[0]
+    if m == 1 or t <= tab_t[0]:
+        return tab_v[0]
+    if t >= tab_t[m - 1]:
+        return tab_v[m - 1]
+    j = np.searchsorted(tab_t, t) - 1
+    w = (t - tab_t[j]) / (tab_t[j + 1] - tab_t[j])
+    return tab_v[j] + w * (tab_v[j + 1] - tab_v[j])
+
+
+@njit(cache=True)
+def bdf_coefficients(dt, dt1, order):
+    """(a0, a1, a2) of the variable-step BDF formula a0 y+ + a1 y + a2 y- = dt f(y+)."""
+    if order == 1:
+        return 1.0, -1.0, 0.0
+    w = dt / dt1
+    return (1.0 + 2.0 * w) / (1.0 + w), -(1.0 + w), w * w / (1.0 + w)
+
+
+@njit(cache=True)
+def active_cells(c, n, n_max):
+    """Size of the active window: at least WINDOW_MARGIN pristine cells (c <= WINDOW_TOL)
+    beyond the last non-pristine cell, grown by 2 WINDOW_MARGIN when needed, at most n_max."""
+    last = -1
+    for k in range(n - 1, -1, -1):
+        if c[k] > WINDOW_TOL:
+            last = k
+            break
+    if n - 1 - last >= WINDOW_MARGIN:
+        return n
+    return min(n_max, last + 1 + 2 * WINDOW_MARGIN)
+
+
+@njit(cache=True)
+def advance(
+    t_stop, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open, d_n1,
+    kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol, atol, max_steps,
+    max_order, rec_t, rec_v, rec_psi, rec_q,
+):  # fmt: skip
+    """Integrate from fs[FS_T] to t_stop with adaptive variable-step BDF2 (BE first step).
+
+    c, c1, c2: foreign fractions now and at the two previous accepted steps (length n_max of
+    the reduced grid; cells beyond the active window ist[IS_NACT] are exactly 0). control 0:
+    potentiostatic, tab_v = psi_front(t) (thermal units), v is an unknown (bordered Newton);
+    control 1: galvanostatic, tab_v = v(t) (fraction nm/s). A blocking front (front_open
+    False) carries no current: v = 0. Step control as `solvers.kernels.advance`: Milne device
+    with the quadratic predictor, max norm over both fractions (c and 1 - c) with weights
+    atol + rtol |.|; max_order 1: backward Euler without error control. Newton: converged when
+    the fraction updates are below NEWTON_TOL of the weights and the v update moves psi_front
+    (along the Newton direction) by less than NEWTON_PSI_TOL; iterates stay in [0, 1], the v
+    update is damped to DPSI_MAX and to a factor DONNAN_STEP_MAX in c(0+). Active window: see
+    `active_cells`; STATUS_GRID_END when it cannot grow and the last cell holds more than
+    TAIL_FAIL. rec_*: per accepted step time, v, front potential (thermal units), charge
+    (fraction nm), the charge integrated with the same BDF formula as the profile, so that
+    int c dx = charge to round-off. Returns a STATUS_*.
+    """
+    n_max = c.shape[0]
+    res = np.zeros(n_max)
+    lo = np.zeros(n_max)
+    di = np.zeros(n_max)
+    up = np.zeros(n_max)
+    bcol = np.zeros(n_max)
+    brow = np.zeros(n_max)
+    piv = np.zeros(n_max)
+    gam = np.zeros(n_max)
+    y = np.zeros(n_max)
+    z = np.zeros(n_max)
+    hist = np.zeros(n_max)
+    cnew = np.zeros(n_max)
+    cpred = np.zeros(n_max)
+    inv_w = np.zeros(n_max)
+    dpsi = np.zeros(n_max + 1)
+    out = np.zeros(2)
+    potentiostatic = control == 0 and front_open
+    steps_here = 0
+
+    while fs[FS_T] < t_stop:
+        t = fs[FS_T]
+        dt = fs[FS_DT]
+        # land exactly on t_stop; split the last two steps evenly instead of a sliver
+        if t + dt >= t_stop:
+            dt = t_stop - t
+        elif t + 2.0 * dt > t_stop:
+            dt = 0.5 * (t_stop - t)
+        if dt <= 1.0e-15 * max(1.0, abs(t)):
+            return STATUS_DT_UNDERFLOW
+        if steps_here >= max_steps:
+            return STATUS_MAX_STEPS
+        if ist[IS_NREC] >= rec_t.shape[0]:
+            return STATUS_BUFFER_FULL
+        n = active_cells(c, ist[IS_NACT], n_max)
+        if n == n_max and c[n_max - 1] > TAIL_FAIL:
+            return STATUS_GRID_END
+        ist[IS_NACT] = n
+        nhist = ist[IS_NHIST]
+        order = 1 if (nhist < 2 or max_order == 1) else 2
+        dt1 = fs[FS_DT1]
+        dt2 = fs[FS_DT2]
+        a0, a1, a2 = bdf_coefficients(dt, dt1, order)
+        tn = t + dt
+        # predictor: quadratic (3 levels), linear (2 levels) or constant extrapolation, as
+        # c + p1 (c - c1) + p2 (c1 - c2) (Newton form through the last three states)
+        p1 = 0.0
+        p2 = 0.0
+        if nhist >= 3:
+            q = dt * (dt + dt1) / (dt1 + dt2)
+            p1 = (dt + q) / dt1
+            p2 = -q / dt2
+        elif nhist == 2:
+            p1 = dt / dt1
+        a2h = a2 if order == 2 else 0.0
+        for k in range(n):
+            ck = c[k]
+            cp = ck + p1 * (ck - c1[k]) + p2 * (c1[k] - c2[k])
+            cp = min(max(cp, 0.0), 1.0)
+            cpred[k] = cp
+            cnew[k] = cp
+            hist[k] = a1 * ck + a2h * c1[k]
+            # inverse error weights 1 / (atol + rtol |.|), the smaller of the two fractions
+            inv_w[k] = 1.0 / (atol + rtol * min(abs(ck), abs(1.0 - ck)))
+        target = interp_table(tn, tab_t, tab_v)
+        if not front_open:
+            v = 0.0
+        elif potentiostatic:
+            v = fs[FS_V]
+            if nhist >= 2:
+                v_ex = v + dt * (fs[FS_V] - fs[FS_V1]) / dt1
+                # keep the extrapolation where the Donnan step stays defined (c(0+) > 0)
+                if _surface_fraction(c[0], d[0], v_ex, d_f) > 0.5 * _surface_fraction(
+                    c[0], d[0], v, d_f
+                ):
+                    v = v_ex
+        else:
+            v = target
+
+        converged = False
+        lu_failed = False
+        for _it in range(NEWTON_MAXITER):
+            ist[IS_NEWTON] += 1
+            assemble(
+                cnew, n, hist, a0, dt, v, front_open, d_f, c_src, h, d, faces, thickness,
+                d_n1, kind, d_const, u0, du, logd, slope, n_lo, res, lo, di, up, bcol, brow,
+                out,
+            )  # fmt: skip
+            if tridiag_factor(lo, di, up, n, piv, gam) != 0:
+                lu_failed = True
+                break
+            for k in range(n):
+                y[k] = -res[k]
+            tridiag_solve(lo, piv, gam, n, y)
+            dv = 0.0
+            dpsi_v = 0.0
+            if potentiostatic:
+                # bordered system [T b; r^T e] [dc; dv] = -[res; psi_front - target]
+                for k in range(n):
+                    z[k] = bcol[k]
+                tridiag_solve(lo, piv, gam, n, z)
+                ry = 0.0
+                rz = 0.0
+                for k in range(n):
+                    ry += brow[k] * y[k]
+                    rz += brow[k] * z[k]
+                denom = out[1] - rz
+                if denom == 0.0 or not math.isfinite(denom):
+                    lu_failed = True
+                    break
+                dv = (-(out[0] - target) - ry) / denom
+                for k in range(n):
+                    y[k] -= z[k] * dv
+                # change of the front potential along the Newton direction (Schur complement)
+                dpsi_v = abs(dv * denom)
+            if not math.isfinite(dpsi_v):
+                break
+            # damping: the change of v may move the front potential by at most DPSI_MAX
+            lam = 1.0
+            if dpsi_v > DPSI_MAX:
+                lam = DPSI_MAX / dpsi_v
+            if potentiostatic:
+                # the Donnan step is logarithmic in c(0+): let c(0+) change by at most a
+                # factor DONNAN_STEP_MAX per iteration (Newton on ln c(0+) would overshoot)
+                cs_old = _surface_fraction(cnew[0], d[0], v, d_f)
+                delta = _surface_fraction(cnew[0], d[0], v + dv, d_f) - cs_old
+                if cs_old > 0.0:
+                    if cs_old + lam * delta < cs_old / DONNAN_STEP_MAX:
+                        lam = (1.0 - 1.0 / DONNAN_STEP_MAX) * cs_old / -delta
+                    elif cs_old + lam * delta > cs_old * DONNAN_STEP_MAX:
+                        lam = (DONNAN_STEP_MAX - 1.0) * cs_old / delta
+            err_c = 0.0
+            finite = True
+            for k in range(n):
+                step = lam * y[k]
+                e = abs(y[k]) * inv_w[k]
+                if not math.isfinite(e):
+                    finite = False
+                    break
+                if e > err_c:
+                    err_c = e
+                cn = cnew[k] + step
+                # keep iterates inside [0, 1]: part of the way to the violated bound; a cut
+                # larger than the tolerance means this iterate is not converged
+                cut = cn
+                if cn < 0.0:
+                    cut = 0.1 * cnew[k]
+                elif cn > 1.0:
+                    cut = 1.0 - 0.1 * (1.0 - cnew[k])
+                if abs(cut - cn) * inv_w[k] > NEWTON_TOL:
+                    err_c = 1.0e30
+                cnew[k] = cut
+            if not finite:
+                break
+            v += lam * dv
+            # v is converged when it moves the front potential by less than NEWTON_PSI_TOL or
+            # when the charge it carries in this step moves the first cell by less than the
+            # Newton tolerance (with no foreign ions at the front the Donnan step makes
+            # psi_front so sensitive to v that round-off alone moves it by more)
+            v_ok = dpsi_v <= NEWTON_PSI_TOL or abs(dv) * dt / h[0] * inv_w[0] <= NEWTON_TOL
+            if potentiostatic and _surface_fraction(cnew[0], d[0], v, d_f) <= DONNAN_C_MIN:
+                v_ok = False  # the Donnan step is clamped: not a solution
+            if lam == 1.0 and err_c <= NEWTON_TOL and v_ok:
+                converged = True
+                break
+
+        if lu_failed:
+            ist[IS_LU_FAIL] += 1
+        if not converged:
+            ist[IS_NEWTON_FAIL] += 1
+            ist[IS_REJECT] += 1
+            fs[FS_DT] = dt * SHRINK_FAIL
+            continue
+        # neither fraction may be negative
+        bad = False
+        for k in range(n):
+            if cnew[k] < 0.0:
+                if cnew[k] < -NEG_TOL:
+                    bad = True
+                cnew[k] = 0.0
+            elif cnew[k] > 1.0:
+                if cnew[k] > 1.0 + NEG_TOL:
+                    bad = True
+                cnew[k] = 1.0
+        if bad:
+            ist[IS_REJECT] += 1
+            fs[FS_DT] = dt * SHRINK_FAIL
+            continue
+        # local error estimate (Milne device with the quadratic predictor)
+        factor = GROWTH_MAX
+        if order == 2 and nhist >= 3:
+            w = dt / dt1
+            e_bdf = (1.0 + w) ** 2 / (6.0 * w * (1.0 + 2.0 * w)) * dt**3
+            e_pred = dt * (dt + dt1) * (dt + dt1 + dt2) / 6.0
+            cerr = e_bdf / (e_bdf + e_pred)
+            err = 0.0
+            for k in range(n):
+                cmax = max(abs(cnew[k]), abs(c[k]))
+                umax = max(abs(1.0 - cnew[k]), abs(1.0 - c[k]))
+                wt = atol + rtol * min(cmax, umax)
+                e = cerr * abs(cnew[k] - cpred[k])
+                if e > err * wt:
+                    err = e / wt
+            if err > 1.0:
+                ist[IS_REJECT] += 1
+                fs[FS_DT] = dt * max(SHRINK_MIN, SAFETY * err ** (-1.0 / 3.0))
+                continue
+            if err > 0.0:
+                factor = min(GROWTH_MAX, max(SHRINK_MIN, SAFETY * err ** (-1.0 / 3.0)))
+        # accept
+        if potentiostatic or (control == 0 and not front_open):
+            psi_front = target
+        else:
+            psi_end = potential_drops(
+                cnew, n, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1, kind,
+                d_const, u0, du, logd, slope, n_lo, dpsi,
+            )  # fmt: skip
+            psi_front = psi_end
+            for f in range(n + 1):
+                psi_front += dpsi[f]
+        flux = v if front_open else 0.0
+        q_new = (dt * flux - a1 * fs[FS_Q] - (a2 * fs[FS_Q1] if order == 2 else 0.0)) / a0
+        for k in range(n):
+            c2[k] = c1[k]
+            c1[k] = c[k]
+            c[k] = cnew[k]
+        fs[FS_Q2] = fs[FS_Q1]
+        fs[FS_Q1] = fs[FS_Q]
+        fs[FS_Q] = q_new
+        fs[FS_V2] = fs[FS_V1]
+        fs[FS_V1] = fs[FS_V]
+        fs[FS_V] = v
+        fs[FS_DT2] = dt1
+        fs[FS_DT1] = dt
+        fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)
+        fs[FS_DT] = dt * factor
+        if nhist < 3:
+            ist[IS_NHIST] = nhist + 1
+        ist[IS_STEPS] += 1
+        steps_here += 1
+        nr = ist[IS_NREC]
+        rec_t[nr] = fs[FS_T]
+        rec_v[nr] = flux
+        rec_psi[nr] = psi_front
+        rec_q[nr] = q_new
+        ist[IS_NREC] = nr + 1
+    return STATUS_OK
