@@ -1,0 +1,181 @@
+"""The importable pieces of the benchmark suite (benchmarks/run.py, benchmarks/baseline_numpy.py).
+
+The benchmarks themselves are not run here (they take minutes); only their building blocks, on
+tiny problems, plus one end-to-end `--quick` run marked slow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nppsim
+from benchmarks import run
+from benchmarks.baseline_numpy import solve_numpy
+from nppsim.simulate import problem_from_case
+from solvers import npp
+
+CASE = Path(__file__).resolve().parents[1] / "cases" / "lbo_k.toml"
+
+#: a 1 um sample with 2 nm cells (302 cells) and a potential ramp with a kink: cheap, and it
+#: exercises the step barriers and multistep restarts at the kink
+TINY = {
+    "sample.thickness_um": 1.0,
+    "grid.fine_depth_nm": 500.0,
+    "grid.fine_spacing_nm": 2.0,
+    "stage.1.potential_V": None,
+    "stage.1.potential_table_V": [[0.0, 0.5], [5.0, 1.5]],
+    "stage.1.duration_s": 20.0,
+    "solver.n_output": 4,
+}
+
+
+def _problem(values):
+    return problem_from_case(nppsim.load_case(CASE).with_values(values))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"stage.1.duration_s": 50.0}, TINY],
+    ids=["lbo_k-50s", "1um-potential-ramp"],
+)
+def test_numpy_baseline_takes_the_steps_of_the_compiled_solver(values):
+    """The baseline mirrors solvers.kernels.advance decision by decision, on kernels that agree
+    with the compiled ones to ~1e-12, so it must take exactly the same steps and Newton
+    iterations and end within round-off (1e-6 allows for the accumulation over ~200 steps; the
+    observed difference is ~1e-10). A different step count means the mirror no longer follows
+    advance (e.g. after a change of the step control), not a tolerance to be loosened: step
+    sequences that differ legitimately would agree only to the rtol level (1e-4)."""
+    problem = _problem(values)
+    sol = npp.solve(problem)
+    base = solve_numpy(problem)
+    assert sol.completed and base["completed"], (sol.message, base["message"])
+    assert base["steps"] == sol.diagnostics["steps"]
+    assert base["rejected_steps"] == sol.diagnostics["rejected_steps"]
+    assert base["newton_iterations"] == sol.diagnostics["newton_iterations"]
+    assert base["species_names"] == sol.species_names
+    np.testing.assert_allclose(base["x_centers_nm"], sol.x_centers_nm, rtol=0, atol=0)
+    np.testing.assert_allclose(base["fractions"], sol.fractions[-1], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(base["potential_V"], sol.potential_V[-1], rtol=0, atol=1e-6)
+
+
+def test_numpy_baseline_refuses_galvanostatic_stages():
+    problem = _problem({"stage.1.potential_V": None, "stage.1.current_density_A_cm2": 1e-7})
+    with pytest.raises(NotImplementedError, match="potentiostatic"):
+        solve_numpy(problem)
+
+
+def test_numpy_baseline_stops_at_the_wall_time_limit():
+    base = solve_numpy(_problem(TINY), max_wall_s=0.0)
+    assert not base["completed"]
+    assert "wall-time limit" in base["message"]
+
+
+def test_profile_error_is_exact_for_linear_profiles_and_takes_the_worst_species():
+    """Linear interpolation reproduces a linear profile exactly, so the error of a profile
+    offset by a constant is that constant; the maximum is over species."""
+    x = np.linspace(0.5, 99.5, 100)
+    x_ref = np.linspace(0.25, 99.75, 200)
+    ref = np.stack([0.01 * x_ref, 1.0 - 0.01 * x_ref])
+    run_profiles = np.stack([0.01 * x + 2e-4, 1.0 - 0.01 * x - 5e-4])
+    assert run.profile_error(x, run_profiles, x_ref, ref) == pytest.approx(5e-4, rel=1e-9)
+    assert run.profile_error(x_ref, ref, x_ref, ref) == 0.0
+
+
+def test_profile_error_skips_reference_cells_outside_the_run_grid():
+    """A reference cell closer to the surface than the run's first centre is not compared
+    (no extrapolation), however different its value."""
+    x = np.array([1.0, 2.0, 3.0])
+    x_ref = np.array([0.5, 1.5, 2.5])
+    ref = np.array([[9.0, 1.5, 2.5]])
+    assert run.profile_error(x, x[None, :], x_ref, ref) == 0.0
+
+
+def test_profile_error_rejects_different_species_counts():
+    x = np.linspace(0.0, 1.0, 5)
+    with pytest.raises(ValueError, match="species"):
+        run.profile_error(x, np.ones((2, 5)), x, np.ones((1, 5)))
+
+
+def test_tolerance_scan_on_a_tiny_problem():
+    """Tighter tolerances cost more steps and approach a tight-tolerance reference on the same
+    grid; the fastest setting within a target is picked among the rows that reach it."""
+    problem = _problem(TINY)
+    reference = npp.solve(dataclasses.replace(problem, rtol=1e-8, atol=1e-12))
+    rows = run.tolerance_scan(npp.solve, problem, reference, [1e-2, 1e-4, 1e-6])
+    assert [r["rtol"] for r in rows] == [1e-2, 1e-4, 1e-6]
+    assert [r["atol"] for r in rows] == pytest.approx([1e-6, 1e-8, 1e-10])
+    assert rows[0]["steps"] < rows[1]["steps"] < rows[2]["steps"]
+    assert rows[2]["error"] < 1e-5
+    assert rows[2]["error"] < rows[0]["error"]
+    best = run.fastest_within(rows, target=1.0)
+    assert best is min(rows, key=lambda r: r["wall_s"])
+    assert run.fastest_within(rows, target=0.0) is None
+
+
+def test_tolerance_scan_records_a_failed_run():
+    def failing(problem):
+        raise RuntimeError("no convergence")
+
+    rows = run.tolerance_scan(failing, _problem(TINY), None, [1e-3])
+    assert rows == [{"rtol": 1e-3, "atol": pytest.approx(1e-7), "failed": "no convergence"}]
+    assert run.fastest_within(rows) is None
+
+
+def test_fastest_within_picks_the_cheapest_row_under_the_target():
+    rows = [
+        {"rtol": 1e-2, "wall_s": 0.1, "error": 5e-3},
+        {"rtol": 1e-3, "wall_s": 0.3, "error": 9e-4},
+        {"rtol": 1e-4, "wall_s": 0.2, "error": 1e-4},  # faster despite tighter: noisy timing
+        {"rtol": 1e-5, "failed": "x"},
+    ]
+    assert run.fastest_within(rows, 1e-3)["rtol"] == 1e-4
+    assert run.fastest_within(rows, 1e-5) is None
+
+
+def test_loglog_slope_recovers_a_power_law():
+    n = np.array([1e3, 1e4, 1e5])
+    assert run.loglog_slope(n, 3.0 * n**1.1) == pytest.approx(1.1, rel=1e-12)
+
+
+def test_format_table_aligns_columns_and_marks_missing_values():
+    text = run.format_table(["a", "bb"], [[1, 0.5], ["xyz", None], [2, math.nan]])
+    lines = text.splitlines()
+    assert len({len(line) for line in lines}) == 1
+    assert lines[3].split() == ["xyz", "-"]
+    assert lines[4].split() == ["2", "-"]
+
+
+def test_results_become_strict_json():
+    data = {"a": np.float64(1.5), "b": [math.nan, np.int64(2)], "c": np.array([1.0, math.inf])}
+    assert json.loads(json.dumps(run._jsonable(data), allow_nan=False)) == {
+        "a": 1.5,
+        "b": [None, 2],
+        "c": [1.0, None],
+    }
+
+
+def test_available_solvers_always_has_npp():
+    found, skipped = run.available_solvers()
+    assert "npp" in found
+    assert set(found) | set(skipped) == set(run.SOLVER_MODULES)
+
+
+@pytest.mark.slow
+def test_quick_benchmark_run_end_to_end(tmp_path, capsys):
+    """`python benchmarks/run.py --quick --json out.json` (about a minute)."""
+    out = tmp_path / "out.json"
+    assert run.main(["--quick", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    for title in ("1. Standard cases", "2. numpy baseline", "3. Scaling", "4. Work-precision",
+                  "5. Fresh process"):  # fmt: skip
+        assert title in text
+    data = json.loads(out.read_text())
+    assert data["machine"]["cpu_count"] == os.cpu_count()
+    assert data["baseline"]["max_abs_difference"] < 1e-6
