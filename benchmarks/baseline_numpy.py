@@ -27,7 +27,7 @@ from solvers import kernels as K
 from solvers import kernels_numpy as KN
 from solvers.grid import cell_centers_nm
 from solvers.npp import initial_state, kernel_arrays
-from solvers.problem import Problem
+from solvers.problem import Problem, stage_stops
 
 
 def _interp(t: float, tab_t: np.ndarray, tab_v: np.ndarray) -> float:
@@ -238,17 +238,9 @@ def solve_numpy(problem: Problem, *, max_wall_s: float = math.inf) -> dict:
         st.t = t_stage0
         st.dt = st.dt1 = st.dt2 = problem.dt_initial_s
         st.q1 = st.q
-        if problem.output_times_s is not None:
-            rel = np.asarray(problem.output_times_s, dtype=float)
-            outputs = t_stage0 + rel[(rel > 0) & (rel < stage.duration_s)]
-            outputs = np.append(outputs, t_stage0 + stage.duration_s)
-        else:
-            outputs = (
-                t_stage0 + stage.duration_s * np.arange(1, problem.n_output + 1) / problem.n_output
-            )
+        stops, _, kinks = stage_stops(problem, stage, t_stage0)
         steps_at_start = st.steps
-        kinks = {float(t) for t in tab_t[1:] if t_stage0 < t < t_stage0 + stage.duration_s}
-        for t_out in sorted({float(t) for t in outputs} | kinks):
+        for t_out in stops:
             reason = _advance(
                 st, t_out, ka, src, stage.surface_fraction, tab_t, tab_v, problem,
                 problem.max_steps - (st.steps - steps_at_start), deadline,

@@ -70,7 +70,7 @@ import numpy as np
 from solvers import electroneutral_kernels as EK
 from solvers.grid import cell_centers_nm
 from solvers.npp import E_CHARGE_C, K_B_EV_K, LN_CM2_TO_NM2, NM_PER_CM, debye_length_nm
-from solvers.problem import Problem, Solution
+from solvers.problem import Problem, Solution, stage_stops
 
 log = logging.getLogger(__name__)
 
@@ -259,19 +259,9 @@ def solve(
         fs[EK.FS_V] = stage_current(stage, 0.0, c)[0]
         fs[EK.FS_V1] = fs[EK.FS_V]
         fs[EK.FS_V2] = fs[EK.FS_V]
-        if problem.output_times_s is not None:
-            rel = np.asarray(problem.output_times_s, dtype=float)
-            outputs = t_stage0 + rel[(rel > 0) & (rel < stage.duration_s)]
-            outputs = np.append(outputs, t_stage0 + stage.duration_s)
-        else:
-            outputs = (
-                t_stage0 + stage.duration_s * np.arange(1, problem.n_output + 1) / problem.n_output
-            )
+        stops, output_set, kinks = stage_stops(problem, stage, t_stage0)
         steps_at_stage_start = int(ist[EK.IS_STEPS])
-        # kinks of a tabulated control are step barriers where the multistep history restarts
-        kinks = {float(t) for t in tab_t[1:] if t_stage0 < t < t_stage0 + stage.duration_s}
-        output_set = {float(t) for t in outputs}
-        for t_out in sorted(output_set | kinks):
+        for t_out in stops:
             while True:
                 tc = _time.perf_counter()
                 status = EK.advance(

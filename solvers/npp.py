@@ -16,7 +16,7 @@ import numpy as np
 
 from solvers import kernels as K
 from solvers.grid import cell_centers_nm
-from solvers.problem import BACK_CODES, Problem, Solution
+from solvers.problem import BACK_CODES, Problem, Solution, stage_stops
 
 log = logging.getLogger(__name__)
 
@@ -231,19 +231,9 @@ def solve(
             fs[K.FS_U] = tab_v[0]
         fs[K.FS_U1] = fs[K.FS_U]
         fs[K.FS_U2] = fs[K.FS_U]
-        if problem.output_times_s is not None:
-            rel = np.asarray(problem.output_times_s, dtype=float)
-            outputs = t_stage0 + rel[(rel > 0) & (rel < stage.duration_s)]
-            outputs = np.append(outputs, t_stage0 + stage.duration_s)
-        else:
-            outputs = (
-                t_stage0 + stage.duration_s * np.arange(1, problem.n_output + 1) / problem.n_output
-            )
+        stops, output_set, kinks = stage_stops(problem, stage, t_stage0)
         steps_at_stage_start = int(ist[K.IS_STEPS])
-        # kinks of a tabulated control are step barriers where the multistep history restarts
-        kinks = {float(t) for t in tab_t[1:] if t_stage0 < t < t_stage0 + stage.duration_s}
-        output_set = {float(t) for t in outputs}
-        for t_out in sorted(output_set | kinks):
+        for t_out in stops:
             while True:
                 tc = _time.perf_counter()
                 status = K.advance(

@@ -118,3 +118,29 @@ class Solution:
     message: str = ""
     #: final state in the solver's scaled, interleaved unknowns (for restarts); None if unknown
     state: np.ndarray | None = None
+
+
+def stage_stops(
+    problem: Problem, stage: StageSpec, t_stage0_s: float
+) -> tuple[list[float], set[float], set[float]]:
+    """Times (s, absolute) at which a solver stops inside `stage`, which starts at t_stage0_s.
+
+    Returns (stops, outputs, kinks): the sorted union of the snapshot times (n_output evenly
+    spaced, or problem.output_times_s, always including the stage end) and the kinks of a
+    tabulated control, where the multistep history must restart.
+    """
+    end = t_stage0_s + stage.duration_s
+    if problem.output_times_s is not None:
+        rel = np.asarray(problem.output_times_s, dtype=float)
+        times = t_stage0_s + rel[(rel > 0) & (rel < stage.duration_s)]
+        times = np.append(times, end)
+    else:
+        times = (
+            t_stage0_s + stage.duration_s * np.arange(1, problem.n_output + 1) / problem.n_output
+        )
+    outputs = {float(t) for t in times}
+    kinks = {
+        float(t) + t_stage0_s for t in np.asarray(stage.table_t_s, dtype=float)[1:]
+        if 0.0 < t < stage.duration_s
+    }  # fmt: skip
+    return sorted(outputs | kinks), outputs, kinks
