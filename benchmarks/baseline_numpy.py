@@ -81,6 +81,8 @@ class _State:
         self.rejected = 0
         self.newton = 0
         self.newton_fail = 0
+        self.kappa = 0.0  # Newton's quadratic-convergence constant (0: not yet observed)
+        self.kappa_age = 0
 
 
 def _advance(st: _State, t_stop: float, ka, src: int, c_src: float, tab_t, tab_v,
@@ -132,6 +134,9 @@ def _advance(st: _State, t_stop: float, ka, src: int, c_src: float, tab_t, tab_v
         weights = atol + rtol * np.abs(y)
 
         converged = False
+        e_prev = -1.0
+        if order == 1:
+            st.kappa = 0.0
         for _ in range(K.NEWTON_MAXITER):
             st.newton += 1
             res, ab, _, _ = KN.assemble(
@@ -163,12 +168,31 @@ def _advance(st: _State, t_stop: float, ka, src: int, c_src: float, tab_t, tab_v
             ynew[pot] += lam * dy[pot]
             if not np.all(np.isfinite(ynew[pot])):
                 break
-            if lam == 1.0 and err_c <= K.NEWTON_TOL and dpsi_max <= K.NEWTON_PSI_TOL:
+            if lam < 1.0 or err_c >= 1.0e30:
+                e_prev = -1.0
+                continue
+            psi_tol = K.NEWTON_PSI_TOL * max(1.0, abs(psi_front))
+            e_now = max(err_c / K.NEWTON_TOL, dpsi_max / psi_tol)
+            if e_prev > 0.0:
+                st.kappa = max(max(e_now, 1.0e-300) / e_prev**2, K.NEWTON_KAPPA_DECAY * st.kappa)
+                st.kappa_age = 0
+            if e_now <= 1.0:
                 converged = True
                 break
+            if (
+                order == 2
+                and st.kappa > 0.0
+                and st.kappa_age < K.NEWTON_KAPPA_REFRESH
+                and K.NEWTON_KAPPA_SAFETY * st.kappa * e_now**2 <= 1.0
+            ):
+                st.kappa_age += 1
+                converged = True
+                break
+            e_prev = e_now
         if not converged:
             st.newton_fail += 1
             st.rejected += 1
+            st.kappa = 0.0
             st.dt = dt * K.SHRINK_FAIL
             safe_retry = True
             continue
@@ -238,6 +262,7 @@ def solve_numpy(problem: Problem, *, max_wall_s: float = math.inf) -> dict:
         st.t = t_stage0
         st.dt = st.dt1 = st.dt2 = problem.dt_initial_s
         st.q1 = st.q
+        st.kappa = 0.0
         stops, _, kinks = stage_stops(problem, stage, t_stage0)
         steps_at_start = st.steps
         for t_out in stops:

@@ -9,6 +9,7 @@ solver evaluates D fast.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -386,8 +387,23 @@ class SEDMobility:
         """Kind-1 kernel table with m nodes uniform in ln n from n_floor to n_cap.
 
         Slopes are the analytic d ln D / d ln n; the table's tails coincide with the model's.
+        Tables of recently used models are cached (they are read-only).
         """
-        return build_log_table(self._ln_n_floor, self._ln_n_cap, m, self._table_model)
+        try:
+            return _cached_sed_table(self, m)
+        except TypeError:  # a field that cannot be hashed: build it anew
+            return _build_sed_table(self, m)
+
+
+def _build_sed_table(model: SEDMobility, m: int) -> KernelTable:
+    return build_log_table(model._ln_n_floor, model._ln_n_cap, m, model._table_model)
+
+
+#: a fit or a sweep simulates many times with the same SED while it varies other values (a
+#: foreign D, a depth resolution), and building the 2^16-node table takes ~7 ms, a quarter of an
+#: electroneutral run; a table is 1 MB, so a few are kept.
+TABLE_CACHE_SIZE = 8
+_cached_sed_table = functools.lru_cache(maxsize=TABLE_CACHE_SIZE)(_build_sed_table)
 
 
 @dataclass(frozen=True, eq=False)

@@ -37,6 +37,9 @@ from solvers.kernels import (
     DPSI_MAX,
     GROWTH_MAX,
     NEG_TOL,
+    NEWTON_KAPPA_DECAY,
+    NEWTON_KAPPA_REFRESH,
+    NEWTON_KAPPA_SAFETY,
     NEWTON_MAXITER,
     NEWTON_PSI_TOL,
     NEWTON_TOL,
@@ -87,10 +90,15 @@ WINDOW_MARGIN = 24
 TAIL_FAIL = 1.0e-6
 
 # Indices into the float state `fs` and the integer state `ist` of `advance`.
-FS_T, FS_DT, FS_DT1, FS_DT2, FS_Q, FS_Q1, FS_Q2, FS_V, FS_V1, FS_V2 = range(10)
-N_FS = 10
-IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL, IS_NACT = range(8)
-N_IS = 8
+# FS_KAPPA, IS_KAPPA_AGE: Newton's quadratic-convergence constant and the steps accepted on it
+# since it was last observed, as in `solvers.kernels.advance`.
+FS_T, FS_DT, FS_DT1, FS_DT2, FS_Q, FS_Q1, FS_Q2, FS_V, FS_V1, FS_V2, FS_KAPPA = range(11)
+N_FS = 11
+(
+    IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL, IS_NACT,
+    IS_KAPPA_AGE,
+) = range(9)  # fmt: skip
+N_IS = 9
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,6 +509,9 @@ def advance(
 
         converged = False
         lu_failed = False
+        e_prev = -1.0  # scaled size of the previous undamped, uncut update (-1: none)
+        if order == 1:
+            fs[FS_KAPPA] = 0.0  # observed afresh on the BDF2 steps (see kernels.advance)
         for _it in range(NEWTON_MAXITER):
             ist[IS_NEWTON] += 1
             assemble(
@@ -579,12 +590,32 @@ def advance(
             # when the charge it carries in this step moves the first cell by less than the
             # Newton tolerance (with no foreign ions at the front the Donnan step makes
             # psi_front so sensitive to v that round-off alone moves it by more)
-            v_ok = dpsi_v <= NEWTON_PSI_TOL or abs(dv) * dt / h[0] * inv_w[0] <= NEWTON_TOL
             if potentiostatic and _surface_fraction(cnew[0], d[0], v, d_f) <= DONNAN_C_MIN:
-                v_ok = False  # the Donnan step is clamped: not a solution
-            if lam == 1.0 and err_c <= NEWTON_TOL and v_ok:
+                e_prev = -1.0  # the Donnan step is clamped: not a solution
+                continue
+            if lam < 1.0 or err_c >= 1.0e30:
+                e_prev = -1.0
+                continue
+            e_v = min(dpsi_v / NEWTON_PSI_TOL, abs(dv) * dt / h[0] * inv_w[0] / NEWTON_TOL)
+            e_now = max(err_c / NEWTON_TOL, e_v)
+            if e_prev > 0.0:
+                kappa_obs = max(e_now, 1.0e-300) / (e_prev * e_prev)
+                fs[FS_KAPPA] = max(kappa_obs, NEWTON_KAPPA_DECAY * fs[FS_KAPPA])
+                ist[IS_KAPPA_AGE] = 0
+            if e_now <= 1.0:
                 converged = True
                 break
+            kappa = fs[FS_KAPPA]
+            if (
+                order == 2
+                and kappa > 0.0
+                and ist[IS_KAPPA_AGE] < NEWTON_KAPPA_REFRESH
+                and NEWTON_KAPPA_SAFETY * kappa * e_now * e_now <= 1.0
+            ):
+                ist[IS_KAPPA_AGE] += 1
+                converged = True
+                break
+            e_prev = e_now
 
         if lu_failed:
             ist[IS_LU_FAIL] += 1
@@ -592,6 +623,7 @@ def advance(
             ist[IS_NEWTON_FAIL] += 1
             ist[IS_REJECT] += 1
             fs[FS_DT] = dt * SHRINK_FAIL
+            fs[FS_KAPPA] = 0.0
             continue
         # neither fraction may be negative
         bad = False

@@ -173,8 +173,8 @@ def solve(
     y = initial_state(problem, ka) if initial is None else np.array(initial, dtype=float)
     y1 = y.copy()
     y2 = y.copy()
-    fs = np.zeros(10)
-    ist = np.zeros(7, dtype=np.int64)
+    fs = np.zeros(K.N_FS)
+    ist = np.zeros(K.N_IS, dtype=np.int64)
     rec_t = np.zeros(RECORD_BUFFER)
     rec_flux = np.zeros(RECORD_BUFFER)
     rec_psi = np.zeros(RECORD_BUFFER)
@@ -227,6 +227,8 @@ def solve(
         fs[K.FS_DT2] = problem.dt_initial_s
         fs[K.FS_Q1] = fs[K.FS_Q]
         fs[K.FS_Q2] = fs[K.FS_Q]
+        # Newton's convergence constant is observed afresh: the control may change the problem
+        fs[K.FS_KAPPA] = 0.0
         if control == 0:
             fs[K.FS_U] = tab_v[0]
         fs[K.FS_U1] = fs[K.FS_U]
