@@ -1,4 +1,4 @@
-"""The command line: ``nppsim run | info | plot`` (also ``python -m nppsim``).
+"""The command line: ``nppsim run | info | fit | plot`` (also ``python -m nppsim``).
 
 Exit status: 0 success; 2 invalid input (one line ``nppsim: error: ...`` on stderr, never a
 traceback); 1 the computation failed (the message, and the path of the partial result saved).
@@ -88,10 +88,69 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("case", metavar="CASE", help="case file (TOML)")
     info.set_defaults(handler=cmd_info)
 
-    plot = sub.add_parser(
-        "plot", help="draw a saved result", description="Draw a result file written by run."
+    fit = sub.add_parser(
+        "fit",
+        help="fit cases to their measured profiles ([[data]] blocks)",
+        description=(
+            "Vary the --free case values until the simulated profiles match the measured ones "
+            "of every [[data]] block; several cases make a joint fit (--shared keys take one "
+            "value for all)."
+        ),
     )
-    plot.add_argument("result", metavar="RESULT.h5", help="result file written by nppsim run")
+    fit.add_argument("cases", nargs="+", metavar="CASE", help="case files (TOML) with [[data]]")
+    fit.add_argument(
+        "--free",
+        action="append",
+        default=[],
+        required=True,
+        metavar="KEY[=LOW:HIGH]",
+        help="free parameter, e.g. species.K.D_cm2_s=1e-18:1e-14; '*' stands for any species "
+        "name (repeatable)",
+    )
+    fit.add_argument(
+        "--shared",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="fit KEY with one value across all cases (repeatable)",
+    )
+    fit.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a value in every case before fitting (repeatable)",
+    )  # fmt: skip
+    fit.add_argument(
+        "-o", "--output", metavar="FIT.json",
+        help="fit result, JSON or .h5 (default: <first case stem>_fit.json here)",
+    )  # fmt: skip
+    fit.add_argument(
+        "--solver",
+        choices=("electroneutral", "npp"),
+        default="electroneutral",
+        help="solver during the fit (default electroneutral; the optimum is checked with npp)",
+    )
+    fit.add_argument("--starts", type=int, default=1, metavar="N", help="number of starts")
+    fit.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="also compute the profile-likelihood interval of KEY (repeatable; slow)",
+    )
+    fit.add_argument(
+        "--no-check", action="store_true", help="skip the full-solver check of the optimum"
+    )
+    fit.add_argument("--plot", metavar="FIG.png", help="also draw data vs fit")
+    fit.add_argument("--quiet", action="store_true", help="no progress display and no report")
+    fit.set_defaults(handler=cmd_fit)
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw a saved result or fit",
+        description="Draw a result file written by run, or a fit written by fit (JSON or .h5).",
+    )
+    plot.add_argument(
+        "result", metavar="RESULT.h5|FIT.json", help="file written by nppsim run or nppsim fit"
+    )
     plot.add_argument(
         "-o", "--output", metavar="FIGURE.png", help="figure file (default: RESULT with .png)"
     )
@@ -363,18 +422,110 @@ def cmd_info(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- plot
 
 
+def _is_fit_file(path: Path) -> bool:
+    if path.suffix.lower() == ".json":
+        return True
+    if path.suffix.lower() in (".h5", ".hdf5") and path.is_file():
+        try:
+            import h5py
+
+            with h5py.File(path, "r") as h5:
+                return "fit_json" in h5.attrs
+        except OSError:
+            return False
+    return False
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
-    """``nppsim plot``: draw a saved result to a figure file."""
-    from nppsim.plot import figure_format, plot_result
+    """``nppsim plot``: draw a saved result or fit to a figure file."""
+    from nppsim.plot import figure_format, plot_fit, plot_result
     from nppsim.result import load_result
 
     source = Path(args.result)
     output = Path(args.output) if args.output else source.with_suffix(".png")
     _check_output_path(output, "figure")
     figure_format(output)
-    result = load_result(source)
-    plot_result(result, output)
+    if _is_fit_file(source):
+        from fitting.result import load_fit
+
+        plot_fit(load_fit(source), output)
+    else:
+        plot_result(load_result(source), output)
     _out(f"wrote {output}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- fit
+
+
+class _FitProgress:
+    """One self-updating line on stderr: simulations run and the best chi^2 so far."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = False
+
+    def __call__(self, n_simulations: int, best_chi2: float) -> None:
+        if not self.enabled:
+            return
+        sys.stderr.write(f"\rfit: {n_simulations} simulations, best chi-square {best_chi2:.6g}  ")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """``nppsim fit``: fit cases to their data, write the fit (JSON/HDF5), print the report."""
+    from fitting.fit import fit
+    from nppsim.case import load_case, parse_assignment
+
+    output = (
+        Path(args.output) if args.output else Path.cwd() / f"{Path(args.cases[0]).stem}_fit.json"
+    )
+    _check_output_path(output, "fit")
+    plot_path = Path(args.plot) if args.plot else None
+    if plot_path is not None:
+        from nppsim.plot import figure_format
+
+        _check_output_path(plot_path, "figure")
+        figure_format(plot_path)
+    if args.starts < 1:
+        raise InputError(f"--starts: must be >= 1, got {args.starts}")
+    values = dict(parse_assignment(a) for a in args.set)
+    cases = [load_case(c) for c in args.cases]
+    if values:
+        cases = [c.with_values(values) for c in cases]
+    progress = _FitProgress(not args.quiet and sys.stderr.isatty())
+    try:
+        result = fit(
+            cases,
+            args.free,
+            args.shared,
+            method=args.solver,
+            starts=args.starts,
+            check=not args.no_check,
+            profile=args.profile,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    result.save(output)
+    if plot_path is not None and result.profiles:
+        from nppsim.plot import plot_fit
+
+        plot_fit(result, plot_path)
+    if not args.quiet:
+        _out(result.report())
+    _out(f"wrote {output}")
+    if plot_path is not None and result.profiles:
+        _out(f"wrote {plot_path}")
+    if not result.success:
+        _err(f"nppsim: fit did not succeed: {_one_line(result.message)}; best point saved")
+        return EXIT_INTERRUPTED if "interrupted" in result.message else EXIT_FAILED
     return EXIT_OK
 
 

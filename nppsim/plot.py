@@ -2,6 +2,7 @@
 
 `plot_result` draws three panels: the species fractions against depth at the stored times, the
 potential against depth at the final time, and the front current density against time.
+`plot_fit` draws measured profiles against the best fit, with weighted residuals.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from nppsim.errors import InputError
 from nppsim.fileio import atomic_write
 
 if TYPE_CHECKING:
+    from fitting.result import FitResult
     from nppsim.result import Result
 
 logger = logging.getLogger(__name__)
@@ -177,6 +179,53 @@ def plot_result(result: Result, path: str | os.PathLike[str] | None = None) -> F
     if not result.completed:
         title += f", incomplete: {result.message}"
     fig.suptitle(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_fit(fit: FitResult, path: str | os.PathLike[str] | None = None) -> Figure:
+    """Data vs fit, one column per measured profile: measured fractions of n_bulk with error
+    bars and the best-fit model (blurred with the depth resolution; the unblurred simulation
+    dashed) against depth (nm) on top, weighted residuals (model - data) / sigma below.
+
+    Saved atomically to `path` (PNG/PDF/SVG by extension); returns the Figure (not shown).
+    """
+    if path is not None:
+        figure_format(path)
+    profiles = list(fit.profiles)
+    n = max(1, len(profiles))
+    fig = Figure(figsize=(5.0 * n, 6.0), layout="constrained")
+    axes = fig.subplots(2, n, sharex="col", height_ratios=(3, 1), squeeze=False)
+    if not profiles:
+        axes[0, 0].text(0.5, 0.5, "no best-fit profiles", ha="center", va="center")
+    for j, prof in enumerate(profiles):
+        ax, ax_r = axes[0, j], axes[1, j]
+        for k, s in enumerate(prof.species):
+            color = f"C{k}"
+            ax.errorbar(
+                prof.depth_nm, prof.measured[s], yerr=prof.sigma[s], fmt="o", ms=2.5,
+                color=color, alpha=0.5, elinewidth=0.6, label=f"{s} data",
+            )  # fmt: skip
+            ax.plot(prof.depth_nm, prof.model[s], color=color, lw=1.8, label=f"{s} fit")
+            if prof.sim_depth_nm.size:
+                ax.plot(prof.sim_depth_nm, prof.sim[s], color=color, lw=0.8, ls="--")
+            resid = (prof.model[s] - prof.measured[s]) / prof.sigma[s]
+            ax_r.plot(prof.depth_nm, resid, "o", ms=2.5, color=color)
+        ax_r.axhline(0.0, color="0.4", lw=0.8)
+        if prof.depth_nm.size:
+            ax.set_xlim(0.0, float(np.max(prof.depth_nm)) * 1.02)
+        ax.set_ylabel("fraction of $n_{bulk}$")
+        ax.set_title(f"{prof.case_name}\n(data block {prof.data_index}, after stage "
+                     f"{prof.after_stage})", fontsize=9)  # fmt: skip
+        ax.legend(fontsize=8)
+        ax_r.set_xlabel("depth (nm)")
+        ax_r.set_ylabel("(fit - data) / $\\sigma$")
+    status = "" if fit.success else f" - NOT CONVERGED: {fit.message}"
+    fig.suptitle(
+        f"fit ({fit.method}): reduced $\\chi^2$ = {fit.reduced_chi2:.3g}, "
+        f"{fit.n_simulations} simulations{status}"
+    )
     if path is not None:
         save_figure(fig, path)
     return fig

@@ -1,0 +1,230 @@
+"""Forward model of a fit: simulate each case, blur with the SIMS depth resolution, sample at
+the measured depths, and weigh the differences by the measurement uncertainties.
+
+Each case's ``[[data]]`` blocks are the measured profiles; block k of a case is compared with the
+simulated profile at the end of stage ``after_stage`` (a profile measured after the first stage
+of a multi-stage protocol). Residuals are (model - measured) / uncertainty for every species
+column of every block, in the order case, block, species, depth.
+
+Simulations are cached by the case without its data blocks: a parameter that only changes the
+depth resolution (``data.1.depth_resolution_nm``) costs no new simulation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fitting.resolution import GaussianResolution, measured_profile
+from nppsim.case import Case
+from nppsim.errors import InputError, SimulationError
+from nppsim.profiles import MeasuredProfile, profile_from_spec
+from nppsim.result import Result
+from nppsim.simulate import simulate
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FAILED_RESIDUAL", "DataBlock", "ForwardModel", "ModelProfile"]
+
+#: residual of every point when a simulation fails (or a value is invalid): large, so that the
+#: optimiser backs off, but finite, so that it does not crash (MODEL.md section 9)
+FAILED_RESIDUAL = 1.0e3
+#: simulations kept in the cache (a finite-difference Jacobian revisits the base point)
+CACHE_SIZE = 16
+#: snapshots per stage during a fit: only the stage ends are compared with data
+FIT_N_OUTPUT = 1
+
+
+@dataclass(frozen=True)
+class DataBlock:
+    """A measured profile and where it belongs: case_index (0-based), data_index (1-based
+    ``[[data]]`` block), profile (MeasuredProfile)."""
+
+    case_index: int
+    data_index: int
+    profile: MeasuredProfile
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """Measured and model values of one data block (for reports and plots).
+
+    case_name; data_index (1-based); after_stage (1-based); depth_nm (n,); species: names;
+    measured, sigma, model: {species: (n,)} fractions of n_bulk (model blurred with the depth
+    resolution); sim_depth_nm, sim: the simulated (unblurred) stage-end profile {species:
+    fraction} on the cell centres up to a little beyond the deepest measured point.
+    """
+
+    case_name: str
+    data_index: int
+    after_stage: int
+    depth_nm: np.ndarray
+    species: tuple[str, ...]
+    measured: dict[str, np.ndarray]
+    sigma: dict[str, np.ndarray]
+    model: dict[str, np.ndarray]
+    sim_depth_nm: np.ndarray
+    sim: dict[str, np.ndarray]
+
+    def residuals(self) -> dict[str, np.ndarray]:
+        """(model - measured) / sigma per species."""
+        return {s: (self.model[s] - self.measured[s]) / self.sigma[s] for s in self.species}
+
+
+def _sim_key(case: Case) -> Case:
+    return dataclasses.replace(case, data=())
+
+
+class ForwardModel:
+    """Residuals of a set of cases with measured profiles, as a function of case values.
+
+    cases: the cases (each with at least one ``[[data]]`` block); method: solver ("npp" or
+    "electroneutral"); resolution: optional {(case_index, data_index): model} overriding the
+    Gaussian of the block's ``depth_resolution_nm`` (e.g. a `fitting.resolution.MRIResolution`);
+    species_weights: optional {species: weight} multiplying that species' residuals by
+    sqrt(weight). Counts the simulations it runs in `n_simulations`.
+    """
+
+    def __init__(
+        self,
+        cases: Sequence[Case],
+        method: str = "electroneutral",
+        resolution: Mapping[tuple[int, int], object] | None = None,
+        species_weights: Mapping[str, float] | None = None,
+    ) -> None:
+        self.cases = tuple(cases)
+        self.method = method
+        self.resolution = dict(resolution or {})
+        self.species_weights = dict(species_weights or {})
+        for s, w in self.species_weights.items():
+            if not (math.isfinite(w) and w >= 0.0):
+                raise InputError(f"species weight of {s}: must be finite and >= 0, got {w}")
+        self.blocks: list[DataBlock] = []
+        for i, case in enumerate(self.cases):
+            if not case.data:
+                label = case.path or case.meta.name
+                raise InputError(f"{label}: no [[data]] block: nothing to fit")
+            for k, spec in enumerate(case.data, 1):
+                prof = profile_from_spec(spec, case.native.name)
+                self.blocks.append(DataBlock(i, k, prof))
+        self.n_points = int(
+            sum(len(b.profile.depth_nm) * len(b.profile.species) for b in self.blocks)
+        )
+        self.n_simulations = 0
+        self.n_failed = 0
+        self.last_error = ""
+        self._cache: OrderedDict[Case, Result | str] = OrderedDict()
+
+    # ------------------------------------------------------------------ simulations
+    def simulate(self, case: Case) -> Result:
+        """The case's simulation (cached); raises SimulationError or InputError on failure."""
+        key = _sim_key(case)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            if isinstance(hit, str):
+                raise SimulationError(hit)
+            return hit
+        run = case.with_values({"solver.n_output": FIT_N_OUTPUT})
+        self.n_simulations += 1
+        try:
+            res = simulate(run, method=self.method)
+        except (SimulationError, InputError) as exc:
+            self.n_failed += 1
+            self.last_error = str(exc)
+            self._store(key, str(exc))
+            raise
+        self._store(key, res)
+        return res
+
+    def _store(self, key: Case, value: Result | str) -> None:
+        self._cache[key] = value
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    # ------------------------------------------------------------------ model
+    def cases_with(self, values: Sequence[Mapping[str, float]]) -> list[Case]:
+        """The cases with `values[i]` set on case i (raises InputError for invalid values)."""
+        return [c.with_values(v) if v else c for c, v in zip(self.cases, values, strict=True)]
+
+    def profiles(self, cases: Sequence[Case]) -> list[ModelProfile]:
+        """Model profiles of every data block for these (modified) cases.
+
+        Raises SimulationError or InputError when a simulation fails.
+        """
+        out = []
+        results: dict[int, Result] = {}
+        for b in self.blocks:
+            case = cases[b.case_index]
+            if b.case_index not in results:
+                results[b.case_index] = self.simulate(case)
+            res = results[b.case_index]
+            spec = case.data[b.data_index - 1]
+            prof = b.profile
+            stage = spec.after_stage
+            t_idx = res.stage_end_index[stage - 1]
+            model_res = self.resolution.get(
+                (b.case_index, b.data_index), GaussianResolution(spec.depth_resolution_nm)
+            )
+            x = res.depth_nm
+            model = {}
+            sim = {}
+            deepest = float(prof.depth_nm.max()) if len(prof.depth_nm) else 0.0
+            keep = x <= max(2.0 * deepest, x[min(len(x) - 1, 1)])
+            for s in prof.species:
+                c = res.fractions[t_idx, res.species.index(s)]
+                model[s] = measured_profile(x, c, prof.depth_nm, model_res)
+                sim[s] = c[keep]
+            out.append(
+                ModelProfile(
+                    case_name=case.meta.name,
+                    data_index=b.data_index,
+                    after_stage=stage,
+                    depth_nm=prof.depth_nm,
+                    species=prof.species,
+                    measured=dict(prof.values),
+                    sigma=dict(prof.sigma),
+                    model=model,
+                    sim_depth_nm=x[keep],
+                    sim=sim,
+                )
+            )
+        return out
+
+    def residual_vector(self, profiles: Sequence[ModelProfile]) -> np.ndarray:
+        """Weighted residuals of model profiles, concatenated (case, block, species, depth)."""
+        parts = []
+        for p in profiles:
+            for s in p.species:
+                w = math.sqrt(self.species_weights.get(s, 1.0))
+                parts.append(w * (p.model[s] - p.measured[s]) / p.sigma[s])
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def residuals(self, values: Sequence[Mapping[str, float]]) -> np.ndarray:
+        """Residual vector for per-case values; FAILED_RESIDUAL everywhere when the values are
+        invalid or a simulation fails (the reason is kept in `last_error`)."""
+        try:
+            cases = self.cases_with(values)
+            r = self.residual_vector(self.profiles(cases))
+        except (SimulationError, InputError) as exc:
+            self.last_error = str(exc)
+            log.info("forward model failed: %s", exc)
+            return np.full(self.n_points, FAILED_RESIDUAL)
+        if not np.all(np.isfinite(r)):
+            self.last_error = "non-finite model profile"
+            return np.full(self.n_points, FAILED_RESIDUAL)
+        return r
+
+
+def as_case_list(cases: Case | Sequence[Case]) -> list[Case]:
+    """A single case or a sequence of cases as a list."""
+    return [cases] if isinstance(cases, Case) else list(cases)
+
+
+ProgressFn = Callable[[int, float], None]
