@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fitting.resolution import GaussianResolution, measured_profile
-from nppsim.case import Case
+from fitting.resolution import GaussianResolution, MRIResolution, measured_profile
+from nppsim.case import Case, DataSpec
 from nppsim.errors import InputError, SimulationError
 from nppsim.profiles import MeasuredProfile, profile_from_spec
 from nppsim.result import Result
@@ -30,7 +30,7 @@ from nppsim.simulate import simulate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FAILED_RESIDUAL", "DataBlock", "ForwardModel", "ModelProfile"]
+__all__ = ["FAILED_RESIDUAL", "DataBlock", "ForwardModel", "ModelProfile", "resolution_of"]
 
 #: residual of every point when a simulation fails (or a value is invalid): large, so that the
 #: optimiser backs off, but finite, so that it does not crash (MODEL.md section 9)
@@ -77,6 +77,18 @@ class ModelProfile:
         return {s: (self.model[s] - self.measured[s]) / self.sigma[s] for s in self.species}
 
 
+def resolution_of(spec: DataSpec) -> GaussianResolution | MRIResolution:
+    """The depth-resolution model of a data block: Hofmann's MRI model when it has a mixing
+    length or an information depth (roughness = depth_resolution_nm), else the Gaussian."""
+    if spec.mixing_nm > 0.0 or spec.information_nm > 0.0:
+        return MRIResolution(
+            mixing_nm=spec.mixing_nm,
+            roughness_nm=spec.depth_resolution_nm,
+            information_nm=spec.information_nm,
+        )
+    return GaussianResolution(spec.depth_resolution_nm)
+
+
 def _sim_key(case: Case) -> Case:
     return dataclasses.replace(case, data=())
 
@@ -86,7 +98,7 @@ class ForwardModel:
 
     cases: the cases (each with at least one ``[[data]]`` block); method: solver ("npp" or
     "electroneutral"); resolution: optional {(case_index, data_index): model} overriding the
-    Gaussian of the block's ``depth_resolution_nm`` (e.g. a `fitting.resolution.MRIResolution`);
+    block's own model (`resolution_of`: Gaussian, or MRI with mixing_nm/information_nm);
     species_weights: optional {species: weight} multiplying that species' residuals by
     sqrt(weight). Counts the simulations it runs in `n_simulations`.
     """
@@ -169,9 +181,7 @@ class ForwardModel:
             prof = b.profile
             stage = spec.after_stage
             t_idx = res.stage_end_index[stage - 1]
-            model_res = self.resolution.get(
-                (b.case_index, b.data_index), GaussianResolution(spec.depth_resolution_nm)
-            )
+            model_res = self.resolution.get((b.case_index, b.data_index)) or resolution_of(spec)
             x = res.depth_nm
             model = {}
             sim = {}

@@ -231,7 +231,10 @@ class DataSpec:
     it was measured; columns: ((species, column), ...); depth_column: column holding depth, or
     time_column: column holding sputter time (s) converted with sputter_rate_nm_s (nm/s) or
     crater_depth_nm (nm, the depth at the last time); depth_resolution_nm: Gaussian sigma of the
-    SIMS depth resolution (nm); uncertainty_columns: ((species, column), ...) or None;
+    SIMS depth resolution (nm); mixing_nm, information_nm: atomic-mixing length w and
+    information depth lambda (nm) of Hofmann's MRI depth-resolution model, whose roughness is
+    depth_resolution_nm (both 0: the plain Gaussian); uncertainty_columns: ((species, column),
+    ...) or None;
     relative_uncertainty: used where no uncertainty column is given (1);
     uncertainty_floor: smallest uncertainty (fraction of n_bulk); normalize: "none" (values are
     fractions of n_bulk) | "bulk" (raw counts, normalised to the bulk).
@@ -245,6 +248,8 @@ class DataSpec:
     sputter_rate_nm_s: float | None = None
     crater_depth_nm: float | None = None
     depth_resolution_nm: float = 0.0
+    mixing_nm: float = 0.0
+    information_nm: float = 0.0
     uncertainty_columns: tuple[tuple[str, str], ...] | None = None
     relative_uncertainty: float = 0.05
     uncertainty_floor: float = 0.005
@@ -460,6 +465,8 @@ _DATA_KEYS = (
     "crater_depth_nm",
     "columns",
     "depth_resolution_nm",
+    "mixing_nm",
+    "information_nm",
     "uncertainty_columns",
     "relative_uncertainty",
     "uncertainty_floor",
@@ -1022,6 +1029,8 @@ def _read_data(
                 sputter_rate_nm_s=rate,
                 crater_depth_nm=crater,
                 depth_resolution_nm=r.get_number(t, key, "depth_resolution_nm", 0.0, ge=0.0),
+                mixing_nm=r.get_number(t, key, "mixing_nm", 0.0, ge=0.0),
+                information_nm=r.get_number(t, key, "information_nm", 0.0, ge=0.0),
                 uncertainty_columns=unc,
                 relative_uncertainty=r.get_number(t, key, "relative_uncertainty", 0.05, ge=0.0),
                 # a zero floor would divide by zero where a measured fraction is 0
@@ -1218,6 +1227,9 @@ def _canonical_doc(case: Case) -> dict[str, Any]:
                 b[k] = getattr(d, k)
         b["columns"] = dict(d.columns)
         b["depth_resolution_nm"] = d.depth_resolution_nm
+        if d.mixing_nm or d.information_nm:
+            b["mixing_nm"] = d.mixing_nm
+            b["information_nm"] = d.information_nm
         if d.uncertainty_columns is not None:
             b["uncertainty_columns"] = dict(d.uncertainty_columns)
         b["relative_uncertainty"] = d.relative_uncertainty

@@ -190,6 +190,11 @@ def test_mri_resolution_override_changes_the_model():
 
     assert crossing(mri) - crossing(gauss) == pytest.approx(shift, abs=0.5)
     assert np.max(np.abs(mri.model["K"] - gauss.model["K"])) > 1e-2
+    # the same model from the case file: mixing_nm and information_nm in the [[data]] block
+    mri_case = case.with_values({"data.1.mixing_nm": 3.0, "data.1.information_nm": 1.0})
+    from_case = ForwardModel([mri_case]).profiles([mri_case])[0]
+    np.testing.assert_allclose(from_case.model["K"], mri.model["K"], rtol=0, atol=1e-14)
+    assert nppsim.loads_case(mri_case.to_toml()) == mri_case
 
 
 def test_parameter_at_bound_is_flagged():
@@ -288,3 +293,37 @@ def test_cli_fit_bad_key_exits_2(tmp_path, capsys):
 def test_case_without_data_is_an_input_error():
     with pytest.raises(InputError, match="no \\[\\[data\\]\\] block"):
         fit(nppsim.default_case(), ["species.K.D_cm2_s"])
+
+
+def test_data_after_the_first_of_two_stages(tmp_path):
+    """A profile measured after stage 1 of a two-stage protocol is compared with the stage-1 end:
+    with data made from a one-stage run of stage 1 alone, the residuals vanish (same solver and
+    grid, no blur, no noise) for after_stage = 1 and not for after_stage = 2 (K relaxes behind a
+    blocking front in stage 2)."""
+    one = nppsim.load_case(SYNTH / "lbo_k_synthetic.toml").with_values(
+        {"stage.1.duration_s": 2.0e3, "data.1.depth_resolution_nm": 0.0}
+    )
+    res = nppsim.simulate(one.with_values({"solver.n_output": 1}))
+    depth = np.arange(1.0, 120.0, 2.0)
+    csv = tmp_path / "stage1.csv"
+    lines = ["depth_nm,Li,K"] + [
+        f"{z:.17g},{np.interp(z, res.depth_nm, res.final_fraction('Li')):.17g},"
+        f"{np.interp(z, res.depth_nm, res.final_fraction('K')):.17g}"
+        for z in depth
+    ]
+    csv.write_text("\n".join(lines) + "\n")
+    text = (SYNTH / "lbo_k_synthetic.toml").read_text(encoding="utf-8")
+    text = text.replace("duration_s = 4.0e4", "duration_s = 2.0e3")
+    text = text.replace(
+        "[grid]", "[[stage]]\nduration_s = 2.0e3\npotential_V = 0.0  # blocking front\n\n[grid]"
+    )
+    text = text[: text.index("[[data]]")] + (
+        '[[data]]\nfile = "stage1.csv"\nafter_stage = 1\ndepth_column = "depth_nm"\n'
+        'columns = { Li = "Li", K = "K" }\n'
+    )
+    two = nppsim.loads_case(text, base_dir=tmp_path)
+    assert len(two.stages) == 2
+    r1 = ForwardModel([two]).residuals([{"data.1.after_stage": 1}])
+    r2 = ForwardModel([two]).residuals([{"data.1.after_stage": 2}])
+    assert np.max(np.abs(r1)) < 1e-6
+    assert np.max(np.abs(r2)) > 1e-2
