@@ -25,14 +25,17 @@ from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy import constants as _c
 
-from nppsim.units import K_B_EV_K, conductivity_S_cm, diffusion_from_conductivity_cm2_s
+from nppsim.units import (
+    AVOGADRO_PER_MOL,
+    K_B_EV_K,
+    conductivity_S_cm,
+    diffusion_from_conductivity_cm2_s,
+)
 
 FloatOrArray: TypeAlias = float | npt.NDArray[np.float64]
 
 #: Avogadro constant (1/mol); not in `nppsim.units`
-AVOGADRO_PER_MOL: float = _c.N_A
 #: cubic centimetres per cubic angstrom; not in `nppsim.units`
 CM3_PER_A3: float = 1.0e-24
 

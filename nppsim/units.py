@@ -1,4 +1,4 @@
-"""Physical constants (CODATA, via scipy.constants), unit conversions and derived scales.
+"""Physical constants (SI 2019 exact values; CODATA 2022 eps0), unit conversions, derived scales.
 
 Units live in names: ``_cm3`` is per cubic centimetre, ``_nm`` nanometres, ``_eV`` electronvolts.
 """
@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import math
 
-from scipy import constants as _c
-
-#: elementary charge (C)
-E_CHARGE_C: float = _c.e
-#: Boltzmann constant (J/K)
-K_B_J_K: float = _c.k
+# The values of scipy.constants 1.17, written out: importing scipy.constants costs ~0.19 s of
+# every `nppsim` start (tests/nppsim/test_units.py checks they agree).
+#: elementary charge (C), exact in the SI since 2019
+E_CHARGE_C: float = 1.602176634e-19
+#: Boltzmann constant (J/K), exact in the SI since 2019
+K_B_J_K: float = 1.380649e-23
 #: Boltzmann constant (eV/K)
-K_B_EV_K: float = _c.k / _c.e
-#: vacuum permittivity (F/m)
-EPS0_F_M: float = _c.epsilon_0
+K_B_EV_K: float = K_B_J_K / E_CHARGE_C
+#: vacuum permittivity (F/m), CODATA 2022
+EPS0_F_M: float = 8.8541878188e-12
 #: vacuum permittivity (F/cm)
-EPS0_F_CM: float = _c.epsilon_0 / 100.0
+EPS0_F_CM: float = EPS0_F_M / 100.0
+#: Avogadro constant (1/mol), exact in the SI since 2019
+AVOGADRO_PER_MOL: float = 6.02214076e23
 
 NM_PER_CM: float = 1.0e7
 NM_PER_UM: float = 1.0e3

@@ -16,7 +16,6 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import brentq
 from scipy.special import expit
 
 from .fermi import FermiLevelTable, thermal_energy_eV
@@ -379,6 +378,8 @@ class SEDMobility:
 
         def residual(u: float) -> float:
             return float(self._log_model(np.array([u]))[0][0]) - target
+
+        from scipy.optimize import brentq  # deferred: scipy.optimize costs ~0.25 s to import
 
         u = brentq(residual, self._ln_n_floor, math.log(self.n_ref), xtol=1e-14, rtol=1e-15)
         return math.exp(u)
