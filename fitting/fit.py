@@ -51,10 +51,6 @@ CHECK_WARN_FRACTION = 0.25
 PROFILE_DELTA = 1.0
 
 
-class _Interrupted(Exception):
-    pass
-
-
 class _Objective:
     """Residuals in internal coordinates; tracks the best point and counts evaluations."""
 
@@ -122,18 +118,6 @@ def _run_least_squares(
         max_nfev=max_nfev,
     )
     return res.x, str(res.message), np.asarray(res.jac, dtype=float)
-
-
-def _jacobian(obj: _Objective, u_free: np.ndarray, r0: np.ndarray) -> np.ndarray:
-    """Forward-difference Jacobian of the residuals (internal coordinates), stepping inwards
-    at a bound."""
-    jac = np.empty((len(r0), len(u_free)))
-    for j in range(len(u_free)):
-        h = DIFF_STEP if u_free[j] + DIFF_STEP <= 1.0 else -DIFF_STEP
-        up = u_free.copy()
-        up[j] += h
-        jac[:, j] = (obj(up) - r0) / h
-    return jac
 
 
 def _covariance(jac: np.ndarray, scale: float) -> tuple[np.ndarray, list[int]]:
@@ -254,9 +238,9 @@ def fit(
     # uncertainties from the Jacobian at the optimum (scaled by the reduced chi^2)
     stderr_u = np.full(n_par, math.nan)
     corr = np.full((n_par, n_par), math.nan)
-    if not interrupted and not failed_best:
-        jac = best_jac if best_jac is not None else _jacobian(obj, u_best, r_best)
-        cov, bad = _covariance(jac, red)
+    if not interrupted and not failed_best and best_jac is not None:
+        # the Jacobian least_squares evaluated at its solution (forward differences, DIFF_STEP)
+        cov, bad = _covariance(best_jac, red)
         with np.errstate(invalid="ignore"):
             stderr_u = np.sqrt(np.diag(cov))
             corr = cov / np.outer(stderr_u, stderr_u)

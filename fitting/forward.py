@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -235,6 +235,3 @@ class ForwardModel:
 def as_case_list(cases: Case | Sequence[Case]) -> list[Case]:
     """A single case or a sequence of cases as a list."""
     return [cases] if isinstance(cases, Case) else list(cases)
-
-
-ProgressFn = Callable[[int, float], None]

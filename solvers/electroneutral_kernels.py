@@ -37,9 +37,6 @@ from solvers.kernels import (
     DPSI_MAX,
     GROWTH_MAX,
     NEG_TOL,
-    NEWTON_KAPPA_DECAY,
-    NEWTON_KAPPA_REFRESH,
-    NEWTON_KAPPA_SAFETY,
     NEWTON_MAXITER,
     NEWTON_PSI_TOL,
     NEWTON_TOL,
@@ -52,6 +49,7 @@ from solvers.kernels import (
     STATUS_OK,
     bernoulli_pair,
     mobility,
+    newton_converged,
 )
 
 __all__ = [
@@ -598,21 +596,7 @@ def advance(
                 continue
             e_v = min(dpsi_v / NEWTON_PSI_TOL, abs(dv) * dt / h[0] * inv_w[0] / NEWTON_TOL)
             e_now = max(err_c / NEWTON_TOL, e_v)
-            if e_prev > 0.0:
-                kappa_obs = max(e_now, 1.0e-300) / (e_prev * e_prev)
-                fs[FS_KAPPA] = max(kappa_obs, NEWTON_KAPPA_DECAY * fs[FS_KAPPA])
-                ist[IS_KAPPA_AGE] = 0
-            if e_now <= 1.0:
-                converged = True
-                break
-            kappa = fs[FS_KAPPA]
-            if (
-                order == 2
-                and kappa > 0.0
-                and ist[IS_KAPPA_AGE] < NEWTON_KAPPA_REFRESH
-                and NEWTON_KAPPA_SAFETY * kappa * e_now * e_now <= 1.0
-            ):
-                ist[IS_KAPPA_AGE] += 1
+            if newton_converged(e_now, e_prev, order, fs, FS_KAPPA, ist, IS_KAPPA_AGE):
                 converged = True
                 break
             e_prev = e_now

@@ -489,6 +489,35 @@ def _bdf_coefficients(dt, dt1, order):
     return (1.0 + 2.0 * w) / (1.0 + w), -(1.0 + w), w * w / (1.0 + w)
 
 
+@njit(cache=True)
+def newton_converged(e_now, e_prev, order, fs, i_kappa, ist, i_age):
+    """Newton convergence test shared by the time loops (see NEWTON_KAPPA_SAFETY).
+
+    e_now, e_prev: scaled sizes of this and the previous undamped update (e_prev <= 0: none);
+    order: BDF order of the step; fs[i_kappa]: the quadratic-convergence constant kappa (0: not
+    observed), updated here from (e_prev, e_now); ist[i_age]: steps accepted on the kappa
+    estimate since kappa was last observed. True when e_now <= 1, or, on a BDF2 step with a
+    fresh enough kappa, when the predicted next update kappa e_now^2 (times the safety factor)
+    is <= 1.
+    """
+    if e_prev > 0.0:
+        kappa_obs = max(e_now, 1.0e-300) / (e_prev * e_prev)
+        fs[i_kappa] = max(kappa_obs, NEWTON_KAPPA_DECAY * fs[i_kappa])
+        ist[i_age] = 0
+    if e_now <= 1.0:
+        return True
+    kappa = fs[i_kappa]
+    if (
+        order == 2
+        and kappa > 0.0
+        and ist[i_age] < NEWTON_KAPPA_REFRESH
+        and NEWTON_KAPPA_SAFETY * kappa * e_now * e_now <= 1.0
+    ):
+        ist[i_age] += 1
+        return True
+    return False
+
+
 # Indices into the float state vector `fs` and the integer state vector `ist` of `advance`.
 # FS_KAPPA: Newton's quadratic-convergence constant (0 = not yet observed);
 # IS_KAPPA_AGE: steps accepted on the kappa estimate since it was last observed.
@@ -692,21 +721,7 @@ def advance(
                 continue
             psi_tol = NEWTON_PSI_TOL * max(1.0, abs(psi_front))
             e_now = max(err_c / NEWTON_TOL, dpsi_max / psi_tol)
-            if e_prev > 0.0:
-                kappa_obs = max(e_now, 1.0e-300) / (e_prev * e_prev)
-                fs[FS_KAPPA] = max(kappa_obs, NEWTON_KAPPA_DECAY * fs[FS_KAPPA])
-                ist[IS_KAPPA_AGE] = 0
-            if e_now <= 1.0:
-                converged = True
-                break
-            kappa = fs[FS_KAPPA]
-            if (
-                order == 2
-                and kappa > 0.0
-                and ist[IS_KAPPA_AGE] < NEWTON_KAPPA_REFRESH
-                and NEWTON_KAPPA_SAFETY * kappa * e_now * e_now <= 1.0
-            ):
-                ist[IS_KAPPA_AGE] += 1
+            if newton_converged(e_now, e_prev, order, fs, FS_KAPPA, ist, IS_KAPPA_AGE):
                 converged = True
                 break
             e_prev = e_now
