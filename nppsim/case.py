@@ -54,6 +54,9 @@ ROLES = ("native", "foreign")
 BACK_CONDITIONS = ("reservoir", "blocking", "absorbing")
 SED_SHAPES = ("gaussian", "gaussians", "box", "exponential", "table")
 FILLINGS = ("step", "fermi-dirac")
+#: what an SED's reference density n_ref is: the pristine fraction (one value), or the local
+#: fraction of the species at the start of each stage (per cell; the Double-CAIT second stage)
+SED_REFERENCES = ("pristine", "stage_start")
 METHODS = ("npp", "electroneutral")
 NORMALIZATIONS = ("none", "bulk")
 CONTROL_KEYS = ("potential_V", "current_density_A_cm2", "potential_table_V", "current_table_A_cm2")
@@ -107,6 +110,11 @@ class SEDSpec:
     width_eV: width of a uniform box SED (eV), shape "box".
     tail_eV: decay energy of an exponential-tail SED (eV), shape "exponential".
     energies_eV, density: tabulated SED g(E) (eV, arbitrary units), shape "table".
+    reference: "pristine" (n_ref = the species' pristine fraction, D(n_ref) = D_cm2_s) or
+    "stage_start" (n_ref = the species' local fraction at the start of each stage, cell by
+    cell: the sites a species occupies at the start of a stage form its SED for that stage;
+    where its fraction is at or above the start value, D = D_cm2_s). See
+    `nppsim.simulate.mobility_for`.
     """
 
     shape: str = "gaussian"
@@ -118,6 +126,7 @@ class SEDSpec:
     tail_eV: float | None = None
     energies_eV: tuple[float, ...] | None = None
     density: tuple[float, ...] | None = None
+    reference: str = "pristine"
 
 
 @dataclass(frozen=True)
@@ -452,6 +461,7 @@ _SED_KEYS = (
     "tail_eV",
     "energies_eV",
     "density",
+    "reference",
 )
 _STAGE_KEYS = ("duration_s", "source", "surface_fraction", *CONTROL_KEYS)
 _GRID_KEYS = ("fine_depth_nm", "fine_spacing_nm", "growth")
@@ -802,11 +812,12 @@ def _read_species(r: _Reader, doc: Mapping[str, Any]) -> tuple[SpeciesConfig, ..
         if "sed" in t and "D_table" in t:
             r.fail(key, "give either sed or D_table, not both")
         sed = _read_sed(r, t["sed"], f"{key}.sed") if "sed" in t else None
-        if sed is not None and not initial > 0:
+        if sed is not None and sed.reference == "pristine" and not initial > 0:
             r.fail(
                 f"{key}.initial_fraction",
                 "must be > 0 for a species with an SED (its pristine density is the SED's "
-                f"reference density), got {_show(initial)}",
+                f'reference density; or set sed.reference = "stage_start"), got '
+                f"{_show(initial)}",
             )
         D_table = None
         if "D_table" in t:
@@ -845,6 +856,7 @@ def _read_sed(r: _Reader, value: object, key: str) -> SEDSpec:
         "shape": shape,
         "vacancy_fraction": r.get_number(t, key, "vacancy_fraction", 0.10, ge=0.0, lt=1.0),
         "filling": r.get_string(t, key, "filling", "step", FILLINGS),
+        "reference": r.get_string(t, key, "reference", "pristine", SED_REFERENCES),
     }
     for param in _SHAPE_PARAMS[shape]:
         if param not in t and shape != "gaussian":  # only the Gaussian has a default width
@@ -1203,6 +1215,7 @@ def _canonical_doc(case: Case) -> dict[str, Any]:
                 st[param] = _plain(getattr(sed, param))
             st["vacancy_fraction"] = sed.vacancy_fraction
             st["filling"] = sed.filling
+            st["reference"] = sed.reference
             t["sed"] = st
         doc["species"][s.name] = t
     stages = []

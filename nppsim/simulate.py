@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -44,8 +45,22 @@ def mobility_for(case: Case, species: SpeciesConfig) -> object:
     """The mobility model D(c) of `species` (c = n / n_bulk) as a `sed` object.
 
     An SED species takes its pristine fraction as the reference density n_ref, so that
-    D(n_ref) = species.D_cm2_s (MODEL.md section 3).
+    D(n_ref) = species.D_cm2_s (MODEL.md section 3). With `sed.reference = "stage_start"` the
+    model is returned for n_ref = 1 and the solver evaluates it at c / c_start(x), c_start the
+    species' fraction in each cell at the start of the stage (the sites it occupies then form
+    its SED: the Double-CAIT second stage, where the Rb+ brought in by stage 1 is displaced by
+    Cs+); where c >= c_start (for instance everywhere in a stage that starts without the
+    species) D = species.D_cm2_s.
     """
+    if species.sed is not None and species.sed.reference == "stage_start":
+        return sed.SEDMobility(
+            sed_shape(species.sed),
+            D_ref_cm2_s=species.D_cm2_s,
+            n_ref=1.0,
+            temperature_K=case.sample.temperature_K,
+            vacancy_fraction=species.sed.vacancy_fraction,
+            filling=species.sed.filling,
+        )
     if species.sed is not None:
         if species.initial_fraction <= 0:
             raise CaseError(
@@ -85,6 +100,7 @@ def problem_from_case(case: Case) -> Problem:
             initial_fraction=sp.initial_fraction,
             back=sp.back,
             back_fraction=sp.initial_fraction,
+            mobility_reference="pristine" if sp.sed is None else sp.sed.reference,
         )
         for sp in case.species
     )
@@ -131,35 +147,147 @@ def _progress_bar(total_s: float):
     return update
 
 
-def simulate(case: Case, *, method: str | None = None, progress: bool = False) -> Result:
+#: relative tolerance on the thickness and cell faces of a restart's result and the case
+RESTART_GRID_RTOL = 1.0e-9
+#: a species of the initial result that the case lacks must hold less than this fraction
+RESTART_ABSENT_MAX = 1.0e-9
+
+
+def _initial_label(initial: Result | str | os.PathLike[str]) -> str:
+    if isinstance(initial, Result):
+        return f"initial result ({initial.case_name}, t = {initial.times_s[-1]:.6g} s)"
+    return f"{os.fspath(initial)}"
+
+
+def initial_profiles(case: Case, initial: Result) -> tuple[np.ndarray, np.ndarray]:
+    """(fractions (n_species, n_cells), potential_V (n_cells,)) to restart `case` from.
+
+    Takes the last snapshot of `initial` (a Result of the same sample): species by name
+    (a case species the result lacks starts at its pristine fraction; a result species the case
+    lacks must be absent, else CaseError), on the case's grid (identical faces: copied exactly;
+    otherwise interpolated linearly at the case's cell centres, which conserves each inventory
+    only to the interpolation error, logged as a warning).
+    """
+    label = _initial_label(initial)
+    if initial.n_times == 0:
+        raise CaseError(f"{label}: holds no snapshot to start from")
+    L_nm = case.sample.thickness_um * 1.0e3
+    if abs(initial.thickness_nm - L_nm) > RESTART_GRID_RTOL * L_nm:
+        raise CaseError(
+            f"{label}: sample thickness {initial.thickness_nm / 1e3:.6g} um differs from the "
+            f"case's sample.thickness_um = {case.sample.thickness_um:.6g}"
+        )
+    for name in initial.species:
+        if name not in case.species_names and np.max(initial.final_fraction(name)) > (
+            RESTART_ABSENT_MAX
+        ):
+            raise CaseError(
+                f"{label}: species {name} is present in the result but not in the case "
+                f"(species: {', '.join(case.species_names)})"
+            )
+    faces = grid_faces_nm(case)
+    xc = 0.5 * (faces[:-1] + faces[1:])
+    same_grid = initial.x_faces_nm.shape == faces.shape and np.allclose(
+        initial.x_faces_nm, faces, rtol=RESTART_GRID_RTOL, atol=0.0
+    )
+    if not same_grid:
+        log.warning(
+            "%s: grid differs from the case's (%d vs %d cells): profiles interpolated",
+            label,
+            initial.n_cells,
+            len(xc),
+        )
+
+    def on_grid(values: np.ndarray) -> np.ndarray:
+        return values.copy() if same_grid else np.interp(xc, initial.depth_nm, values)
+
+    fractions = np.empty((len(case.species), len(xc)))
+    for i, sp in enumerate(case.species):
+        if sp.name in initial.species:
+            fractions[i] = on_grid(initial.final_fraction(sp.name))
+        else:
+            fractions[i] = sp.initial_fraction
+    return fractions, on_grid(initial.potential_V[-1])
+
+
+def _solver_initial_state(case: Case, problem: Problem, method: str, initial: Result) -> np.ndarray:
+    """The `initial` argument of the chosen solver (see solvers.npp / solvers.electroneutral)."""
+    fractions, potential_V = initial_profiles(case, initial)
+    if method == "electroneutral":
+        foreign = [i for i, sp in enumerate(problem.species) if sp.initial_fraction == 0.0]
+        if len(foreign) != 1:
+            raise CaseError(
+                f"{_initial_label(initial)}: the electroneutral solver restarts from one foreign "
+                "species: use method 'npp'"
+            )
+        return fractions[foreign[0]]
+    from solvers.npp import K_B_EV_K
+
+    nb = len(problem.species) + 1
+    y = np.empty(fractions.shape[1] * nb)
+    for i in range(len(problem.species)):
+        y[i::nb] = fractions[i]
+    y[nb - 1 :: nb] = potential_V / (K_B_EV_K * case.sample.temperature_K)
+    return y
+
+
+def simulate(
+    case: Case,
+    *,
+    method: str | None = None,
+    progress: bool = False,
+    initial: Result | str | os.PathLike[str] | None = None,
+) -> Result:
     """Run the case and return its Result.
 
     method: "npp" (full Nernst-Planck-Poisson) or "electroneutral"; default: case.solver.method.
     progress: show a progress bar on stderr.
+    initial: start from the last snapshot of this Result (or result file, HDF5) instead of the
+    pristine sample, e.g. the second CAIT of a sequential Double-CAIT run on the result of the
+    first (see `initial_profiles`); times of the new result start at 0 again, and its
+    diagnostics record the start ("initial").
     Raises SimulationError (with `.partial`, the Result up to the failure) when the solver
-    cannot finish; CaseError for an invalid method.
+    cannot finish; CaseError for an invalid method or an initial result that does not fit.
     """
     method = method or case.solver.method
     t0 = time.perf_counter()
     problem = problem_from_case(case)
+    start = None
+    initial_label = ""
+    if initial is not None:
+        initial_label = _initial_label(initial)
+        if not isinstance(initial, Result):
+            from .result import load_result
+
+            initial = load_result(initial)
+            initial_label = f"{initial_label}: {_initial_label(initial)}"
+        start = _solver_initial_state(case, problem, method, initial)
     callback = _progress_bar(sum(st.duration_s for st in case.stages)) if progress else None
     if method == "npp":
         from solvers.npp import solve
 
-        solution = solve(problem, progress=callback)
+        solution = solve(problem, initial=start, progress=callback)
     elif method == "electroneutral":
         from solvers.electroneutral import solve
 
+        label = case.path or case.meta.name
+        for sp in problem.species:
+            if sp.mobility_reference != "pristine":
+                raise CaseError(
+                    f"{label}: species.{sp.name}.sed.reference: the electroneutral solver needs "
+                    "\"pristine\" (use method 'npp')"
+                )
         try:
-            solution = solve(problem, progress=callback)
+            solution = solve(problem, initial=start, progress=callback)
         except ValueError as exc:  # the reduction does not hold for this case
-            label = case.path or case.meta.name
             raise CaseError(f"{label}: solver.method: electroneutral: {exc}") from None
     else:
         raise CaseError(f"solver.method: unknown method {method!r} (use 'npp' or 'electroneutral')")
     result = Result.from_solution(
         solution, case.to_toml(), case.meta.name, time.perf_counter() - t0
     )
+    if initial is not None:
+        result.diagnostics["initial"] = initial_label
     if not solution.completed:
         raise SimulationError(solution.message, partial=result)
     return result

@@ -35,6 +35,18 @@ BERNOULLI_BIG = 700.0
 #: that unphysical overfilling in a Newton iterate cannot overflow exp.
 LOGD_OVERFILL_MAX = LN_OVERFULL_GAIN_MAX
 
+#: mobility kinds: 0 constant D, 1 table in ln c, 2 the same table in ln(c / cref[i, k]) with a
+#: reference fraction per cell (an SED referenced to the species' local fraction at the start of
+#: the stage); D is held at the reference value D(1) where c >= cref.
+KIND_CONSTANT = 0
+KIND_TABLE = 1
+KIND_CELL_REFERENCE = 2
+#: a species whose fraction in a cell at the stage start is below this is absent there: the
+#: cell gets the reference 0, and the species moves with D(1) in it. (A tiny positive reference
+#: would make D(c) rise from 0 to D(1) within c < 1e-12, a flux so steep in c that Newton's
+#: update criterion is met long before the residual is: the species would not enter at all.)
+CREF_ABSENT = 1.0e-6
+
 # Status codes of `advance`.
 STATUS_OK = 0
 STATUS_DT_UNDERFLOW = 1
@@ -184,7 +196,22 @@ def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
 
 
 @njit(cache=True)
-def evaluate_mobilities(y, n_species, kind, d_const, u0, du, logd, slope, n_lo, dval, dder):
+def species_mobility(c, i, k, kind, d_const, u0, du, logd, slope, n_lo, cref):
+    """(D, dD/dc) of species i at fraction c in cell k; kind 2 scales c by cref[i, k]."""
+    if kind[i] != KIND_CELL_REFERENCE:
+        return mobility(c, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+    r = cref[i, k]
+    if r <= 0.0 or c >= r:
+        dv, _ = mobility(1.0, KIND_TABLE, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+        return dv, 0.0
+    dv, dd = mobility(c / r, KIND_TABLE, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+    return dv, dd / r
+
+
+@njit(cache=True)
+def evaluate_mobilities(
+    y, n_species, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder
+):  # fmt: skip
     """Fill dval[i, k], dder[i, k] with D and dD/dc of species i in cell k (nm^2/s)."""
     nb = n_species + 1
     n_cells = y.shape[0] // nb
@@ -192,6 +219,14 @@ def evaluate_mobilities(y, n_species, kind, d_const, u0, du, logd, slope, n_lo, 
         ki, dci, u0i, dui, nloi = kind[i], d_const[i], u0[i], du[i], n_lo[i]
         logdi = logd[i]
         slopei = slope[i]
+        if ki == KIND_CELL_REFERENCE:
+            for k in range(n_cells):
+                dv, dd = species_mobility(
+                    y[k * nb + i], i, k, kind, d_const, u0, du, logd, slope, n_lo, cref
+                )  # fmt: skip
+                dval[i, k] = dv
+                dder[i, k] = dd
+            continue
         for k in range(n_cells):
             dv, dd = mobility(y[k * nb + i], ki, dci, u0i, dui, logdi, slopei, nloi)
             dval[i, k] = dv
@@ -209,7 +244,7 @@ def _add(ab, kv, row, col, value):
 @njit(cache=True)
 def assemble(
     y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, dval, dder, res, ab, dres_du, jac_front,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, res, ab, dres_du, jac_front,
 ):  # fmt: skip
     """Residual `res` and banded Jacobian `ab` of one implicit step (BDF form).
 
@@ -231,7 +266,7 @@ def assemble(
     ab[:, :] = 0.0
     dres_du[:] = 0.0
     jac_front[:] = 0.0
-    evaluate_mobilities(y, n_species, kind, d_const, u0, du, logd, slope, n_lo, dval, dder)
+    evaluate_mobilities(y, n_species, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder)
 
     # time derivative and Poisson source terms
     for k in range(n_cells):
@@ -276,7 +311,9 @@ def assemble(
         zi = z[i]
         # front face x = 0
         if src == i:
-            dsrc, _ = mobility(c_src, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+            dsrc, _ = species_mobility(
+                c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref
+            )  # fmt: skip
             c1 = y[i]
             psi1 = y[n_species]
             dpsi = zi * (psi1 - psi_front)
@@ -300,8 +337,10 @@ def assemble(
         bk = back_kind[i]
         if bk != 1:
             cb = back_c[i] if bk == 0 else 0.0
-            dback, _ = mobility(cb, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
             kc = n_cells - 1
+            dback, _ = species_mobility(
+                cb, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref
+            )  # fmt: skip
             rc = kc * nb + i
             cn = y[rc]
             psin = y[kc * nb + n_species]
@@ -360,15 +399,15 @@ def assemble(
 
 
 @njit(cache=True)
-def front_flux(y, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo):
+def front_flux(y, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo, cref):
     """Total scaled flux sum z_i F_i through x = 0 (fraction * nm/s), positive into the sample."""
     if src < 0:
         return 0.0
     n_species = z.shape[0]
     i = src
     zi = z[i]
-    dsrc, _ = mobility(c_src, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
-    d1, _ = mobility(y[i], kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+    dsrc, _ = species_mobility(c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+    d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
     dpsi = zi * (y[n_species] - psi_front)
     df = 0.5 * (dsrc + d1)
     return zi * df / d[0] * (bernoulli(dpsi) * c_src - bernoulli(-dpsi) * y[i])
@@ -533,7 +572,8 @@ N_IS = 8
 @njit(cache=True)
 def advance(
     t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol, atol, max_steps,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, control, tab_t, tab_v, rtol, atol,
+    max_steps,
     max_order, rec_t, rec_flux, rec_psi, rec_q,
 ):  # fmt: skip
     """Integrate from fs[FS_T] to t_stop with adaptive variable-step BDF2 (BE first step).
@@ -640,7 +680,7 @@ def advance(
             ist[IS_NEWTON] += 1
             assemble(
                 ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
-                back_c, kind, d_const, u0, du, logd, slope, n_lo, dval, dder, res, ab,
+                back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, res, ab,
                 dres_du, jac_front,
             )  # fmt: skip
             if banded_lu(ab, kl, ku, ipiv) != 0:
@@ -774,7 +814,7 @@ def advance(
         # accept
         safe_retry = False
         flux = front_flux(
-            ynew, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo
+            ynew, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo, cref
         )
         q_new = (dt * flux - a1 * fs[FS_Q] - (a2 * fs[FS_Q1] if order == 2 else 0.0)) / a0
         for r in range(n):

@@ -87,6 +87,23 @@ def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
     return dval, dder
 
 
+def species_mobility(c, i, kind, d_const, u0, du, logd, slope, n_lo, cref=None):
+    """(D, dD/dc) of species i for fractions c in the cells that cref[i] refers to.
+
+    See `solvers.kernels.species_mobility`: kind 2 evaluates the table at c / cref[i] and
+    holds D at D(1) where c >= cref[i] or cref[i] = 0; cref[i] must broadcast against c.
+    """
+    args = (d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+    if kind[i] != 2:
+        return mobility(c, kind[i], *args)
+    c = np.asarray(c, dtype=float)
+    r = np.broadcast_to(np.asarray(cref[i], dtype=float), c.shape)
+    full = (r <= 0.0) | (c >= r)
+    safe_r = np.where(full, 1.0, r)
+    dv, dd = mobility(np.where(full, 1.0, c / safe_r), 1, *args)
+    return dv, np.where(full, 0.0, dd / safe_r)
+
+
 def _sg(df, dist, zi, cl, cr, psil, psir):
     """SG flux and its derivatives w.r.t. (cl, cr, psil, psir); df, its c-derivatives apart."""
     dpsi = zi * (psir - psil)
@@ -98,9 +115,10 @@ def _sg(df, dist, zi, cl, cr, psil, psir):
 
 
 def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-             kind, d_const, u0, du, logd, slope, n_lo):  # fmt: skip
+             kind, d_const, u0, du, logd, slope, n_lo, cref=None):  # fmt: skip
     """Residual and banded Jacobian (transposed LAPACK gbtrf layout) of one implicit step.
 
+    cref: per-cell reference fractions (n_species, n_cells) for species of kind 2 (else unused).
     Returns (res, ab, dres_du, jac_front) exactly as `solvers.kernels.assemble` fills them.
     """
     n_species = len(z)
@@ -142,7 +160,8 @@ def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_k
     dres_du[n_species] = g_left[0]
     # species
     for i in range(n_species):
-        dv, dd = mobility(c[i], kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+        tab = (kind, d_const, u0, du, logd, slope, n_lo)
+        dv, dd = species_mobility(c[i], i, *tab, cref)
         zi = z[i]
         rc = cells * nb + i
         # interior faces
@@ -160,8 +179,9 @@ def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_k
             add(rr, prow[:-1], w * dpl)
             add(rr, prow[1:], w * dpr)
         if src == i:
-            dsrc, _ = mobility(np.array([c_src]), kind[i], d_const[i], u0[i], du[i], logd[i],
-                               slope[i], n_lo[i])  # fmt: skip
+            dsrc, _ = species_mobility(
+                np.array([c_src]), i, *tab, None if cref is None else cref[:, :1]
+            )
             df0 = 0.5 * (dsrc[0] + dv[0])
             f0, ddf0, _, dcr0, dpl0, dpr0 = _sg(
                 np.array([df0]), d[0], zi, np.array([c_src]), c[i, :1], np.array([psi_front]),
@@ -179,8 +199,9 @@ def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_k
             jac_front[2 + n_species] += zi * dpl0[0]
         if back_kind[i] != 1:
             cb = back_c[i] if back_kind[i] == 0 else 0.0
-            dbk, _ = mobility(np.array([cb]), kind[i], d_const[i], u0[i], du[i], logd[i],
-                              slope[i], n_lo[i])  # fmt: skip
+            dbk, _ = species_mobility(
+                np.array([cb]), i, *tab, None if cref is None else cref[:, -1:]
+            )
             dfn = 0.5 * (dv[-1] + dbk[0])
             fn, ddfn, dcn, _, dpn, _ = _sg(
                 np.array([dfn]), d[-1], zi, c[i, -1:], np.array([cb]), psi[-1:], np.array([0.0])

@@ -82,7 +82,9 @@ def kernel_arrays(problem: Problem) -> KernelArrays:
     u0 = np.zeros(n_species)
     du = np.ones(n_species)
     n_lo = np.ones(n_species)
-    for i, t in enumerate(tables):
+    for i, (sp, t) in enumerate(zip(species, tables, strict=True)):
+        if sp.mobility_reference == "stage_start" and t.kind != 1:
+            raise ValueError(f"species {sp.name}: a stage_start reference needs a tabulated D(c)")
         if t.kind == 1:
             mi = len(t.logD)
             if mi != m:
@@ -101,7 +103,13 @@ def kernel_arrays(problem: Problem) -> KernelArrays:
         cfix=float(np.dot(z, c0)),
         back_kind=np.array([BACK_CODES[sp.back] for sp in species], dtype=np.int64),
         back_c=np.array([sp.back_fraction for sp in species]),
-        kind=np.array([t.kind for t in tables], dtype=np.int64),
+        kind=np.array(
+            [
+                K.KIND_CELL_REFERENCE if sp.mobility_reference == "stage_start" else t.kind
+                for sp, t in zip(species, tables, strict=True)
+            ],
+            dtype=np.int64,
+        ),
         d_const=np.array([t.D_const * 1.0e14 for t in tables]),
         u0=u0,
         du=du,
@@ -173,6 +181,11 @@ def solve(
     y = initial_state(problem, ka) if initial is None else np.array(initial, dtype=float)
     y1 = y.copy()
     y2 = y.copy()
+    # per-cell reference fractions of species whose D(c) is referenced to the stage start
+    cref = np.ones((n_species, n_cells))
+    for i in range(n_species):
+        if ka.kind[i] == K.KIND_CELL_REFERENCE:
+            cref[i] = np.where(y[i::nb] < K.CREF_ABSENT, 0.0, y[i::nb])
     fs = np.zeros(K.N_FS)
     ist = np.zeros(K.N_IS, dtype=np.int64)
     rec_t = np.zeros(RECORD_BUFFER)
@@ -202,7 +215,7 @@ def solve(
     src0 = -1 if stage0.source is None else stage0.source
     flux0 = K.front_flux(
         y, psi0, ka.d, ka.z, src0, stage0.surface_fraction, ka.kind, ka.d_const, ka.u0,
-        ka.du, ka.logd, ka.slope, ka.n_lo,
+        ka.du, ka.logd, ka.slope, ka.n_lo, cref,
     )  # fmt: skip
     front_t.append(np.array([0.0]))
     front_flux.append(np.array([flux0]))
@@ -219,6 +232,9 @@ def solve(
             control = 1
             tab_v = np.asarray(stage.table_value, dtype=float) / ka.flux_to_A_cm2
         tab_t = np.asarray(stage.table_t_s, dtype=float) + t_stage0
+        for i in range(n_species):
+            if ka.kind[i] == K.KIND_CELL_REFERENCE:
+                cref[i] = np.where(y[i::nb] < K.CREF_ABSENT, 0.0, y[i::nb])
         # a new stage restarts the multistep history: the control jumps
         ist[K.IS_NHIST] = 1
         fs[K.FS_T] = t_stage0
@@ -241,7 +257,7 @@ def solve(
                 status = K.advance(
                     t_out, y, y1, y2, fs, ist, ka.h, ka.d, ka.lam2, ka.z, ka.cfix, src,
                     stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind, ka.d_const,
-                    ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, control, tab_t, tab_v,
+                    ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, control, tab_t, tab_v,
                     problem.rtol, problem.atol,
                     problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
                     problem.max_order, rec_t, rec_flux, rec_psi, rec_q,

@@ -23,7 +23,11 @@ class SpeciesSpec:
     name: label; charge: charge number z; mobility: an object of package `sed`
     (ConstantMobility, SEDMobility, TabulatedMobility) with D as a function of the fraction
     c = n / n_bulk; initial_fraction: pristine fraction of n_bulk; back: "reservoir" | "blocking"
-    | "absorbing"; back_fraction: the fraction held at x = L for a reservoir.
+    | "absorbing"; back_fraction: the fraction held at x = L for a reservoir;
+    mobility_reference: "pristine" (the mobility is D(c) as it stands) or "stage_start" (the
+    mobility is a table in c / c_start(x), c_start the species' fraction in each cell at the
+    start of the stage, with D held at D(1) where c >= c_start: an SED referenced to the local
+    density at the stage start; full NPP solver only).
     """
 
     name: str
@@ -32,6 +36,7 @@ class SpeciesSpec:
     initial_fraction: float
     back: str
     back_fraction: float
+    mobility_reference: str = "pristine"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ def _random_state(seed, n_species=2, n_cells=40):
     ).kernel_table(m=512)  # fmt: skip
     m = len(table.logD)
     kind = np.zeros(n_species, dtype=np.int64)
-    kind[0] = 1
+    # species 0: an SED table in c (kind 1) or in c / cref per cell (kind 2, Double-CAIT)
+    kind[0] = 1 + int(rng.integers(0, 2))
+    cref = np.maximum(rng.uniform(-0.2, 1.0, (n_species, n_cells)), 0.0)  # 0: absent
     logd = np.zeros((n_species, m))
     slope = np.zeros((n_species, m))
     logd[0] = np.asarray(table.logD) + np.log(1e14)
@@ -45,7 +47,7 @@ def _random_state(seed, n_species=2, n_cells=40):
         back_kind=rng.integers(0, 3, n_species), back_c=rng.uniform(0, 1, n_species),
         kind=kind, d_const=10 ** rng.uniform(-2, 3, n_species),
         u0=np.full(n_species, table.u0), du=np.full(n_species, table.du), logd=logd,
-        slope=slope, n_lo=np.full(n_species, table.n_lo),
+        slope=slope, n_lo=np.full(n_species, table.n_lo), cref=cref,
     )  # fmt: skip
     return args
 
@@ -174,3 +176,34 @@ def test_kernel_mobility_equals_sed_table(seed):
     d_ref, dd_ref = sed.evaluate_table(t, c)
     np.testing.assert_allclose(got[:, 0], d_ref, rtol=1e-10, atol=0)
     np.testing.assert_allclose(got[:, 1], dd_ref, rtol=1e-10, atol=0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(SEEDS)
+def test_cell_reference_mobility_scales_the_table(seed):
+    """Kind 2: D(c) = D_table(c / cref) below the reference, D_table(1) at or above it, and
+    the compiled and numpy versions agree (the stage_start SED of the Double-CAIT)."""
+    rng = np.random.default_rng(seed)
+    table = sed.SEDMobility(
+        sed.GaussianSED(rng.uniform(0.05, 0.5)), 1e-12, 1.0, 350.0
+    ).kernel_table(m=256)  # fmt: skip
+    tab = (
+        np.array([2]), np.zeros(1), np.array([table.u0]), np.array([table.du]),
+        np.array([np.asarray(table.logD)]), np.array([np.asarray(table.slope)]),
+        np.array([table.n_lo]),
+    )  # fmt: skip
+    cref = np.array([rng.uniform(0.05, 1.0, 30)])
+    c = cref[0] * rng.uniform(0.01, 2.0, 30)
+    cref[0, ::5] = 0.0  # absent at the stage start: D(1) whatever c
+    dv, dd = KN.species_mobility(c, 0, *tab, cref)
+    plain = (1, 0.0, table.u0, table.du, tab[4][0], tab[5][0], table.n_lo)
+    below = c < cref[0]
+    ratio = np.where(below, c / np.where(below, cref[0], 1.0), 1.0)
+    d_expect, dd_expect = KN.mobility(ratio, *plain)
+    np.testing.assert_allclose(dv, d_expect, rtol=1e-13)
+    np.testing.assert_allclose(dd[below], dd_expect[below] / cref[0][below], rtol=1e-13)
+    assert np.all(dd[~below] == 0.0)
+    for k in range(c.size):
+        dk, ddk = K.species_mobility(c[k], 0, k, *tab, cref)
+        assert abs(dk - dv[k]) <= 1e-12 * dv[k]
+        assert abs(ddk - dd[k]) <= 1e-12 * abs(dd[k]) + 1e-300

@@ -1,0 +1,212 @@
+"""The shipped cases run and show the physics they are there for (cases/README.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nppsim
+from nppsim import units
+from nppsim.errors import CaseError
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+#: published Li+ plateaus (fractions of n_bulk) of the 2024 study, and the allowed deviation
+PLATEAUS = {"k": 0.15, "rb": 0.07, "cs": 0.03}
+PLATEAU_TOL = 0.03
+#: published front depth (nm) and the range accepted for the reconstructed cases
+FRONT_RANGE_NM = (80.0, 120.0)
+
+
+def _plateau(result: nppsim.Result, foreign: str) -> tuple[float, float]:
+    """(median native fraction between 10 % and 60 % of the front depth, front depth nm)."""
+    front = result.front_depth_nm(foreign, 0.5)
+    x = result.depth_nm
+    behind = (x > 0.1 * front) & (x < 0.6 * front)
+    native = result.final_fraction(result.species[0])
+    return float(np.median(native[behind])), front
+
+
+def _inventory(result: nppsim.Result, names, time_index: int = -1) -> float:
+    """Ions per cm^2 of the species `names` in the sample at a snapshot."""
+    case = nppsim.case.loads_case(result.case_toml)
+    h_cm = np.diff(result.x_faces_nm) * 1.0e-7
+    total = sum(np.sum(h_cm * result.fraction(n)[time_index]) for n in names)
+    return float(total * case.sample.n_bulk_cm3)
+
+
+@pytest.fixture(scope="module")
+def lbo2024():
+    out = {}
+    for tag in PLATEAUS:
+        case = nppsim.load_case(CASES / f"lbo2024_{tag}.toml")
+        out[tag] = (case, nppsim.simulate(case))
+    return out
+
+
+def test_lbo2024_plateaus_and_ordering(lbo2024):
+    """D_K > D_Rb > D_Cs; Li+ plateaus near 15/7/3 % behind a front near 100 nm."""
+    d = {tag: case.species[1].D_cm2_s for tag, (case, _) in lbo2024.items()}
+    assert d["k"] > d["rb"] > d["cs"]
+    for tag, (case, res) in lbo2024.items():
+        assert res.completed
+        assert case.species[0].sed.fwhm_eV == 0.25
+        assert case.species[0].sed.vacancy_fraction == 0.10
+        plateau, front = _plateau(res, case.species[1].name)
+        assert abs(plateau - PLATEAUS[tag]) <= PLATEAU_TOL, (tag, plateau)
+        assert FRONT_RANGE_NM[0] <= front <= FRONT_RANGE_NM[1], (tag, front)
+
+
+@pytest.fixture(scope="module")
+def double_cait():
+    case = nppsim.load_case(CASES / "lbo_cs_at_rb.toml")
+    return case, nppsim.simulate(case)
+
+
+def test_double_cait_runs_both_stages_with_charge_balance(double_cait):
+    _, res = double_cait
+    assert res.completed and len(res.stage_end_index) == 2
+    e = units.E_CHARGE_C
+    for k, idx in enumerate(res.stage_end_index):
+        t = res.times_s[idx]
+        passed = np.interp(t, res.front.time_s, res.front.charge_C_cm2) / e
+        inside = _inventory(res, ("Rb", "Cs"), idx)
+        assert inside == pytest.approx(passed, rel=1e-8), f"stage {k + 1}"
+    # stage 1 brings Rb+ only; stage 2 brings Cs+ and leaves Rb+ behind (its D falls as it
+    # empties its stage-1 sites) while pushing some of it deeper
+    i1 = res.stage_end_index[0]
+    assert _inventory(res, ("Cs",), i1) == 0.0
+    rb1, rb2 = res.fraction("Rb")[i1], res.final_fraction("Rb")
+    x = res.depth_nm
+    assert rb1[x < 50].min() > 0.9
+    near = x < 20
+    assert 0.2 < rb2[near].min() < 0.7  # a Rb+ plateau, not a full replacement
+    assert np.all(res.final_fraction("Cs")[near] > 0.4)
+    assert np.interp(150.0, x, rb2) > np.interp(150.0, x, rb1) + 0.2  # Rb+ pushed ahead
+
+
+def test_stage_start_reference_makes_rb_immobile_where_depleted(double_cait):
+    """With a constant D(Rb+) in stage 2 (no SED), Cs+ replaces far more Rb+ near the surface
+    than with the stage_start SED."""
+    case, _ = double_cait
+    plain = case.with_values({"species.Rb.sed": None})
+    assert plain.species_by_name("Rb").sed is None
+    short = {"stage.2.duration_s": 5000.0, "grid.fine_spacing_nm": 1.0}
+    with_sed = nppsim.simulate(case.with_values(short))
+    without = nppsim.simulate(plain.with_values(short))
+    x = with_sed.depth_nm
+    near = x < 10
+    kept, replaced = with_sed.final_fraction("Rb")[near], without.final_fraction("Rb")[near]
+    assert kept.mean() > 2 * replaced.mean()
+
+
+def _split(case):
+    """(stage 1 alone, stage 2 alone) of a two-stage case."""
+    # raw={}: with_values then starts from the fields, not from the file's text
+    first = dataclasses.replace(case, stages=case.stages[:1], data=(), raw={})
+    second = dataclasses.replace(case, stages=case.stages[1:], data=(), raw={})
+    return first, second
+
+
+def test_restart_equals_one_two_stage_run(tmp_path, double_cait):
+    """Stage 2 started from stage 1's saved result = the two-stage run (MODEL.md section 4)."""
+    case, _ = double_cait
+    case = case.with_values(
+        {
+            "stage.1.duration_s": 3000.0,
+            "stage.2.duration_s": 3000.0,
+            "grid.fine_spacing_nm": 1.0,
+            "solver.n_output": 2,
+        }
+    )
+    whole = nppsim.simulate(case)
+    first, second = _split(case)
+    r1 = nppsim.simulate(first)
+    r1.save(tmp_path / "stage1.h5")
+    r2 = nppsim.simulate(second, initial=tmp_path / "stage1.h5")
+    assert "stage1.h5" in r2.diagnostics["initial"]
+    i1 = whole.stage_end_index[0]
+    np.testing.assert_allclose(r1.fractions[-1], whole.fractions[i1], atol=1e-12)
+    np.testing.assert_allclose(r2.fractions[-1], whole.fractions[-1], atol=1e-8)
+    np.testing.assert_allclose(r2.potential_V[-1], whole.potential_V[-1], atol=1e-8)
+    # the restarted run's charge is counted from its own start
+    passed = (whole.front.charge_C_cm2[-1] - np.interp(
+        whole.times_s[i1], whole.front.time_s, whole.front.charge_C_cm2
+    ))  # fmt: skip
+    assert r2.front.charge_C_cm2[-1] == pytest.approx(passed, rel=1e-6)
+
+
+def test_restart_checks_the_initial_result(double_cait):
+    case, res = double_cait
+    thicker = case.with_values({"sample.thickness_um": 600.0})
+    with pytest.raises(CaseError, match="thickness"):
+        nppsim.simulate(thicker, initial=res)
+    k_case = nppsim.load_case(CASES / "lbo2024_k.toml")
+    with pytest.raises(CaseError, match="Rb is present in the result but not in the case"):
+        nppsim.simulate(k_case, initial=res)
+
+
+def test_restart_on_another_grid_interpolates(double_cait):
+    """A restart on a different grid starts from the interpolated profiles (inventory kept to
+    the interpolation error)."""
+    case, res = double_cait
+    _, second = _split(case)
+    coarse = second.with_values({"grid.fine_spacing_nm": 1.0, "stage.1.duration_s": 1.0})
+    out = nppsim.simulate(coarse, initial=res)
+    before = _inventory(res, ("Rb", "Cs"))
+    after = _inventory(out, ("Rb", "Cs"), 0)
+    assert after == pytest.approx(before, rel=1e-2)
+
+
+@pytest.fixture(scope="module")
+def poling():
+    case = nppsim.load_case(CASES / "poling_borosilicate.toml")
+    return case, nppsim.simulate(case)
+
+
+def test_poling_depletion_width_approaches_the_analytic_value(poling):
+    """Blocking anode at steady state: W = sqrt(2 eps0 eps_r U / (e N_fix)) within 5 %."""
+    case, res = poling
+    s = case.sample
+    u = case.stages[0].potential_V
+    w_nm = math.sqrt(
+        2 * units.EPS0_F_CM * s.eps_r * u / (units.E_CHARGE_C * s.n_bulk_cm3)
+    ) * 1.0e7  # fmt: skip
+    h = np.diff(res.x_faces_nm)
+    depleted = np.sum(h * (1.0 - res.final_fraction("Na")))
+    assert depleted == pytest.approx(w_nm, rel=0.05)
+    # steady: the layer carries the whole voltage (no ohmic drop left in the bulk, so no
+    # current) and no longer grows
+    assert abs(np.interp(2 * w_nm, res.depth_nm, res.potential_V[-1])) < 1e-3 * u
+    half = np.searchsorted(res.times_s, 0.5 * res.times_s[-1])
+    earlier = np.sum(h * (1.0 - res.fraction("Na")[half]))
+    assert earlier == pytest.approx(depleted, rel=1e-3)
+    # the edge is resolved: Na+ goes from < 1 % to > 99 % within a few Debye lengths
+    na = res.final_fraction("Na")
+    x = res.depth_nm
+    width = np.interp(0.99, na, x) - np.interp(0.01, na, x)
+    assert 0 < width < 1.0
+    # the layer is negatively charged: the net charge density is -e N_fix inside it
+    assert na[x < 0.8 * w_nm].max() < 1e-6
+
+
+def test_aps_front_is_sharp_and_balanced():
+    case = nppsim.load_case(CASES / "aps_na.toml").with_values({"stage.1.duration_s": 1800.0})
+    res = nppsim.simulate(case)
+    h = res.final_fraction("H")
+    x = res.depth_nm
+    front = res.front_depth_nm("H", 0.5)
+    assert 100 < front < 300
+    width = np.interp(0.1, h[::-1], x[::-1]) - np.interp(0.9, h[::-1], x[::-1])
+    assert width < 0.1 * front
+    passed = res.front.charge_C_cm2[-1] / units.E_CHARGE_C
+    assert _inventory(res, ("H",)) == pytest.approx(passed, rel=1e-8)
+
+
+@pytest.mark.parametrize("path", sorted(CASES.glob("*.toml")), ids=lambda p: p.name)
+def test_every_case_loads(path):
+    case = nppsim.load_case(path)
+    assert case.meta.name and case.meta.source
