@@ -223,78 +223,98 @@ def solve(
     front_q.append(np.array([0.0]))
     compile_s = 0.0
     t_stage0 = 0.0
-    for stage in problem.stages:
-        src = -1 if stage.source is None else int(stage.source)
-        if stage.control == "potential":
-            control = 0
-            tab_v = np.asarray(stage.table_value, dtype=float) / ka.thermal_voltage_V
-        else:
-            control = 1
-            tab_v = np.asarray(stage.table_value, dtype=float) / ka.flux_to_A_cm2
-        tab_t = np.asarray(stage.table_t_s, dtype=float) + t_stage0
-        for i in range(n_species):
-            if ka.kind[i] == K.KIND_CELL_REFERENCE:
-                cref[i] = np.where(y[i::nb] < K.CREF_ABSENT, 0.0, y[i::nb])
-        # a new stage restarts the multistep history: the control jumps
-        ist[K.IS_NHIST] = 1
-        fs[K.FS_T] = t_stage0
-        fs[K.FS_DT] = problem.dt_initial_s
-        fs[K.FS_DT1] = problem.dt_initial_s
-        fs[K.FS_DT2] = problem.dt_initial_s
-        fs[K.FS_Q1] = fs[K.FS_Q]
-        fs[K.FS_Q2] = fs[K.FS_Q]
-        # Newton's convergence constant is observed afresh: the control may change the problem
-        fs[K.FS_KAPPA] = 0.0
-        if control == 0:
-            fs[K.FS_U] = tab_v[0]
-        fs[K.FS_U1] = fs[K.FS_U]
-        fs[K.FS_U2] = fs[K.FS_U]
-        stops, output_set, kinks = stage_stops(problem, stage, t_stage0)
-        steps_at_stage_start = int(ist[K.IS_STEPS])
-        for t_out in stops:
-            while True:
-                tc = _time.perf_counter()
-                status = K.advance(
-                    t_out, y, y1, y2, fs, ist, ka.h, ka.d, ka.lam2, ka.z, ka.cfix, src,
-                    stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind, ka.d_const,
-                    ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, control, tab_t, tab_v,
-                    problem.rtol, problem.atol,
-                    problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
-                    problem.max_order, rec_t, rec_flux, rec_psi, rec_q,
-                )  # fmt: skip
-                if compile_s == 0.0:
-                    compile_s = _time.perf_counter() - tc
-                nr = int(ist[K.IS_NREC])
-                front_t.append(rec_t[:nr].copy())
-                front_flux.append(rec_flux[:nr].copy())
-                front_psi.append(rec_psi[:nr].copy())
-                front_q.append(rec_q[:nr].copy())
-                ist[K.IS_NREC] = 0
-                if status != K.STATUS_BUFFER_FULL:
+    interrupted = False
+    try:
+        for stage in problem.stages:
+            src = -1 if stage.source is None else int(stage.source)
+            if stage.control == "potential":
+                control = 0
+                tab_v = np.asarray(stage.table_value, dtype=float) / ka.thermal_voltage_V
+            else:
+                control = 1
+                tab_v = np.asarray(stage.table_value, dtype=float) / ka.flux_to_A_cm2
+            tab_t = np.asarray(stage.table_t_s, dtype=float) + t_stage0
+            for i in range(n_species):
+                if ka.kind[i] == K.KIND_CELL_REFERENCE:
+                    cref[i] = np.where(y[i::nb] < K.CREF_ABSENT, 0.0, y[i::nb])
+            # a new stage restarts the multistep history: the control jumps
+            ist[K.IS_NHIST] = 1
+            fs[K.FS_T] = t_stage0
+            fs[K.FS_DT] = problem.dt_initial_s
+            fs[K.FS_DT1] = problem.dt_initial_s
+            fs[K.FS_DT2] = problem.dt_initial_s
+            fs[K.FS_Q1] = fs[K.FS_Q]
+            fs[K.FS_Q2] = fs[K.FS_Q]
+            # Newton's convergence constant is observed afresh: the control may change the problem
+            fs[K.FS_KAPPA] = 0.0
+            if control == 0:
+                fs[K.FS_U] = tab_v[0]
+            fs[K.FS_U1] = fs[K.FS_U]
+            fs[K.FS_U2] = fs[K.FS_U]
+            stops, output_set, kinks = stage_stops(problem, stage, t_stage0)
+            steps_at_stage_start = int(ist[K.IS_STEPS])
+            for t_out in stops:
+                while True:
+                    tc = _time.perf_counter()
+                    status = K.advance(
+                        t_out, y, y1, y2, fs, ist, ka.h, ka.d, ka.lam2, ka.z, ka.cfix, src,
+                        stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind, ka.d_const,
+                        ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, control, tab_t, tab_v,
+                        problem.rtol, problem.atol,
+                        problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
+                        problem.max_order, rec_t, rec_flux, rec_psi, rec_q,
+                    )  # fmt: skip
+                    if compile_s == 0.0:
+                        compile_s = _time.perf_counter() - tc
+                    nr = int(ist[K.IS_NREC])
+                    front_t.append(rec_t[:nr].copy())
+                    front_flux.append(rec_flux[:nr].copy())
+                    front_psi.append(rec_psi[:nr].copy())
+                    front_q.append(rec_q[:nr].copy())
+                    ist[K.IS_NREC] = 0
+                    if status != K.STATUS_BUFFER_FULL:
+                        break
+                if status != K.STATUS_OK:
+                    completed = False
+                    message = (
+                        f"solver stopped at t = {fs[K.FS_T]:.6g} s (stage "
+                        f"{problem.stages.index(stage) + 1}, step size {fs[K.FS_DT]:.3g} s): "
+                        f"{STATUS_TEXT.get(status, f'status {status}')}"
+                    )
+                    if fs[K.FS_T] > snapshots_t[-1]:
+                        snapshots_t.append(float(fs[K.FS_T]))
+                        snapshots_y.append(y.copy())
                     break
-            if status != K.STATUS_OK:
-                completed = False
-                message = (
-                    f"solver stopped at t = {fs[K.FS_T]:.6g} s (stage "
-                    f"{problem.stages.index(stage) + 1}, step size {fs[K.FS_DT]:.3g} s): "
-                    f"{STATUS_TEXT.get(status, f'status {status}')}"
-                )
-                if fs[K.FS_T] > snapshots_t[-1]:
-                    snapshots_t.append(float(fs[K.FS_T]))
-                    snapshots_y.append(y.copy())
+                if t_out in kinks:
+                    ist[K.IS_NHIST] = 1
+                if t_out not in output_set:
+                    continue
+                snapshots_t.append(t_out)
+                snapshots_y.append(y.copy())
+                if progress is not None:
+                    progress(t_out, t_end)
+            if not completed:
                 break
-            if t_out in kinks:
-                ist[K.IS_NHIST] = 1
-            if t_out not in output_set:
-                continue
-            snapshots_t.append(t_out)
+            stage_end_index.append(len(snapshots_t) - 1)
+            t_stage0 += stage.duration_s
+    except KeyboardInterrupt:
+        # Ctrl-C arrives between two calls of the compiled loop (Python sees the signal only
+        # there), so y is a consistent accepted state: keep it and stop cleanly
+        interrupted = True
+        completed = False
+        nr = int(ist[K.IS_NREC])  # steps of the last call not yet collected
+        if nr:
+            for rec, out in ((rec_t, front_t), (rec_flux, front_flux), (rec_psi, front_psi)):
+                out.append(rec[:nr].copy())
+            front_q.append(rec_q[:nr].copy())
+            ist[K.IS_NREC] = 0
+        message = (
+            f"interrupted by the user at t = {fs[K.FS_T]:.6g} s (stage "
+            f"{len(stage_end_index) + 1} of {len(problem.stages)})"
+        )
+        if fs[K.FS_T] > snapshots_t[-1]:
+            snapshots_t.append(float(fs[K.FS_T]))
             snapshots_y.append(y.copy())
-            if progress is not None:
-                progress(t_out, t_end)
-        if not completed:
-            break
-        stage_end_index.append(len(snapshots_t) - 1)
-        t_stage0 += stage.duration_s
 
     ys = np.array(snapshots_y)
     fractions = np.stack([ys[:, i::nb] for i in range(n_species)], axis=1)
@@ -312,6 +332,7 @@ def solve(
         "debye_length_nm": math.sqrt(ka.lam2),
         "rtol": problem.rtol,
         "atol": problem.atol,
+        "interrupted": interrupted,
     }
     log.info(
         "npp: %d cells, %d steps, %d Newton iterations",
