@@ -378,9 +378,11 @@ def kernel_profile(problem: Problem, state: np.ndarray, calls: int) -> dict:
         stage = problem.stages[-1]
         src = -1 if stage.source is None else int(stage.source)
         psi = stage.value_at(stage.duration_s) / ka.thermal_voltage_V
+        # per-cell reference fractions (used by species of kind 2 only; none in this case)
+        cref = np.ones((n_species, n_cells))
         args = (y, hist, 1.0, 10.0, psi, ka.h, ka.d, ka.lam2, ka.z, ka.cfix, src,
                 stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind, ka.d_const, ka.u0,
-                ka.du, ka.logd, ka.slope, ka.n_lo)  # fmt: skip
+                ka.du, ka.logd, ka.slope, ka.n_lo, cref)  # fmt: skip
         ab = np.zeros((n, 2 * kl + ku + 1))
         res = np.zeros(n)
         ipiv = np.zeros(n, dtype=np.int64)

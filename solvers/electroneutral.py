@@ -47,16 +47,18 @@ Grid. Only the profile region is discretised: the leading cells of the problem g
 is at most GRID_WIDTH_MAX times the first one (the uniform fine cells plus the start of the
 graded part); the rest of the sample is the analytic series resistance. Within that reduced grid
 the compiled loop solves only an active window: the non-pristine cells plus at least
-WINDOW_MARGIN cells with c <= 1e-14, grown as the profile advances (cells beyond are exactly
-pristine, so early steps cost almost nothing). If the profile needs more cells than the reduced
-grid has and the last cell holds a foreign fraction above 1e-6, the run stops (completed False,
-message with the time). Outputs are on the problem's cell centres, bulk cells pristine, so they
-compare directly with `solvers.npp.solve`.
+WINDOW_MARGIN cells with c <= WINDOW_TOL_REL atol (1e-11 at the default atol), grown as the
+profile advances (cells beyond are exactly pristine, so early steps cost almost nothing). If
+the profile needs more cells than the reduced grid has and the last cell holds a foreign
+fraction above 1e-6, the run stops (completed False, message with the time). Outputs are on the
+problem's cell centres, bulk cells pristine, so they compare directly with `solvers.npp.solve`.
 
 Time integration: variable-step BDF2 with the local error control of `solvers.kernels.advance`
 (backward Euler first step, Milne device with the quadratic predictor, max norm over both
-fractions with weights atol + rtol |.|), Newton with the analytic Jacobian, the whole loop
-compiled (`solvers.electroneutral_kernels`).
+fractions with weights atol + rtol |.|), Newton with the analytic Jacobian (the current v
+predicted by the same polynomial as the profile), the whole loop compiled
+(`solvers.electroneutral_kernels`: one pass per Newton iteration assembles the rows and
+eliminates the tridiagonal block, after three passes for the native D at the faces).
 """
 
 from __future__ import annotations
@@ -189,25 +191,28 @@ def solve(
         init = np.asarray(initial, dtype=float)
         if init.shape != (n_full,):
             raise ValueError(f"initial state must have {n_full} cells, got shape {init.shape}")
-        if np.any(init[n_max:] > EK.WINDOW_TOL):
+        if np.any(init[n_max:] > EK.WINDOW_TOL_REL * problem.atol):
             raise ValueError("initial state reaches beyond the reduced grid: use method 'npp'")
         c[:] = np.clip(init[:n_max], 0.0, 1.0)
     c1 = c.copy()
     c2 = c.copy()
     fs = np.zeros(EK.N_FS)
     ist = np.zeros(EK.N_IS, dtype=np.int64)
-    ist[EK.IS_NACT] = EK.active_cells(c, 0, n_max)
+    # the first window covers every non-zero cell of the initial state (and the margin)
+    nonzero = np.flatnonzero(c)
+    ist[EK.IS_NACT] = min(n_max, (nonzero[-1] + 1 if nonzero.size else 0) + 2 * EK.WINDOW_MARGIN)
     rec_t = np.zeros(RECORD_BUFFER)
     rec_v = np.zeros(RECORD_BUFFER)
     rec_psi = np.zeros(RECORD_BUFFER)
     rec_q = np.zeros(RECORD_BUFFER)
     t_end = sum(st.duration_s for st in problem.stages)
     geo = (h, d, faces, thickness, d_n1)
+    work = EK.work_arrays(n_max)
+    inv_geo = EK.inverse_geometry(h, d)
 
     def psi_front_of(cc: np.ndarray, v: float, front_open: bool, c_src: float) -> float:
-        dpsi = np.zeros(n_max + 1)
-        end = EK.potential_drops(cc, n_max, v, front_open, d_f, c_src, *geo, *mob, dpsi)
-        return float(end + dpsi.sum())
+        psi = np.zeros(n_max)
+        return float(EK.potential_profile(cc, v, front_open, d_f, c_src, *geo, *mob, xc, psi))
 
     def stage_current(stage, t_rel: float, cc: np.ndarray) -> tuple[float, float]:
         """(v, psi_front) at t_rel from the stage start for profile cc."""
@@ -268,7 +273,7 @@ def solve(
                     t_out, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
                     d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
                     problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
-                    problem.max_order, rec_t, rec_v, rec_psi, rec_q,
+                    problem.max_order, rec_t, rec_v, rec_psi, rec_q, work, inv_geo,
                 )  # fmt: skip
                 if compile_s == 0.0:
                     compile_s = _time.perf_counter() - tc
@@ -317,18 +322,15 @@ def solve(
     n_times = len(snapshots_t)
     fractions = np.zeros((n_times, 2, n_full))
     potential = np.zeros((n_times, n_full))
-    dpsi = np.zeros(n_max + 1)
     for j, (cc, v, st) in enumerate(zip(snapshots_c, snapshots_v, snapshot_src, strict=True)):
         fractions[j, i_f, :n_max] = cc
-        fractions[j, i_n] = 1.0 - fractions[j, i_f]
-        end = EK.potential_drops(
-            cc, n_max, v, st.source is not None, d_f, float(st.surface_fraction), *geo, *mob,
-            dpsi,
+        EK.potential_profile(
+            cc, v, st.source is not None, d_f, float(st.surface_fraction), *geo, *mob, xc,
+            potential[j],
         )  # fmt: skip
-        # psi(x_k) = psi(x_end) + the drops of the faces beyond x_k
-        tail = np.cumsum(dpsi[:0:-1])[::-1]
-        potential[j, :n_max] = end + tail
-        potential[j, n_max:] = v * (thickness - xc_full[n_max:]) / d_n1
+    fractions[:, i_n] = 1.0 - fractions[:, i_f]
+    # the bulk beyond the reduced grid: the ohmic drop of the pristine glass
+    potential[:, n_max:] = np.multiply.outer(snapshots_v, thickness - xc_full[n_max:]) / d_n1
     potential *= vt
     state = np.zeros(n_full)
     state[:n_max] = c
@@ -338,6 +340,7 @@ def solve(
         "rejected_steps": int(ist[EK.IS_REJECT]),
         "newton_iterations": int(ist[EK.IS_NEWTON]),
         "newton_failures": int(ist[EK.IS_NEWTON_FAIL]),
+        "cell_iterations": int(ist[EK.IS_CELL_ITER]),
         "n_cells": int(ist[EK.IS_NACT]),
         "n_cells_reduced_grid": n_max,
         "reduced_grid_depth_nm": float(faces[-1]),

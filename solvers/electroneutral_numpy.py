@@ -2,6 +2,10 @@
 
 Written independently (vectorised over faces, scatter-adds instead of loops) so that agreement
 between the two is a real check. Same arguments, same scaled units; for tests and debugging.
+The compiled time loop calls `newton_system` (with `native_mobilities` and `back_substitute`):
+`assemble` there is that function, and its twin here is `assemble` with
+`solvers.kernels_numpy.mobility`; the elimination it performs is `tridiag_factor` and
+`tridiag_solve`, whose twin is `tridiag_solve` here.
 """
 
 from __future__ import annotations
@@ -113,3 +117,15 @@ def tridiag_solve(lo, di, up, b):
     ab[1] = di
     ab[2, :-1] = lo[1:]
     return scipy.linalg.solve_banded((1, 1), ab, b)
+
+
+def potential_profile(c, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
+                      kind, d_const, u0, du, logd, slope, n_lo, xc):  # fmt: skip
+    """Returns (psi at the cell centres xc of the reduced grid, psi(0)) as
+    `electroneutral_kernels.potential_profile`: the drops over the whole reduced grid, summed
+    from its end (the pristine faces beyond the profile carry the ohmic drop)."""
+    n = len(c)
+    dp, end = potential_drops(c, n, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
+                              kind, d_const, u0, du, logd, slope, n_lo)  # fmt: skip
+    psi = end + np.cumsum(dp[:0:-1])[::-1]
+    return psi, end + dp.sum()
