@@ -9,6 +9,11 @@ Public API::
     fit = nppsim.fit(case_with_data, free=["species.Li.sed.fwhm_eV", "species.K.D_cm2_s"])
     print(fit.report())
     prof = nppsim.read_profile("profile.csv", columns={"Li": "Li", "K": "K"})
+    sw = nppsim.sweep(case, {"species.Li.sed.fwhm_eV": [0.15, 0.2, 0.25]})  # parallel
+    sw.save("sweep.h5"); same = nppsim.load_sweep("sweep.h5")
+    nppsim.haven_ratio(D_tracer_cm2_s, D_sigma_cm2_s)  # and the other transport utilities
+
+The teaching demo (matplotlib sliders) is `nppsim.demo.sed_width_figure`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,23 @@ from .errors import CaseError, DataFileError, InputError, SimulationError
 from .profiles import MeasuredProfile, read_profile
 from .result import Result, load_result
 from .simulate import simulate
+
+# Like `simulate`, the function `sweep` replaces the submodule of the same name as attribute of
+# the package; the module itself is importlib.import_module("nppsim.sweep").
+from .sweep import SweepInterrupted, SweepResult, load_sweep, sweep
+from .transport import (
+    HAVEN_RATIO_LI3B7O12,
+    ArrheniusFit,
+    D_sigma_from_conductivity,
+    D_sigma_from_D_tracer,
+    D_tracer_from_D_sigma,
+    carrier_density_from_cell,
+    carrier_density_from_density,
+    conductivity_from_D_sigma,
+    conductivity_from_resistance,
+    fit_arrhenius,
+    haven_ratio,
+)
 
 if TYPE_CHECKING:
     from fitting.result import FitResult
@@ -49,19 +71,34 @@ def load_fit(path: str | os.PathLike[str]) -> FitResult:
 
 
 __all__ = [
+    "HAVEN_RATIO_LI3B7O12",
+    "ArrheniusFit",
     "Case",
     "CaseError",
+    "D_sigma_from_D_tracer",
+    "D_sigma_from_conductivity",
+    "D_tracer_from_D_sigma",
     "DataFileError",
     "InputError",
     "MeasuredProfile",
     "Result",
     "SimulationError",
+    "SweepInterrupted",
+    "SweepResult",
+    "carrier_density_from_cell",
+    "carrier_density_from_density",
+    "conductivity_from_D_sigma",
+    "conductivity_from_resistance",
     "default_case",
     "fit",
+    "fit_arrhenius",
+    "haven_ratio",
     "load_case",
     "load_fit",
     "load_result",
+    "load_sweep",
     "loads_case",
     "read_profile",
     "simulate",
+    "sweep",
 ]

@@ -66,6 +66,13 @@ MIN_FINE_SPACING_NM = 0.01
 # Geometric growth above this ratio makes the finite-volume scheme noticeably inaccurate;
 # MODEL.md recommends <= 1.1, larger values are allowed for quick looks.
 MAX_GRID_GROWTH = 1.5
+# Grids beyond this many cells cannot be simulated in reasonable time and memory (the graded grid
+# of a 5 mm sample with 0.01 nm cells to 5 um has ~5e5); the check stops a typo (fine_depth_nm in
+# um, a growth of 1.000001) from exhausting the memory before the first step.
+MAX_GRID_CELLS = 1_000_000
+# Snapshots stored per stage: more than anyone can plot (10^8 would allocate gigabytes before
+# the first step).
+MAX_N_OUTPUT = 10_000
 # Species names appear in dotted keys, glob patterns (species.*.D_cm2_s), KEY=VALUE arguments
 # and HDF5 dataset names, so these characters would make them ambiguous.
 _FORBIDDEN_NAME_CHARS = re.compile(r"[\s./\\*?=\[\]]")
@@ -373,11 +380,17 @@ def load_case(path: str | Path) -> Case:
         data = p.read_bytes()
     except OSError as exc:
         raise CaseError(f"{label}: cannot read case file ({exc.strerror or exc})") from None
+    except ValueError as exc:  # an embedded NUL in the name
+        raise CaseError(f"{label}: invalid file name ({_clean(str(exc))})") from None
     try:
         # utf-8-sig: editors on Windows like to start files with a byte-order mark
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CaseError(f"{label}: cannot read case file (not UTF-8: {exc.reason})") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        why = "UTF-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else f"not UTF-8: {exc.reason}"
+        raise CaseError(
+            f"{label}: line {line}: cannot read case file ({why}; TOML files must be UTF-8)"
+        ) from None
     resolved = p.resolve()
     return _build_case(_parse_toml(text, label), label, resolved.parent, resolved)
 
@@ -629,12 +642,16 @@ class _Reader:
             self.fail(key, f"{pre}must be <= {_bound(le)}, got {_show(value)}")
         return x
 
-    def integer(self, value: object, key: str, *, ge: int | None = None) -> int:
+    def integer(
+        self, value: object, key: str, *, ge: int | None = None, le: int | None = None
+    ) -> int:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             self.fail(key, f"must be an integer, got {_show(value)}")
         n = int(value)
         if ge is not None and n < ge:
-            self.fail(key, f"must be >= {ge}, got {n}")
+            self.fail(key, f"must be >= {ge}, got {_show(n)}")
+        if le is not None and n > le:
+            self.fail(key, f"must be <= {le}, got {_show(n)}")
         return n
 
     def string(
@@ -950,12 +967,42 @@ def _read_grid(r: _Reader, doc: Mapping[str, Any], sample: Sample) -> GridConfig
             f"must be <= grid.fine_depth_nm ({_show(depth)}), got {_show(spacing)}",
         )
     thickness_nm = sample.thickness_um * 1.0e3
+    if not math.isfinite(thickness_nm):
+        r.fail("sample.thickness_um", f"too large, got {_show(sample.thickness_um)}")
     if not depth < thickness_nm:
         r.fail(
             "grid.fine_depth_nm",
             f"must be < the sample thickness ({_show(thickness_nm)} nm), got {_show(depth)}",
         )
+    n_fine, n_graded = _grid_cell_counts(thickness_nm, depth, spacing, growth)
+    if not n_fine + n_graded <= MAX_GRID_CELLS:
+        key, fix = (
+            ("grid.fine_spacing_nm", "a larger fine_spacing_nm or a smaller fine_depth_nm")
+            if n_fine >= n_graded
+            else ("grid.growth", "a larger growth")
+        )
+        r.fail(
+            key,
+            f"the grid would have about {n_fine + n_graded:.3g} cells ({n_fine:.3g} of "
+            f"{_bound(spacing)} nm to {_bound(depth)} nm, {n_graded:.3g} growing by "
+            f"{_bound(growth)} to the {_bound(thickness_nm)} nm thickness), more than "
+            f"{MAX_GRID_CELLS:,}; use {fix}",
+        )
     return GridConfig(fine_depth_nm=depth, fine_spacing_nm=spacing, growth=growth)
+
+
+def _grid_cell_counts(
+    thickness_nm: float, fine_depth_nm: float, fine_spacing_nm: float, growth: float
+) -> tuple[float, float]:
+    """(uniform cells, graded cells) of `solvers.grid.graded_faces_nm`, estimated in floats (no
+    grid is built; infinite for an overflowing thickness)."""
+    n_fine = max(1.0, round(min(fine_depth_nm, thickness_nm) / fine_spacing_nm))
+    rest = thickness_nm - n_fine * fine_spacing_nm
+    if not rest > 0.0:
+        return float(max(1.0, round(thickness_nm / fine_spacing_nm))), 0.0
+    # cells h g, h g^2, ... h g^k cover the rest when h g (g^k - 1) / (g - 1) >= rest
+    ratio = rest * (growth - 1.0) / (fine_spacing_nm * growth)
+    return n_fine, math.ceil(math.log1p(ratio) / math.log(growth)) if ratio < math.inf else ratio
 
 
 def _read_solver(r: _Reader, doc: Mapping[str, Any]) -> SolverConfig:
@@ -965,7 +1012,7 @@ def _read_solver(r: _Reader, doc: Mapping[str, Any]) -> SolverConfig:
         method=r.get_string(t, "solver", "method", d.method, METHODS),
         rtol=r.get_number(t, "solver", "rtol", d.rtol, gt=0.0, lt=1.0),
         atol=r.get_number(t, "solver", "atol", d.atol, gt=0.0),
-        n_output=r.get_integer(t, "solver", "n_output", d.n_output, ge=1),
+        n_output=r.get_integer(t, "solver", "n_output", d.n_output, ge=1, le=MAX_N_OUTPUT),
         dt_initial_s=r.get_number(t, "solver", "dt_initial_s", d.dt_initial_s, gt=0.0),
         max_steps=r.get_integer(t, "solver", "max_steps", d.max_steps, ge=1),
     )

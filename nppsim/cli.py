@@ -1,4 +1,4 @@
-"""The command line: ``nppsim run | info | fit | plot`` (also ``python -m nppsim``).
+"""The command line: ``nppsim run | info | fit | sweep | plot | demo`` (also ``python -m nppsim``).
 
 Exit status: 0 success; 2 invalid input (one line ``nppsim: error: ...`` on stderr, never a
 traceback); 1 the computation failed (the message, and the path of the partial result saved).
@@ -33,6 +33,23 @@ PLATEAU_D_RATIO = 10.0
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 #: status after Ctrl-C, as a shell reports a SIGINT
 EXIT_INTERRUPTED = 130
+#: the demos of ``nppsim demo``
+DEMOS = ("sed-width",)
+#: matplotlib backends that cannot open a window
+NON_INTERACTIVE_BACKENDS = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")
+
+
+#: stands in the --vary list for a --log
+LOG_MARKER = object()
+
+
+class _LogSpacing(argparse.Action):
+    """``--log``: marks the --vary given just before it for geometric spacing."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.append(LOG_MARKER)
+        setattr(namespace, self.dest, items)
 
 
 def _version() -> str:
@@ -143,18 +160,85 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress display and no report")
     fit.set_defaults(handler=cmd_fit)
 
+    sweep = sub.add_parser(
+        "sweep",
+        help="simulate a case over a grid of values, in parallel (one HDF5 file)",
+        description=(
+            "Simulate CASE at every combination of the --vary values (the first --vary varies "
+            "slowest) in parallel, and save all points to one HDF5 file."
+        ),
+    )
+    sweep.add_argument("case", metavar="CASE", help="case file (TOML)")
+    sweep.add_argument(
+        "--vary",
+        action="append",
+        required=True,
+        metavar="KEY=START:STOP:NUM|KEY=V1,V2,...",
+        help="swept value: NUM values from START to STOP (evenly spaced; --log right after it "
+        "for geometric spacing), or a list, e.g. --vary species.Li.sed.fwhm_eV=0.15:0.35:5 "
+        "(repeatable: the grid is the outer product)",
+    )
+    sweep.add_argument(
+        "--log",
+        action=_LogSpacing,
+        nargs=0,
+        dest="vary",
+        help="geometric spacing for the --vary just before it",
+    )
+    sweep.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a case value at every point (repeatable)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "-o", "--output", metavar="SWEEP.h5",
+        help="sweep file (default: <case stem>_sweep.h5 in the current folder)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: one per CPU)"
+    )
+    sweep.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster, e.g. tcp://10.0.0.5:8786 (needs nppsim[dask])",
+    )
+    sweep.add_argument(
+        "--solver", choices=("npp", "electroneutral"), help="override the case's solver.method"
+    )
+    sweep.add_argument("--plot", metavar="FIG.png", help="also draw the final profiles")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    sweep.set_defaults(handler=cmd_sweep)
+
     plot = sub.add_parser(
         "plot",
-        help="draw a saved result or fit",
-        description="Draw a result file written by run, or a fit written by fit (JSON or .h5).",
+        help="draw a saved result, fit or sweep",
+        description=(
+            "Draw a result file written by run, a fit written by fit (JSON or .h5), or a sweep "
+            "file written by sweep."
+        ),
     )
     plot.add_argument(
-        "result", metavar="RESULT.h5|FIT.json", help="file written by nppsim run or nppsim fit"
+        "result",
+        metavar="RESULT.h5|FIT.json|SWEEP.h5",
+        help="file written by nppsim run, nppsim fit or nppsim sweep",
     )
     plot.add_argument(
         "-o", "--output", metavar="FIGURE.png", help="figure file (default: RESULT with .png)"
     )
     plot.set_defaults(handler=cmd_plot)
+
+    demo = sub.add_parser(
+        "demo",
+        help="interactive teaching demos",
+        description=(
+            "sed-width: what the width of the site-energy distribution does to D(n), the plateau "
+            "and the CAIT profiles, with sliders (or a still figure with --save)."
+        ),
+    )
+    demo.add_argument("demo", choices=DEMOS, metavar="NAME", help=f"one of: {', '.join(DEMOS)}")
+    demo.add_argument(
+        "--save", metavar="FIGURE.png", help="write the figure (no window, no display needed)"
+    )
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 
@@ -431,15 +515,16 @@ def _is_fit_file(path: Path) -> bool:
 
             with h5py.File(path, "r") as h5:
                 return "fit_json" in h5.attrs
-        except OSError:
+        except (OSError, KeyError, RuntimeError, ValueError):
             return False
     return False
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    """``nppsim plot``: draw a saved result or fit to a figure file."""
+    """``nppsim plot``: draw a saved result, fit or sweep to a figure file."""
     from nppsim.plot import figure_format, plot_fit, plot_result
     from nppsim.result import load_result
+    from nppsim.sweep import is_sweep_file
 
     source = Path(args.result)
     output = Path(args.output) if args.output else source.with_suffix(".png")
@@ -449,6 +534,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
         from fitting.result import load_fit
 
         plot_fit(load_fit(source), output)
+    elif is_sweep_file(source):
+        from nppsim.plot import plot_sweep
+        from nppsim.sweep import load_sweep
+
+        plot_sweep(load_sweep(source), output)
     else:
         plot_result(load_result(source), output)
     _out(f"wrote {output}")
@@ -526,6 +616,201 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if not result.success:
         _err(f"nppsim: fit did not succeed: {_one_line(result.message)}; best point saved")
         return EXIT_INTERRUPTED if "interrupted" in result.message else EXIT_FAILED
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- sweep
+
+
+def _parse_number(text: str, option: str) -> int | float:
+    text = text.strip()
+    try:
+        return int(text) if text.lstrip("+-").isdigit() else float(text)
+    except ValueError:
+        raise InputError(f"{option}: {text!r} is not a number") from None
+
+
+def parse_vary(items: Sequence[object]) -> dict[str, list[int | float]]:
+    """The --vary options (with LOG_MARKER for each --log) as {key: values}, in order.
+
+    ``KEY=START:STOP:NUM``: NUM values from START to STOP, evenly spaced, or geometrically when a
+    --log follows; ``KEY=V1,V2,...``: the values as given. InputError naming the option if the
+    syntax is wrong, a key repeats, or --log does not follow a START:STOP:NUM range.
+    """
+    values: dict[str, list[int | float]] = {}
+    ranges: dict[str, tuple[float, float, int]] = {}
+    last: str | None = None
+    for item in items:
+        if item is LOG_MARKER:
+            if last is None:
+                raise InputError("--log: must follow a --vary KEY=START:STOP:NUM")
+            if last not in ranges:
+                raise InputError(
+                    f"--log after --vary {last}=...: --log applies to a START:STOP:NUM range, "
+                    "not to a list"
+                )
+            start, stop, num = ranges.pop(last)
+            if not (start > 0 and stop > 0):
+                raise InputError(
+                    f"--vary {last}={start:g}:{stop:g}:{num} --log: START and STOP must be > 0"
+                )
+            values[last] = np.geomspace(start, stop, num).tolist()
+            last = None
+            continue
+        text = str(item)
+        option = f"--vary {text}"
+        key, sep, spec = text.partition("=")
+        key, spec = key.strip(), spec.strip()
+        if not sep or not key or not spec:
+            raise InputError(f"{option}: expected KEY=START:STOP:NUM or KEY=V1,V2,...")
+        if key in values:
+            raise InputError(f"{option}: {key} is varied twice")
+        if ":" in spec:
+            parts = spec.split(":")
+            if len(parts) != 3:
+                raise InputError(f"{option}: expected KEY=START:STOP:NUM (three numbers)")
+            start, stop = (float(_parse_number(x, option)) for x in parts[:2])
+            num = _parse_number(parts[2], option)
+            if not isinstance(num, int) or num < 1:
+                raise InputError(f"{option}: NUM must be a whole number >= 1, got {parts[2]!r}")
+            if not (math.isfinite(start) and math.isfinite(stop)):
+                raise InputError(f"{option}: START and STOP must be finite")
+            ranges[key] = (start, stop, num)
+            values[key] = np.linspace(start, stop, num).tolist()
+        else:
+            entries = spec.split(",")
+            if any(not e.strip() for e in entries):
+                raise InputError(f"{option}: empty value in the list")
+            values[key] = [_parse_number(e, option) for e in entries]
+        last = key
+    if not values:
+        raise InputError("--vary: give at least one KEY=START:STOP:NUM or KEY=V1,V2,...")
+    return values
+
+
+def _dask_executor(address: str) -> tuple[Any, Any]:
+    """(client, executor) of the Dask scheduler at `address`; InputError if it cannot be used."""
+    try:
+        import distributed
+    except ImportError:
+        raise InputError(
+            f"--scheduler {address}: needs the Dask 'distributed' package "
+            '(pip install "nppsim[dask]")'
+        ) from None
+    try:
+        client = distributed.Client(address)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--scheduler {address}: cannot connect ({_one_line(exc)})") from None
+    return client, client.get_executor()
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``nppsim sweep``: simulate a case over a grid of values, save one HDF5 file, print a
+    table of the points."""
+    from nppsim.sweep import SweepInterrupted, sweep
+
+    output = Path(args.output) if args.output else Path.cwd() / f"{Path(args.case).stem}_sweep.h5"
+    _check_output_path(output, "sweep")
+    plot_path = Path(args.plot) if args.plot else None
+    if plot_path is not None:
+        from nppsim.plot import figure_format
+
+        _check_output_path(plot_path, "figure")
+        figure_format(plot_path)
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers: must be >= 1, got {args.workers}")
+    if args.workers is not None and args.scheduler:
+        raise InputError("--workers and --scheduler: give one (the cluster has its own workers)")
+    values = parse_vary(args.vary)
+    case = _load_case_for_run(args)
+    from nppsim.errors import CaseError
+
+    for key in values:
+        try:
+            case.get_value(key)
+        except CaseError as exc:
+            raise InputError(f"--vary {key}: {_one_line(exc)}") from None
+
+    client, executor = _dask_executor(args.scheduler) if args.scheduler else (None, None)
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        result = sweep(
+            case,
+            values,
+            executor=executor,
+            method=args.solver,
+            workers=args.workers,
+            progress=progress,
+        )
+    except SweepInterrupted as exc:
+        partial = exc.partial
+        path = partial_path(output)
+        partial.save(path)
+        done = partial.n_points - partial.n_not_run
+        _err(f"nppsim: interrupted: {done} of {partial.n_points} points finished; saved to {path}")
+        return EXIT_INTERRUPTED
+    finally:
+        if client is not None:
+            client.close()
+
+    result.save(output)
+    if plot_path is not None:
+        from nppsim.plot import plot_sweep
+
+        plot_sweep(result, plot_path)
+    if not args.quiet:
+        _out(result.summary())
+        _out(f"{result.n_points} points in {result.wall_s:.3g} s ({result.method} solver)")
+    _out(f"wrote {output}")
+    if plot_path is not None:
+        _out(f"wrote {plot_path}")
+    if result.n_failed == result.n_points:
+        _err(f"nppsim: all {result.n_points} points failed (first: {result.messages[0]})")
+        return EXIT_FAILED
+    if result.n_failed:
+        _err(f"nppsim: {result.n_failed} of {result.n_points} points failed; see {output}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- demo
+
+
+def _interactive_pyplot() -> Any:
+    """matplotlib.pyplot with a backend that can open a window; InputError otherwise."""
+    try:
+        import matplotlib.pyplot as plt
+
+        backend = str(plt.get_backend())
+    except ImportError as exc:
+        raise InputError(
+            f"demo: cannot open a window ({_one_line(exc)}); use --save FIGURE.png"
+        ) from None
+    if backend.lower() in NON_INTERACTIVE_BACKENDS:
+        raise InputError(
+            f"demo: no display for an interactive window (matplotlib backend {backend!r}); "
+            "use --save FIGURE.png"
+        )
+    return plt
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``nppsim demo sed-width``: the SED-width teaching figure, in a window with sliders or
+    saved with --save."""
+    from nppsim.demo import sed_width_figure
+
+    if args.save:
+        from nppsim.plot import figure_format, save_figure
+
+        path = Path(args.save)
+        _check_output_path(path, "figure")
+        figure_format(path)
+        save_figure(sed_width_figure(interactive=False), path)
+        _out(f"wrote {path}")
+        return EXIT_OK
+    plt = _interactive_pyplot()
+    fig = sed_width_figure(interactive=True)
+    plt.show()
+    plt.close(fig)
     return EXIT_OK
 
 

@@ -3,6 +3,7 @@
 `plot_result` draws three panels: the species fractions against depth at the stored times, the
 potential against depth at the final time, and the front current density against time.
 `plot_fit` draws measured profiles against the best fit, with weighted residuals.
+`plot_sweep` draws the final profiles of every point of a sweep, coloured by the swept value.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -21,6 +22,7 @@ from nppsim.fileio import atomic_write
 if TYPE_CHECKING:
     from fitting.result import FitResult
     from nppsim.result import Result
+    from nppsim.sweep import SweepResult
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,12 @@ MIN_DEPTH_RANGE_NM = 10.0
 MAX_EARLIER_PROFILES = 12
 #: figure size (inches) for the three panels side by side
 FIGURE_SIZE_IN = (14.0, 4.2)
+#: a sweep's colour scale is logarithmic when its (positive) values span more than this ratio
+LOG_COLOR_RATIO = 10.0
+#: ... beyond rounding: 5e-16 / 5e-17 is 10.000000000000002 in floating point
+LOG_COLOR_RTOL = 1.0e-9
+#: points a sweep figure names as not drawn; more are counted only, to keep the title short
+MAX_LISTED_POINTS = 8
 
 
 def supported_figure_formats() -> tuple[str, ...]:
@@ -226,6 +234,86 @@ def plot_fit(fit: FitResult, path: str | os.PathLike[str] | None = None) -> Figu
         f"fit ({fit.method}): reduced $\\chi^2$ = {fit.reduced_chi2:.3g}, "
         f"{fit.n_simulations} simulations{status}"
     )
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def _sweep_norm(values: np.ndarray) -> Any:
+    """Colour normalisation of the swept values: log if all > 0 and they span > 1 decade."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return Normalize(0.0, 1.0)
+    lo, hi = float(finite.min()), float(finite.max())
+    if lo > 0 and hi > LOG_COLOR_RATIO * (1.0 + LOG_COLOR_RTOL) * lo:
+        return LogNorm(lo, hi)
+    if lo == hi:
+        pad = 0.05 * abs(lo) if lo != 0 else 1.0
+        return Normalize(lo - pad, hi + pad)
+    return Normalize(lo, hi)
+
+
+def plot_sweep(sweep: SweepResult, path: str | os.PathLike[str] | None = None) -> Figure:
+    """Final profiles of every finished point of a sweep, one panel per species.
+
+    Fractions of n_bulk against depth (nm), coloured by the value of the first swept key
+    (colour bar; logarithmic when its values are positive and span more than a decade). Points
+    that failed or were not run are skipped and named in the title. Saved atomically to `path`
+    (PNG/PDF/SVG by extension); returns the Figure (not shown).
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+
+    if path is not None:
+        figure_format(path)
+    drawn = [
+        i
+        for i, (status, res) in enumerate(zip(sweep.status, sweep.results, strict=True))
+        if status == "ok" and res is not None and res.n_times > 0
+    ]
+    species: list[str] = []
+    for i in drawn:
+        species += [s for s in sweep.results[i].species if s not in species]  # type: ignore[union-attr]
+    n_panels = max(1, len(species))
+    fig = Figure(figsize=(5.0 * n_panels + 1.2, 4.4), layout="constrained")
+    axes = fig.subplots(1, n_panels, squeeze=False)[0]
+    key = sweep.keys[0] if sweep.keys else None
+    values = sweep.values(key) if key is not None else np.zeros(sweep.n_points)
+    norm = _sweep_norm(values[drawn]) if drawn else _sweep_norm(values)
+    cmap = colormaps["viridis"]
+    if not drawn:
+        axes[0].text(0.5, 0.5, "no finished points", ha="center", va="center",
+                     transform=axes[0].transAxes)  # fmt: skip
+    else:
+        x_max = max(profile_depth_range_nm(sweep.results[i]) for i in drawn)  # type: ignore[arg-type]
+        for ax, name in zip(axes, species, strict=False):
+            for i in drawn:
+                res = sweep.results[i]
+                if res is None or name not in res.species:
+                    continue
+                v = values[i]
+                color = cmap(norm(v)) if np.isfinite(v) else "0.5"
+                ax.plot(res.depth_nm, res.final_fraction(name), color=color, lw=1.4)
+            ax.set_xlim(0.0, x_max)
+            ax.set_ylim(-0.02, 1.05)
+            ax.set_xlabel("depth (nm)")
+            ax.set_ylabel("fraction of $n_\\mathrm{bulk}$")
+            ax.set_title(f"{name}, final profiles")
+        if key is not None:
+            fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), label=key)
+    skipped = [i for i in range(sweep.n_points) if i not in set(drawn)]
+    title = f"sweep of {sweep.n_points} points ({sweep.method})"
+    if len(sweep.keys) > 1:
+        title += f"; colour: {key}, also varied: {', '.join(sweep.keys[1:])}"
+    if skipped:
+        listed = ", ".join(f"#{i} ({sweep.status[i]})" for i in skipped[:MAX_LISTED_POINTS])
+        more = len(skipped) - MAX_LISTED_POINTS
+        listed += f" and {more} more" if more > 0 else ""
+        title += f"\nnot drawn: {listed}"
+        logger.info("sweep plot: points not drawn: %s", listed)
+    fig.suptitle(title)
     if path is not None:
         save_figure(fig, path)
     return fig

@@ -22,9 +22,10 @@ Delimited text as instruments and spreadsheets export it::
   not used are never parsed and may hold anything.
 - Depth: a depth column, unit from its header: ``(nm)``, ``[nm]``, ``_nm``, ``nm`` -> nm; ``um``,
   ``µm``, ``μm``, ``micron`` -> 1000 nm; ``A``, ``Å``, ``angstrom`` -> 0.1 nm (also pm, mm,
-  cm, m); a header without a unit is in nm. Or sputter time (unit ``s`` by default, ``min``,
-  ``ms`` or ``h`` from the header) converted with a sputter rate (nm/s) or a crater depth (the
-  depth reached at the largest time).
+  cm, m); a header without a unit is in nm, but one word after ``depth`` that is not a unit
+  (``depth_Ang``, ``depth furlong``) is an error, not silently nm. Or sputter time (unit ``s``
+  by default, ``min``, ``ms`` or ``h`` from the header) converted with a sputter rate (nm/s) or
+  a crater depth (the depth reached at the largest time).
 - Depths must be >= 0 and strictly increasing; a file whose depths strictly decrease throughout
   (some instruments export from the back) is reversed.
 
@@ -101,6 +102,9 @@ _LENGTH_UNITS_NM = {
     "pm": 1.0e-3, "mm": 1.0e6, "cm": 1.0e7, "m": 1.0e9,
 }  # fmt: skip
 _UNIT_HINTS = {"length": "nm, um or Å", "time": "s, min, ms or h"}
+#: first words of a depth or time header; a single word after one of them must be a unit
+#: ("depth_Ang" is not read as nm)
+_UNIT_PREFIXES = {"length": ("depth", "x", "z"), "time": ("time", "t")}
 _TIME_UNITS_S = {
     "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1.0e-3,
     "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
@@ -394,12 +398,22 @@ def _read_text(path: Path, label: str) -> str:
         except UnicodeDecodeError as exc:
             raise DataFileError(f"{label}: not valid UTF-16 text ({exc.reason})") from None
     if b"\x00" in data:
-        raise DataFileError(f"{label}: not a text file (it contains NUL bytes)")
+        raise DataFileError(f"{label}: not a text file (it contains NUL bytes{_utf16_hint(data)})")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         # e.g. a "µm" header written by a Windows program in Latin-1 (cp1252 agrees on it)
         return data.decode("latin-1")
+
+
+def _utf16_hint(data: bytes) -> str:
+    """A hint when NUL bytes sit at every other position: UTF-16 text without a byte-order mark."""
+    if len(data) < 4:
+        return ""
+    for order, zeros in (("little", data[1::2]), ("big", data[0::2])):
+        if zeros.count(0) >= 0.9 * len(zeros):
+            return f"; UTF-16 {order}-endian without a byte-order mark? save it as UTF-8"
+    return ""
 
 
 def _parse_table(text: str, label: str) -> _Table:
@@ -624,6 +638,11 @@ def _unit(
     if bracketed:
         raise DataFileError(
             f"{label}: column {_show(header)}: unknown {kind} unit {_show(bracketed[-1])} "
+            f"(use {_UNIT_HINTS[kind]})"
+        )
+    if len(tokens) == 2 and tokens[0].casefold() in _UNIT_PREFIXES[kind] and tokens[1].isalpha():
+        raise DataFileError(
+            f"{label}: column {_show(header)}: unknown {kind} unit {_show(tokens[1])} "
             f"(use {_UNIT_HINTS[kind]})"
         )
     return units[default], default

@@ -44,6 +44,22 @@ def sed_shape(spec: SEDSpec) -> object:
 def mobility_for(case: Case, species: SpeciesConfig) -> object:
     """The mobility model D(c) of `species` (c = n / n_bulk) as a `sed` object.
 
+    Raises CaseError (one line naming the case file and `species.<name>.sed` or `.D_table`) if
+    the `sed` package rejects the parameters, for instance an SED too wide to fill at this
+    temperature. See `_mobility_for` for the model.
+    """
+    try:
+        return _mobility_for(case, species)
+    except ValueError as exc:
+        if isinstance(exc, CaseError):
+            raise
+        key = "sed" if species.sed is not None else "D_table"
+        raise CaseError(f"{case.source_label}: species.{species.name}.{key}: {exc}") from None
+
+
+def _mobility_for(case: Case, species: SpeciesConfig) -> object:
+    """The mobility model D(c) of `species` (c = n / n_bulk) as a `sed` object.
+
     An SED species takes its pristine fraction as the reference density n_ref, so that
     D(n_ref) = species.D_cm2_s (MODEL.md section 3). With `sed.reference = "stage_start"` the
     model is returned for n_ref = 1 and the solver evaluates it at c / c_start(x), c_start the
@@ -64,7 +80,7 @@ def mobility_for(case: Case, species: SpeciesConfig) -> object:
     if species.sed is not None:
         if species.initial_fraction <= 0:
             raise CaseError(
-                f"{case.path or '<case>'}: species.{species.name}.initial_fraction: an SED "
+                f"{case.source_label}: species.{species.name}.initial_fraction: an SED "
                 "species needs a pristine fraction > 0 (its reference density)"
             )
         return sed.SEDMobility(

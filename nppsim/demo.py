@@ -1,0 +1,442 @@
+"""Teaching demo: what the width of the site-energy distribution (SED) does to a CAIT profile.
+
+``nppsim demo sed-width`` (or `sed_width_figure`) draws four panels for the default case (K+ into
+a Li3B7O12-like glass, 1.5 V for 4e4 s):
+
+(a) the Gaussian SED N_s g(E) of the native ion (Li+) with its occupied part: filled up to the
+    Fermi level E_F of the pristine glass, and (darker) up to E_F at the plateau estimate;
+(b) D(n)/D_ref of the native ion against its fraction of n_bulk (log axis), with D_foreign and
+    D_foreign/10: the plateau estimate is the fraction where D_native = D_foreign/10;
+(c) the depth profiles (native and foreign fraction vs depth) of the CAIT run, computed with the
+    fast electroneutral solver;
+(d) the plateau estimate against the SED width (FWHM) at the current vacancy fraction,
+    temperature and D_foreign, with the current point and the simulated plateau (the native
+    fraction at half the front depth).
+
+Interactive (``interactive=True``): sliders for FWHM (0.05-0.5 eV), vacancy fraction (0.01-0.5),
+temperature (250-500 K) and log10 D_foreign (-18 to -14, cm^2/s). Changing the temperature changes
+the thermal energy of the SED model and the thermal voltage of the run; D_ref of the native ion
+stays the case's value.
+
+The SED, its Fermi level, D(n) and the plateau estimate come from the `sed` package; the case ->
+model translation is `nppsim.simulate.mobility_for`, so the demo shows the model the solver uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+import sed
+
+from .errors import InputError, SimulationError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .case import Case
+    from .result import Result
+
+logger = logging.getLogger(__name__)
+
+#: slider ranges: SED FWHM (eV), vacancy fraction, temperature (K), log10 D_foreign (cm^2/s)
+FWHM_RANGE_EV = (0.05, 0.5)
+VACANCY_RANGE = (0.01, 0.5)
+TEMPERATURE_RANGE_K = (250.0, 500.0)
+LOG10_D_FOREIGN_RANGE = (-18.0, -14.0)
+#: the demo run: the default case with the fast electroneutral solver, only the final profile
+#: stored, and a fine grid 2000 nm deep at 1 nm (the default is 600 nm at 0.5 nm): D_foreign up to
+#: 1e-14 cm^2/s carries K+ ~500 nm deep, and one run stays under ~0.2 s across the slider ranges
+DEMO_RUN_VALUES: dict[str, object] = {
+    "solver.method": "electroneutral",
+    "solver.n_output": 1,
+    "grid.fine_depth_nm": 2000.0,
+    "grid.fine_spacing_nm": 1.0,
+}
+#: energy axis of panel (a), fixed so that widths can be compared by eye: +-4 sigma of the
+#: widest slider FWHM (eV)
+ENERGY_AXIS_EV = 4.0 * sed.fwhm_to_sigma(FWHM_RANGE_EV[1])
+#: native fractions of panel (b): down to 1e-3 of n_bulk, below any plateau ToF-SIMS resolves
+FRACTION_MIN = 1.0e-3
+#: FWHM values (eV) of the plateau-vs-width curve of panel (d)
+FWHM_CURVE_POINTS = 31
+#: lower end of the plateau axis of panel (d): far below what ToF-SIMS resolves (~1e-3)
+PLATEAU_AXIS_MIN = 1.0e-4
+#: runs and SED models kept, so that moving a slider back costs nothing
+CACHE_SIZE = 64
+#: labels of the four data axes (matplotlib Axes.get_label), in panel order
+AXIS_LABELS = ("sed", "diffusivity", "profiles", "plateau")
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """The slider values.
+
+    fwhm_eV: full width at half maximum of the native ion's Gaussian SED (eV);
+    vacancy_fraction: fraction of native sites empty in the pristine glass;
+    temperature_K: sample temperature (K); D_foreign_cm2_s: diffusivity of the foreign ion
+    (cm^2/s).
+    """
+
+    fwhm_eV: float = 0.25
+    vacancy_fraction: float = 0.10
+    temperature_K: float = 350.0
+    D_foreign_cm2_s: float = 2.0e-16
+
+    def __post_init__(self) -> None:
+        for name in ("fwhm_eV", "temperature_K", "D_foreign_cm2_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise InputError(f"demo: {name} must be a finite number > 0, got {value!r}")
+        if not 0.0 < self.vacancy_fraction < 1.0:
+            raise InputError(
+                f"demo: vacancy_fraction must lie in (0, 1), got {self.vacancy_fraction!r}"
+            )
+
+
+@functools.lru_cache(maxsize=1)
+def _base_case() -> Case:
+    from .case import default_case
+
+    return default_case().with_values(DEMO_RUN_VALUES)
+
+
+def _species_names() -> tuple[str, str]:
+    case = _base_case()
+    foreign = next(s.name for s in case.species if s.role == "foreign")
+    return case.native.name, foreign
+
+
+def demo_case(settings: DemoSettings) -> Case:
+    """The default case with the demo run settings (DEMO_RUN_VALUES) and the slider values."""
+    native, foreign = _species_names()
+    return _base_case().with_values(
+        {
+            f"species.{native}.sed.fwhm_eV": settings.fwhm_eV,
+            f"species.{native}.sed.vacancy_fraction": settings.vacancy_fraction,
+            "sample.temperature_K": settings.temperature_K,
+            f"species.{foreign}.D_cm2_s": settings.D_foreign_cm2_s,
+        }
+    )
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def native_mobility(fwhm_eV: float, vacancy_fraction: float, temperature_K: float) -> Any:
+    """The native ion's `sed.SEDMobility` (D in cm^2/s vs fraction of n_bulk) of the demo case
+    at SED FWHM `fwhm_eV` (eV), `vacancy_fraction` and `temperature_K` (K)."""
+    from .simulate import mobility_for
+
+    case = demo_case(DemoSettings(fwhm_eV, vacancy_fraction, temperature_K))
+    return mobility_for(case, case.native)
+
+
+def plateau_estimate(mobility: Any, D_foreign_cm2_s: float) -> float:
+    """Native fraction of n_bulk where D_native = D_foreign / 10 (`plateau_fraction` of the
+    model, divided by its reference fraction); NaN if D_native never falls that low."""
+    try:
+        return float(mobility.plateau_fraction(D_foreign_cm2_s)) / float(mobility.n_ref)
+    except ValueError:
+        return math.nan
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def plateau_vs_fwhm(
+    vacancy_fraction: float, temperature_K: float, D_foreign_cm2_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Plateau estimate (native fraction of n_bulk) at FWHM_CURVE_POINTS SED widths (eV) across
+    the slider range; returns (fwhm_eV, fraction), NaN where there is no plateau."""
+    case = _base_case()
+    native = case.native
+    fwhm = np.linspace(*FWHM_RANGE_EV, FWHM_CURVE_POINTS)
+    fraction = np.array(
+        [
+            plateau_estimate(
+                sed.SEDMobility(
+                    sed.GaussianSED(float(f)),
+                    D_ref_cm2_s=native.D_cm2_s,
+                    n_ref=native.initial_fraction,
+                    temperature_K=temperature_K,
+                    vacancy_fraction=vacancy_fraction,
+                    filling=native.sed.filling,
+                ),
+                D_foreign_cm2_s,
+            )
+            for f in fwhm
+        ]
+    )
+    return fwhm, fraction
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def demo_run(settings: DemoSettings) -> Result:
+    """The CAIT run of the demo case at `settings` (electroneutral solver, cached).
+
+    Raises SimulationError or CaseError (an InputError) when the run is not possible.
+    """
+    from .simulate import simulate
+
+    return simulate(demo_case(settings))
+
+
+def simulated_plateau(result: Result, native: str, foreign: str) -> tuple[float, float]:
+    """(depth in nm, native fraction) at half the foreign front depth (fraction 0.5) of the final
+    profile: where the replaced zone's plateau is read off; NaNs if there is no front."""
+    front = result.front_depth_nm(foreign, 0.5)
+    if not math.isfinite(front):
+        return math.nan, math.nan
+    x = 0.5 * front
+    return x, float(np.interp(x, result.depth_nm, result.final_fraction(native)))
+
+
+# ---------------------------------------------------------------------- drawing
+
+#: NaN pair: the data of a line that is hidden (no plateau, no run)
+_HIDDEN = (math.nan, math.nan)
+
+
+class SEDWidthDemo:
+    """The four panels and (when interactive) the sliders; `update` redraws for new settings.
+
+    The artists are made once and updated in place (set_data), so that a slider move costs one
+    cached-or-new run and a redraw, not a rebuild of axes and ticks.
+    fig: the matplotlib Figure; axes: the four data axes (a)-(d), labelled AXIS_LABELS;
+    sliders: the four matplotlib Slider widgets (empty when not interactive).
+    """
+
+    def __init__(self, fig: Figure, settings: DemoSettings, interactive: bool) -> None:
+        self.fig = fig
+        self.native, self.foreign = _species_names()
+        bottom = 0.25 if interactive else 0.07
+        grid = fig.add_gridspec(
+            2, 2, left=0.07, right=0.98, bottom=bottom, top=0.9, hspace=0.38, wspace=0.22
+        )
+        self.axes: tuple[Axes, ...] = tuple(
+            fig.add_subplot(grid[i // 2, i % 2], label=label) for i, label in enumerate(AXIS_LABELS)
+        )
+        self.sliders: list[Any] = []
+        self.settings = settings
+        self._build()
+        if interactive:
+            self._add_sliders(settings)
+        self.update(settings)
+
+    # ------------------------------------------------------------------ layout
+
+    def _build(self) -> None:
+        ax_a, ax_b, ax_c, ax_d = self.axes
+        nat, fo = self.native, self.foreign
+        self.energy_eV = np.linspace(-ENERGY_AXIS_EV, ENERGY_AXIS_EV, 600)
+        self.fractions = np.linspace(FRACTION_MIN, 1.0, 400)
+        style = {"fontsize": "small"}
+
+        (self.l_sed,) = ax_a.plot(*_HIDDEN, color="k", lw=1.5, label="sites N$_s$ g(E)")
+        self.fills: list[Any] = []
+        self.l_ef = ax_a.axvline(math.nan, color="C0", lw=1.5, label="E$_F$ pristine")
+        self.l_ef_p = ax_a.axvline(math.nan, color="C3", lw=1.5, ls="--", label="E$_F$ plateau")
+        ax_a.fill_between([], [], color="C0", alpha=0.3, label="occupied, pristine")
+        ax_a.fill_between([], [], color="C3", alpha=0.45, label="occupied at the plateau")
+        self.t_a = ax_a.text(0.02, 0.97, "", transform=ax_a.transAxes, va="top", **style)
+        ax_a.set_xlim(-ENERGY_AXIS_EV, ENERGY_AXIS_EV)
+        ax_a.set_xlabel("site energy E (eV)")
+        ax_a.set_ylabel("sites per eV (fraction of n$_{bulk}$ / eV)")
+        ax_a.set_title(f"(a) site-energy distribution of {nat}$^+$", loc="left")
+        ax_a.legend(loc="upper right", **style)
+
+        ax_b.set_yscale("log")
+        (self.l_d,) = ax_b.plot(*_HIDDEN, color="C0", lw=2.0, label=f"D$_{{{nat}}}$ / D$_{{ref}}$")
+        self.l_df = ax_b.axhline(1.0, color="C1", lw=1.5, label=f"D$_{{{fo}}}$")
+        self.l_df10 = ax_b.axhline(1.0, color="C1", lw=1.2, ls="--", label=f"D$_{{{fo}}}$ / 10")
+        self.l_plateau = ax_b.axvline(
+            math.nan, color="C3", lw=1.2, ls=":", label="plateau estimate"
+        )
+        self.l_plateau.set_gid("plateau")
+        self.t_b = ax_b.text(0.02, 0.97, "", transform=ax_b.transAxes, va="top", **style)
+        ax_b.set_xlim(0.0, 1.0)
+        ax_b.set_xlabel(f"{nat} fraction of n$_{{bulk}}$")
+        ax_b.set_ylabel("D / D$_{ref}$")
+        ax_b.set_title(f"(b) diffusivity of {nat}$^+$", loc="left")
+        ax_b.legend(loc="lower right", **style)
+
+        (self.l_nat,) = ax_c.plot(*_HIDDEN, color="C0", lw=2.0, label=nat)
+        (self.l_fo,) = ax_c.plot(*_HIDDEN, color="C1", lw=2.0, label=fo)
+        self.l_c_est = ax_c.axhline(math.nan, color="C3", lw=1.0, ls=":", label="plateau estimate")
+        (self.m_c_sim,) = ax_c.plot(*_HIDDEN, "o", color="k", ms=6, label="simulated plateau")
+        self.t_c = ax_c.text(0.5, 0.5, "", transform=ax_c.transAxes, ha="center", va="center",
+                             wrap=True, **style)  # fmt: skip
+        ax_c.set_ylim(-0.02, 1.05)
+        ax_c.set_xlabel("depth (nm)")
+        ax_c.set_ylabel("fraction of n$_{bulk}$")
+        ax_c.legend(loc="center right", **style)
+
+        ax_d.set_yscale("log")
+        (self.l_curve,) = ax_d.plot(*_HIDDEN, color="C3", lw=1.5,
+                                    label=f"estimate: D$_{{{nat}}}$ = D$_{{{fo}}}$/10")  # fmt: skip
+        (self.m_d_est,) = ax_d.plot(*_HIDDEN, "s", color="C3", ms=7, label="current estimate")
+        (self.m_d_sim,) = ax_d.plot(*_HIDDEN, "o", color="k", ms=6,
+                                    label="simulated (at half the front depth)")  # fmt: skip
+        ax_d.set_xlim(*FWHM_RANGE_EV)
+        ax_d.set_xlabel("SED FWHM (eV)")
+        ax_d.set_ylabel(f"{nat} plateau (fraction of n$_{{bulk}}$)")
+        ax_d.set_title("(d) plateau estimate vs SED width", loc="left")
+        ax_d.legend(loc="lower right", **style)
+
+    def _add_sliders(self, s: DemoSettings) -> None:
+        from matplotlib.widgets import Slider
+
+        log_d = math.log10(s.D_foreign_cm2_s)
+        specs = [
+            ("SED FWHM (eV)", FWHM_RANGE_EV, s.fwhm_eV, "%.3f"),
+            ("vacancy fraction", VACANCY_RANGE, s.vacancy_fraction, "%.3f"),
+            ("temperature (K)", TEMPERATURE_RANGE_K, s.temperature_K, "%.0f"),
+            (f"log10 D$_{{{self.foreign}}}$ (cm$^2$/s)", LOG10_D_FOREIGN_RANGE, log_d, "%.2f"),
+        ]
+        for k, (label, (lo, hi), value, fmt) in enumerate(specs):
+            ax = self.fig.add_axes((0.2, 0.13 - 0.035 * k, 0.6, 0.022))
+            slider = Slider(ax, label, min(lo, value), max(hi, value), valinit=value, valfmt=fmt)
+            slider.on_changed(self._on_slider)
+            self.sliders.append(slider)
+
+    def _on_slider(self, _value: float) -> None:
+        fwhm, vac, temp, log_d = (float(s.val) for s in self.sliders)
+        self.update(DemoSettings(fwhm, vac, temp, 10.0**log_d))
+        self.fig.canvas.draw_idle()
+
+    # ------------------------------------------------------------------ update
+
+    def update(self, settings: DemoSettings) -> None:
+        """Recompute what `settings` changes (SED models, curves and runs are cached) and
+        update the artists; the caller redraws (``fig.canvas.draw_idle()``)."""
+        self.settings = settings
+        mob = native_mobility(settings.fwhm_eV, settings.vacancy_fraction, settings.temperature_K)
+        plateau = plateau_estimate(mob, settings.D_foreign_cm2_s)
+        try:
+            result: Result | None = demo_run(settings)
+            failure = ""
+        except (SimulationError, InputError) as exc:
+            result, failure = None, " ".join(str(exc).split())
+        self._update_sed(mob, plateau)
+        self._update_diffusivity(mob, plateau, settings.D_foreign_cm2_s)
+        sim_plateau = self._update_profiles(result, failure, plateau)
+        self._update_plateau_curve(settings, plateau, sim_plateau)
+        self.fig.suptitle(
+            f"What the SED width does: Gaussian SED of {self.native}$^+$, FWHM "
+            f"{settings.fwhm_eV:.3g} eV, vacancy fraction {settings.vacancy_fraction:.3g}, "
+            f"T = {settings.temperature_K:.4g} K, D$_{{{self.foreign}}}$ = "
+            f"{settings.D_foreign_cm2_s:.3g} cm$^2$/s"
+        )
+
+    def _update_sed(self, mob: Any, plateau: float) -> None:
+        ax = self.axes[0]
+        E = self.energy_eV
+        g = np.asarray(mob.sed_eV(E))
+        self.l_sed.set_data(E, g)
+        for fill in self.fills:
+            fill.remove()
+        E_F = mob.fermi_level_ref_eV
+        self.fills = [ax.fill_between(E, mob.psed_eV(E, mob.n_ref), color="C0", alpha=0.3)]
+        self.l_ef.set_xdata([E_F, E_F])
+        text = f"E$_F$ pristine {E_F:+.3f} eV"
+        if math.isfinite(plateau):
+            n_plateau = plateau * mob.n_ref
+            E_p = float(mob.fermi_level_eV(n_plateau))
+            self.fills.append(ax.fill_between(E, mob.psed_eV(E, n_plateau), color="C3", alpha=0.45))
+            self.l_ef_p.set_xdata([E_p, E_p])
+            text += f"\nE$_F$ plateau {E_p:+.3f} eV"
+        else:
+            self.l_ef_p.set_xdata(_HIDDEN)
+        self.t_a.set_text(text)
+        ax.set_ylim(0.0, 1.1 * float(g.max()))
+
+    def _update_diffusivity(self, mob: Any, plateau: float, D_foreign: float) -> None:
+        ax = self.axes[1]
+        ratio = np.asarray(mob.D(self.fractions * mob.n_ref)) / mob.D_ref_cm2_s
+        self.l_d.set_data(self.fractions, ratio)
+        r_f = D_foreign / mob.D_ref_cm2_s
+        self.l_df.set_ydata([r_f, r_f])
+        self.l_df10.set_ydata([r_f / 10.0, r_f / 10.0])
+        self.l_plateau.set_xdata([plateau, plateau] if math.isfinite(plateau) else _HIDDEN)
+        shown = f"{plateau:.3g}" if math.isfinite(plateau) else "none"
+        self.t_b.set_text(
+            f"D$_{{ref}}$ = {mob.D_ref_cm2_s:.3g} cm$^2$/s\nplateau estimate: {shown}"
+        )
+        lowest = min(float(ratio[ratio > 0].min(initial=1.0)), r_f / 10.0)
+        ax.set_ylim(max(lowest, 1e-3 * r_f) / 2.0, 2.0)
+
+    def _update_profiles(self, result: Result | None, failure: str, plateau: float) -> float:
+        """Profiles of panel (c); returns the simulated plateau (NaN without one)."""
+        ax = self.axes[2]
+        self.l_c_est.set_ydata([plateau, plateau] if math.isfinite(plateau) else _HIDDEN)
+        if result is None:
+            for line in (self.l_nat, self.l_fo, self.m_c_sim):
+                line.set_data(*_HIDDEN)
+            self.t_c.set_text(f"run failed:\n{failure[:200]}")
+            ax.set_title("(c) CAIT profiles (electroneutral solver)", loc="left")
+            return math.nan
+        from .plot import profile_depth_range_nm
+
+        self.t_c.set_text("")
+        self.l_nat.set_data(result.depth_nm, result.final_fraction(self.native))
+        self.l_fo.set_data(result.depth_nm, result.final_fraction(self.foreign))
+        x_sim, c_sim = simulated_plateau(result, self.native, self.foreign)
+        self.m_c_sim.set_data([x_sim], [c_sim])
+        ax.set_xlim(0.0, profile_depth_range_nm(result))
+        ax.set_title(
+            f"(c) CAIT profiles after {result.times_s[-1]:.3g} s (electroneutral, "
+            f"{result.wall_s:.2f} s)",
+            loc="left",
+        )
+        return c_sim
+
+    def _update_plateau_curve(
+        self, settings: DemoSettings, plateau: float, sim_plateau: float
+    ) -> None:
+        ax = self.axes[3]
+        fwhm, fraction = plateau_vs_fwhm(
+            settings.vacancy_fraction, settings.temperature_K, settings.D_foreign_cm2_s
+        )
+        self.l_curve.set_data(fwhm, fraction)
+        self.m_d_est.set_data([settings.fwhm_eV], [plateau])
+        shown_sim = sim_plateau if math.isfinite(sim_plateau) and sim_plateau > 0 else math.nan
+        self.m_d_sim.set_data([settings.fwhm_eV], [shown_sim])
+        values = np.concatenate([fraction, [plateau, shown_sim]])
+        values = values[np.isfinite(values) & (values > 0)]
+        if values.size:
+            low = max(float(values.min()) / 2.0, PLATEAU_AXIS_MIN)
+            ax.set_ylim(low, max(2.0 * low, min(2.0, 2.0 * float(values.max()))))
+
+
+def sed_width_figure(
+    fwhm_eV: float = 0.25,
+    vacancy_fraction: float = 0.10,
+    temperature_K: float = 350.0,
+    D_foreign_cm2_s: float = 2.0e-16,
+    interactive: bool = False,
+) -> Figure:
+    """The four-panel SED-width demo (module docstring) at the given values.
+
+    fwhm_eV: FWHM of the native ion's Gaussian SED (eV); vacancy_fraction: fraction of native
+    sites empty in the pristine glass; temperature_K: temperature (K); D_foreign_cm2_s: constant
+    diffusivity of the foreign ion (cm^2/s). interactive: build the figure with pyplot and add
+    sliders (call ``matplotlib.pyplot.show()`` to use them); otherwise a plain Figure that needs
+    no display (save it with `nppsim.plot.save_figure`). InputError for values out of range.
+    """
+    settings = DemoSettings(fwhm_eV, vacancy_fraction, temperature_K, D_foreign_cm2_s)
+    size = (13.0, 10.0) if interactive else (13.0, 8.5)
+    if interactive:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=size)
+    else:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=size)
+    demo = SEDWidthDemo(fig, settings, interactive)
+    # the sliders stop responding once garbage-collected: the figure keeps the demo alive
+    fig._nppsim_demo = demo  # type: ignore[attr-defined]
+    return fig
