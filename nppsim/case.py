@@ -332,6 +332,36 @@ class Case:
             _set_value(doc, key, value, self.source_label)
         return _build_case(doc, self.source_label, self.base_dir, self.path)
 
+    def with_stages(self, stage_numbers: Sequence[int]) -> Case:
+        """A new validated case that runs only the stages `stage_numbers` (1-based, in order).
+
+        For restarts: ``simulate(case.with_stages([2]), initial=stage1_result)`` runs the second
+        stage of a sequential protocol on the saved result of the first. Data blocks measured
+        after a kept stage follow it (their ``after_stage`` renumbered); the others are dropped.
+        CaseError for an empty selection or a number that is not a stage of this case.
+        """
+        n = len(self.stages)
+        picked = list(stage_numbers)
+        label = self.source_label
+        if not picked:
+            raise CaseError(f"{label}: stage: select at least one stage (1..{n})")
+        for k in picked:
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+                raise CaseError(f"{label}: stage: no stage {k!r} (the case has stages 1..{n})")
+        doc = copy.deepcopy(dict(self.raw)) if self.raw else _canonical_doc(self)
+        stages = doc.get("stage", [])
+        doc["stage"] = [copy.deepcopy(stages[k - 1]) for k in picked]
+        blocks = []
+        for block in doc.get("data", []):
+            after = block.get("after_stage", n)
+            if after in picked:
+                blocks.append({**block, "after_stage": len(picked) - picked[::-1].index(after)})
+        if "data" in doc:
+            doc["data"] = blocks
+            if not blocks:
+                del doc["data"]
+        return _build_case(doc, label, self.base_dir, self.path)
+
     def get_value(self, key: str) -> object:
         """The value at a dotted key, defaults included (None for an unset optional value)."""
         label = self.source_label

@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--solver", choices=("npp", "electroneutral"), help="override the case's solver.method"
     )
+    run.add_argument(
+        "--initial",
+        metavar="RESULT.h5",
+        help=(
+            "start from the last snapshot of a saved result instead of the pristine sample "
+            "(e.g. the second CAIT of a sequential Double-CAIT on the first one's result)"
+        ),
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     run.add_argument("--plot", metavar="FIG.png", help="also draw the result (png, pdf, svg)")
     run.set_defaults(handler=cmd_run)
@@ -347,15 +355,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_output_path(plot_path, "figure")
         figure_format(plot_path)
     case = _load_case_for_run(args)
+    # a result file that is missing, damaged or does not fit the case: InputError (exit 2)
+    initial = Path(args.initial) if args.initial else None
     from nppsim.simulate import simulate
 
     progress = not args.quiet and sys.stderr.isatty()
     try:
-        result = simulate(case, method=args.solver, progress=progress)
+        result = simulate(case, method=args.solver, progress=progress, initial=initial)
     except SimulationError as exc:
+        partial = exc.partial
+        if partial is not None and getattr(partial, "diagnostics", {}).get("interrupted"):
+            _err(f"nppsim: {_one_line(exc)}")
+            _save_partial(partial, output)
+            return EXIT_INTERRUPTED
         _err(f"nppsim: simulation failed: {_one_line(exc)}")
-        if exc.partial is not None:
-            _save_partial(exc.partial, output)
+        if partial is not None:
+            _save_partial(partial, output)
         return EXIT_FAILED
 
     if not result.completed:

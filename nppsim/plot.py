@@ -110,21 +110,42 @@ def _earlier_indices(n_times: int) -> np.ndarray:
     return earlier
 
 
+#: line styles of the profiles at the ends of the earlier stages (the last stage: solid, bold)
+STAGE_END_STYLES = ("--", "-.", ":")
+
+
+def _earlier_stage_ends(result: Result) -> list[int]:
+    """Snapshot indices of the ends of every stage but the last (distinct, before the end)."""
+    last = result.n_times - 1
+    ends = [int(i) for i in result.stage_end_index[:-1] if 0 <= int(i) < last]
+    return sorted(set(ends))
+
+
 def _plot_profiles(ax, result: Result, x_max: float) -> None:
     depth = result.depth_nm
-    earlier = _earlier_indices(result.n_times)
+    stage_ends = _earlier_stage_ends(result)
+    earlier = [i for i in _earlier_indices(result.n_times) if i not in stage_ends]
     for k, name in enumerate(result.species):
         color = f"C{k % 10}"
         c = result.fraction(name)
         for j, i in enumerate(earlier):
-            alpha = 0.15 + 0.45 * (j + 1) / (earlier.size + 1)
+            alpha = 0.15 + 0.45 * (j + 1) / (len(earlier) + 1)
             ax.plot(depth, c[i], color=color, lw=0.7, alpha=alpha)
-        ax.plot(depth, c[-1], color=color, lw=2.2, label=f"{name}, t = {result.times_s[-1]:.3g} s")
+        for m, i in enumerate(stage_ends):
+            ls = STAGE_END_STYLES[m % len(STAGE_END_STYLES)]
+            label = f"{name}, end of stage {m + 1} (t = {result.times_s[i]:.3g} s)"
+            ax.plot(depth, c[i], color=color, lw=1.6, ls=ls, label=label)
+        final = f"{name}, t = {result.times_s[-1]:.3g} s"
+        if stage_ends:
+            final = f"{name}, end of stage {len(stage_ends) + 1} (t = {result.times_s[-1]:.3g} s)"
+        ax.plot(depth, c[-1], color=color, lw=2.2, label=final)
     ax.set_xlim(0.0, x_max)
     ax.set_ylim(-0.02, 1.05 * max(1.0, float(np.nanmax(result.fractions[-1], initial=0.0))))
     ax.set_xlabel("depth (nm)")
     ax.set_ylabel("fraction of $n_\\mathrm{bulk}$")
-    ax.set_title("profiles (thin: earlier times)")
+    title = "profiles (thin: earlier times"
+    title += "; broken: ends of earlier stages)" if stage_ends else ")"
+    ax.set_title(title)
     if result.species:
         ax.legend(loc="best", fontsize="small")
 
@@ -168,7 +189,8 @@ def plot_result(result: Result, path: str | os.PathLike[str] | None = None) -> F
     """Three-panel overview of `result`; saved atomically to `path` (PNG/PDF/SVG by extension).
 
     Panels: fractions of n_bulk vs depth (nm) at the stored times (final bold, earlier thin and
-    faded), the potential (V) vs depth at the final time, and the front current density
+    faded; in a multi-stage run the profile at the end of each earlier stage broken, labelled
+    with its stage), the potential (V) vs depth at the final time, and the front current density
     (A/cm^2) vs time (s), log-log where positive. Returns the matplotlib Figure (not shown).
     """
     if path is not None:

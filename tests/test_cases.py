@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -105,10 +104,7 @@ def test_stage_start_reference_makes_rb_immobile_where_depleted(double_cait):
 
 def _split(case):
     """(stage 1 alone, stage 2 alone) of a two-stage case."""
-    # raw={}: with_values then starts from the fields, not from the file's text
-    first = dataclasses.replace(case, stages=case.stages[:1], data=(), raw={})
-    second = dataclasses.replace(case, stages=case.stages[1:], data=(), raw={})
-    return first, second
+    return case.with_stages([1]), case.with_stages([2])
 
 
 def test_restart_equals_one_two_stage_run(tmp_path, double_cait):
@@ -137,6 +133,40 @@ def test_restart_equals_one_two_stage_run(tmp_path, double_cait):
         whole.times_s[i1], whole.front.time_s, whole.front.charge_C_cm2
     ))  # fmt: skip
     assert r2.front.charge_C_cm2[-1] == pytest.approx(passed, rel=1e-6)
+
+
+def test_cli_run_initial_restarts_from_a_saved_result(tmp_path, double_cait, capsys):
+    """`nppsim run STAGE2.toml --initial STAGE1.h5` continues stage 1's saved result: the same
+    final profile as the Python restart and as one two-stage run; a missing initial file is
+    exit status 2 with one line naming it."""
+    from nppsim.cli import main
+
+    case, _ = double_cait
+    case = case.with_values(
+        {
+            "stage.1.duration_s": 2000.0,
+            "stage.2.duration_s": 2000.0,
+            "grid.fine_spacing_nm": 1.0,
+            "solver.n_output": 2,
+        }
+    )
+    first, second = _split(case)
+    (tmp_path / "stage1.toml").write_text(first.to_toml(), encoding="utf-8")
+    (tmp_path / "stage2.toml").write_text(second.to_toml(), encoding="utf-8")
+    s1, s2 = tmp_path / "s1.h5", tmp_path / "s2.h5"
+    assert main(["run", str(tmp_path / "stage1.toml"), "-o", str(s1), "--quiet"]) == 0
+    argv = ["run", str(tmp_path / "stage2.toml"), "--initial", str(s1), "-o", str(s2)]
+    assert main([*argv, "--quiet"]) == 0
+    r2 = nppsim.load_result(s2)
+    assert "s1.h5" in r2.diagnostics["initial"]
+    whole = nppsim.simulate(case)
+    np.testing.assert_allclose(r2.fractions[-1], whole.fractions[-1], atol=1e-8)
+    capsys.readouterr()
+    missing = [*argv[:3], str(tmp_path / "nothing.h5"), "-o", str(tmp_path / "x.h5")]
+    assert main(missing) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nothing.h5" in err and "\n" not in err
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_restart_checks_the_initial_result(double_cait):

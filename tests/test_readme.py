@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -32,19 +33,28 @@ def test_readme_has_the_two_setup_commands():
     assert "python -m pytest" in setup
 
 
-def test_readme_quickstart_shell_commands(workdir):
-    commands = [
+def _nppsim_commands() -> list[str]:
+    """The `nppsim ...` lines of every bash block after the set-up block, in order."""
+    return [
         line.split("#")[0].strip()
-        for line in _blocks("bash")[1].splitlines()
+        for block in _blocks("bash")[1:]
+        for line in block.splitlines()
         if line.strip().startswith("nppsim ")
     ]
-    assert len(commands) >= 3
+
+
+def test_readme_shell_commands(workdir):
+    """Every `nppsim` command line of the README (quickstart, sweeps) runs with exit status 0
+    and writes what the README says it writes."""
+    commands = _nppsim_commands()
+    assert len(commands) >= 6
+    assert any(cmd.startswith("nppsim sweep") for cmd in commands)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     for cmd in commands:
         args = cmd.split()[1:]
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        }
         proc = subprocess.run(
             [sys.executable, "-m", "nppsim", *args],
             capture_output=True,
@@ -56,9 +66,32 @@ def test_readme_quickstart_shell_commands(workdir):
     assert (workdir / "lbo_k.h5").is_file() and (workdir / "lbo_k.png").is_file()
     header = (workdir / "lbo_k.csv").read_text().splitlines()[0]
     assert header == "depth_nm,Li,K"
+    for name in ("sweep.h5", "d_sweep.h5", "sweep.png"):
+        assert (workdir / name).is_file(), name
 
 
-def test_readme_python_block(workdir):
+def test_readme_python_blocks(workdir):
+    """Every Python block runs as written, each in a fresh namespace, in order."""
     for block in _blocks("python"):
         exec(compile(block, "README.md", "exec"), {})
-    assert (workdir / "short.h5").is_file()
+    for name in ("short.h5", "rb_stage.h5", "fwhm_sweep.h5", "fwhm_sweep.png",
+                 "sed_width_wide.png", "joint_fit.json"):  # fmt: skip
+        assert (workdir / name).is_file(), name
+
+
+def test_readme_toml_blocks_are_the_shipped_cases():
+    """The TOML excerpt of the README is the stage list of cases/lbo_cs_at_rb.toml."""
+    blocks = _blocks("toml")
+    assert blocks
+    shipped = tomllib.loads((ROOT / "cases" / "lbo_cs_at_rb.toml").read_text(encoding="utf-8"))
+    assert tomllib.loads(blocks[0])["stage"] == shipped["stage"]
+
+
+def test_readme_gallery_figures_exist():
+    """Every figure the README links exists, and every shipped case has one."""
+    linked = re.findall(r"\((cases/figures/[^)]+\.png)\)", README)
+    assert linked
+    for rel in linked:
+        assert (ROOT / rel).is_file(), rel
+    for case in (ROOT / "cases").glob("*.toml"):
+        assert f"cases/figures/{case.stem}.png" in linked, case.name

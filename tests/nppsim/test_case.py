@@ -976,3 +976,36 @@ def test_error_messages_name_file_and_key():
     assert re.fullmatch(
         rf"{re.escape(LABEL)}: line 8, column \d+: invalid TOML \(.+\)", str(info.value)
     )
+
+
+def test_with_stages_keeps_the_selected_stages_and_their_data(tmp_path):
+    """with_stages([2]) runs only stage 2; a data block measured after stage 2 follows it
+    (after_stage renumbered to 1), one measured after stage 1 is dropped; bad selections are
+    CaseErrors naming the stages."""
+    profile = tmp_path / "p.csv"
+    profile.write_text("depth_nm,K\n1,0.5\n2,0.4\n", encoding="utf-8")
+    extra = "".join(
+        f'\n[[data]]\nfile = "{profile.as_posix()}"\nafter_stage = {k}\n'
+        f'depth_column = "depth_nm"\ncolumns = {{ K = "K" }}\n'
+        for k in (1, 2)
+    )
+    text = (
+        default_case()
+        .to_toml()
+        .replace(
+            "[[stage]]",
+            '[[stage]]\nduration_s = 50.0\npotential_V = 2.0\nsource = "K"\n\n[[stage]]',
+            1,
+        )
+    )
+    two = loads_case(text + extra)
+    assert len(two.stages) == 2 and len(two.data) == 2
+    second = two.with_stages([2])
+    assert second.stages == (two.stages[1],)
+    assert [d.after_stage for d in second.data] == [1]
+    assert loads_case(second.to_toml()) == second
+    assert two.with_stages([1]).stages == (two.stages[0],)
+    assert two.with_stages([2, 1]).stages == (two.stages[1], two.stages[0])
+    for bad in ([], [0], [3], [1.0]):
+        with pytest.raises(CaseError, match="stage"):
+            two.with_stages(bad)

@@ -156,8 +156,10 @@ class Fakes:
 
         sim_mod = types.ModuleType("nppsim.simulate")
 
-        def simulate(case, *, method=None, progress=False):
-            self.calls.append({"case": case, "method": method, "progress": progress})
+        def simulate(case, *, method=None, progress=False, initial=None):
+            self.calls.append(
+                {"case": case, "method": method, "progress": progress, "initial": initial}
+            )
             sol = make_solution(completed=self.solution_completed)
             result = Result.from_solution(sol, case.to_toml(), case.meta.name, 0.5)
             if self.raise_on_simulate is not None:
@@ -292,6 +294,20 @@ def test_run_simulation_error_saves_partial(fakes, tmp_path, capsys):
     assert "Traceback" not in err
     assert not (tmp_path / "r.h5").exists()
     assert load_result(tmp_path / "r.partial.h5").completed is False
+
+
+def test_run_interrupted_saves_partial_exit_130(fakes, tmp_path, capsys):
+    """Ctrl-C during the solve (the solver stops cleanly, diagnostics.interrupted): exit 130,
+    the state reached saved to OUT.partial.h5, one line saying where it stopped."""
+    partial = Result.from_solution(make_solution(completed=False), "", "lbo_k", 0.1)
+    partial.diagnostics["interrupted"] = True
+    message = "interrupted by the user at t = 42 s (stage 1 of 1)"
+    fakes.raise_on_simulate = SimulationError(message, partial=partial)
+    assert main(["run", str(_case_file(tmp_path)), "-o", "r.h5"]) == 130
+    err = capsys.readouterr().err
+    assert message in err and "r.partial.h5" in err and "Traceback" not in err
+    assert not (tmp_path / "r.h5").exists()
+    assert load_result(tmp_path / "r.partial.h5").diagnostics["interrupted"] is True
 
 
 def test_run_simulation_error_without_partial(fakes, tmp_path, capsys):

@@ -302,6 +302,28 @@ def test_plot_result_writes_png(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
 
 
+def test_plot_result_marks_each_stage_end():
+    """A two-stage result: each species' profile at the end of stage 1 is drawn broken and
+    labelled with its stage and time; the final one (end of stage 2) bold; the stage boundary
+    marked in the current panel."""
+    from nppsim.plot import plot_result
+
+    res = make_result()
+    i1 = res.stage_end_index[0]
+    ax_c, _, ax_j = plot_result(res).axes
+    lines = {ln.get_label(): ln for ln in ax_c.get_lines()}
+    for k, name in enumerate(res.species):
+        end1 = lines[f"{name}, end of stage 1 (t = {res.times_s[i1]:.3g} s)"]
+        assert end1.get_linestyle() == "--"
+        np.testing.assert_array_equal(end1.get_ydata(), res.fraction(name)[i1])
+        end2 = lines[f"{name}, end of stage 2 (t = {res.times_s[-1]:.3g} s)"]
+        assert end2.get_linestyle() == "-" and end2.get_color() == f"C{k}"
+        np.testing.assert_array_equal(end2.get_ydata(), res.final_fraction(name))
+    assert "ends of earlier stages" in ax_c.get_title()
+    boundary = [ln for ln in ax_j.get_lines() if ln.get_linestyle() == ":"]
+    assert [ln.get_xdata()[0] for ln in boundary] == [res.times_s[i1]]
+
+
 @pytest.mark.parametrize("ext, magic", [("pdf", b"%PDF"), ("svg", b"<?xml")])
 def test_plot_result_other_formats(tmp_path, ext, magic):
     from nppsim.plot import plot_result
