@@ -52,6 +52,10 @@ STATUS_OK = 0
 STATUS_DT_UNDERFLOW = 1
 STATUS_MAX_STEPS = 2
 STATUS_BUFFER_FULL = 3
+#: a converged, error-controlled step brought a fraction above its limit `c_limit` (the site
+#: density N_sites / n_bulk): the dilute model is outside its validity there; the step is not
+#: accepted, fs[FS_OVER_C], fs[FS_OVER_T], ist[IS_OVER_SPECIES], ist[IS_OVER_CELL] say where.
+STATUS_OVERFULL = 4
 
 # Newton and step-control constants.
 #: Newton converged when the update is below this fraction of the error weights (atol + rtol|c|),
@@ -79,6 +83,16 @@ NEWTON_KAPPA_DECAY = 0.5
 #: after this many steps accepted on the estimate, one step iterates to E <= 1 again, which
 #: refreshes kappa (the nonlinearity changes as the front forms and moves).
 NEWTON_KAPPA_REFRESH = 16
+# An iterate that passes the update test is accepted only if each species' discrete balance
+# (storage change minus the boundary fluxes, `conservation_residual`) is below NEWTON_BALANCE_TOL
+# of what the error control allows for its inventory, NEWTON_BALANCE_TOL a0 (rtol sum_k h_k |c_k| +
+# atol h_0). The update test alone bounds each cell's error by NEWTON_TOL (atol + rtol |c_k|),
+# which over a 500 um sample admits NEWTON_TOL atol L = 5e-5 nm of a species per step: for a
+# fast foreign ion with a small inventory (K with D = 1e-8 cm^2/s: 0.15 nm in 10 s) the charge
+# passed then drifted 2e-3 from the inventory. Newton reduces this linear invariant
+# quadratically, so the test costs an iteration only on such steps. NEWTON_BALANCE_TOL, 10x
+# tighter than NEWTON_TOL, keeps the drift over ~1e3 such steps below ~1e-6 of the inventory.
+NEWTON_BALANCE_TOL = 1.0e-3
 #: largest potential change per Newton iteration (thermal-voltage units); larger updates are
 #: scaled down as a whole (damping), which keeps the exponential SG fluxes in range.
 DPSI_MAX = 5.0
@@ -413,6 +427,43 @@ def front_flux(y, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slop
     return zi * df / d[0] * (bernoulli(dpsi) * c_src - bernoulli(-dpsi) * y[i])
 
 
+@njit(cache=True)
+def conservation_residual(
+    y, hist, a0, dt, psi_front, h, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du,
+    logd, slope, n_lo, cref, out,
+):  # fmt: skip
+    """Discrete balance of each species for the BDF step of `assemble`: out[i] = sum_k h_k
+    (a0 c_ik + hist_ik) - dt F_i(0) + dt F_i(L) (fraction nm), the boundary fluxes exactly as
+    `assemble` computes them; it equals sum_k h_k res_k of assemble's species rows, in which
+    the interior fluxes cancel, and is zero (to round-off) at a solution of the step."""
+    n_species = z.shape[0]
+    nb = n_species + 1
+    n_cells = h.shape[0]
+    for i in range(n_species):
+        total = 0.0
+        for k in range(n_cells):
+            r = k * nb + i
+            total += h[k] * (a0 * y[r] + hist[r])
+        zi = z[i]
+        if src == i:
+            dsrc, _ = species_mobility(
+                c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref
+            )  # fmt: skip
+            d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+            bp, bm, _, _ = bernoulli_pair(zi * (y[n_species] - psi_front))
+            total -= dt * (0.5 * (dsrc + d1) / d[0] * (bp * c_src - bm * y[i]))
+        bk = back_kind[i]
+        if bk != 1:
+            cb = back_c[i] if bk == 0 else 0.0
+            kc = n_cells - 1
+            dback, _ = species_mobility(cb, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
+            cn = y[kc * nb + i]
+            dn_, _ = species_mobility(cn, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
+            bp, bm, _, _ = bernoulli_pair(zi * (0.0 - y[kc * nb + n_species]))
+            total += dt * (0.5 * (dn_ + dback) / d[n_cells] * (bp * cn - bm * cb))
+        out[i] = total
+
+
 # ---------------------------------------------------------------------------------------------
 # Banded LU with partial pivoting (the LAPACK gbtf2 algorithm), and its solve
 # ---------------------------------------------------------------------------------------------
@@ -560,21 +611,24 @@ def newton_converged(e_now, e_prev, order, fs, i_kappa, ist, i_age):
 # Indices into the float state vector `fs` and the integer state vector `ist` of `advance`.
 # FS_KAPPA: Newton's quadratic-convergence constant (0 = not yet observed);
 # IS_KAPPA_AGE: steps accepted on the kappa estimate since it was last observed.
-FS_T, FS_DT, FS_DT1, FS_DT2, FS_Q, FS_Q1, FS_Q2, FS_U, FS_U1, FS_U2, FS_KAPPA = range(11)
+# FS_OVER_C, FS_OVER_T, IS_OVER_SPECIES, IS_OVER_CELL: see STATUS_OVERFULL.
+(
+    FS_T, FS_DT, FS_DT1, FS_DT2, FS_Q, FS_Q1, FS_Q2, FS_U, FS_U1, FS_U2, FS_KAPPA, FS_OVER_C,
+    FS_OVER_T,
+) = range(13)  # fmt: skip
 (
     IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL,
-    IS_KAPPA_AGE,
-) = range(8)  # fmt: skip
-N_FS = 11
-N_IS = 8
+    IS_KAPPA_AGE, IS_OVER_SPECIES, IS_OVER_CELL,
+) = range(10)  # fmt: skip
+N_FS = 13
+N_IS = 10
 
 
 @njit(cache=True)
 def advance(
     t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, control, tab_t, tab_v, rtol, atol,
-    max_steps,
-    max_order, rec_t, rec_flux, rec_psi, rec_q,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
+    max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q,
 ):  # fmt: skip
     """Integrate from fs[FS_T] to t_stop with adaptive variable-step BDF2 (BE first step).
 
@@ -585,7 +639,8 @@ def advance(
     the displacement current lambda^2 dE/dt at x = 0, which the attached surface charge
     carries) and psi_front is an extra unknown (bordered Newton system). tab_t: absolute
     times (s). max_order: 2 (BDF2 with error control) or 1 (backward Euler, no error control:
-    steps set by the caller). rec_*: per accepted step time, front flux, front psi, charge
+    steps set by the caller). c_limit: per species the largest fraction a step may reach
+    (STATUS_OVERFULL beyond). rec_*: per accepted step time, front flux, front psi, charge
     (fraction nm). Returns a STATUS_* code.
     """
     n = y.shape[0]
@@ -606,6 +661,7 @@ def advance(
     dres_du = np.zeros(nb)
     jac_front = np.zeros(nb + 2)
     weights = np.zeros(n)
+    balance = np.zeros(n_species)
     galvanostatic = control == 1
     steps_here = 0
     # after a Newton failure the retry starts from the last accepted state with backward Euler
@@ -762,8 +818,23 @@ def advance(
             psi_tol = NEWTON_PSI_TOL * max(1.0, abs(psi_front))
             e_now = max(err_c / NEWTON_TOL, dpsi_max / psi_tol)
             if newton_converged(e_now, e_prev, order, fs, FS_KAPPA, ist, IS_KAPPA_AGE):
-                converged = True
-                break
+                # ...and the discrete balance of every species within Newton's tolerance
+                # integrated over the cells (see conservation_residual): O(N), no assembly
+                conservation_residual(
+                    ynew, hist, a0, dt, psi_front, h, d, z, src, c_src, back_kind, back_c,
+                    kind, d_const, u0, du, logd, slope, n_lo, cref, balance,
+                )  # fmt: skip
+                balanced = True
+                for i in range(n_species):
+                    inventory = 0.0
+                    for k in range(n_cells):
+                        inventory += h[k] * abs(y[k * nb + i])
+                    tol_i = NEWTON_BALANCE_TOL * a0 * (rtol * inventory + atol * h[0])
+                    if not abs(balance[i]) <= tol_i:
+                        balanced = False
+                if balanced:
+                    converged = True
+                    break
             e_prev = e_now
 
         if lu_failed:
@@ -811,6 +882,15 @@ def advance(
                 continue
             if err > 0.0:
                 factor = min(GROWTH_MAX, max(SHRINK_MIN, SAFETY * err ** (-1.0 / 3.0)))
+        # a fraction above its limit (the site density) is outside the dilute model: stop
+        for k in range(n_cells):
+            for i in range(n_species):
+                if ynew[k * nb + i] > c_limit[i]:
+                    fs[FS_OVER_C] = ynew[k * nb + i]
+                    fs[FS_OVER_T] = tn
+                    ist[IS_OVER_SPECIES] = i
+                    ist[IS_OVER_CELL] = k
+                    return STATUS_OVERFULL
         # accept
         safe_retry = False
         flux = front_flux(

@@ -221,3 +221,16 @@ def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_k
 def banded_solve(ab, kl, ku, b):
     """Solve A x = b for A in the transposed gbtrf layout (scipy.linalg.solve_banded)."""
     return scipy.linalg.solve_banded((kl, ku), ab[:, kl:].T, b)
+
+
+def conservation_residual(y, hist, a0, dt, psi_front, h, d, z, src, c_src, back_kind, back_c,
+                          kind, d_const, u0, du, logd, slope, n_lo, cref=None):  # fmt: skip
+    """Discrete balance of each species (see `solvers.kernels.conservation_residual`):
+    sum_k h_k res_k over the species rows of `assemble`, in which the interior fluxes cancel."""
+    n_species = len(z)
+    nb = n_species + 1
+    res, *_ = assemble(
+        y, hist, a0, dt, psi_front, h, d, 1.0, z, 0.0, src, c_src, back_kind, back_c, kind,
+        d_const, u0, du, logd, slope, n_lo, cref,
+    )  # fmt: skip
+    return np.array([np.dot(h, res[i::nb]) for i in range(n_species)])

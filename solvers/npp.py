@@ -26,6 +26,10 @@ EPS0_F_NM = 8.8541878128e-12 * 1.0e-9  # vacuum permittivity (F/nm)
 NM_PER_CM = 1.0e7
 #: ln(nm^2/cm^2): the sed tables are in cm^2/s, the kernels work in nm^2/s
 LN_CM2_TO_NM2 = math.log(1.0e14)
+#: the largest fraction of a species without a site-energy distribution when the case has no
+#: site density (no SED species): twice the pristine mobile-ion density, which no dilute
+#: (site-exclusion-free) model describes
+FRACTION_LIMIT_NO_SITES = 2.0
 #: records of accepted steps kept per call of the compiled loop before Python collects them
 RECORD_BUFFER = 4096
 
@@ -33,6 +37,19 @@ STATUS_TEXT = {
     K.STATUS_DT_UNDERFLOW: "the time step fell below round-off (Newton failed repeatedly)",
     K.STATUS_MAX_STEPS: "the maximum number of steps was reached",
 }
+
+
+def _overfull_message(problem: Problem, ka: KernelArrays, fs: np.ndarray, ist: np.ndarray) -> str:
+    """One line on a fraction above its site density (STATUS_OVERFULL)."""
+    i = int(ist[K.IS_OVER_SPECIES])
+    k = int(ist[K.IS_OVER_CELL])
+    x = cell_centers_nm(np.asarray(problem.x_faces_nm, dtype=float))[k]
+    return (
+        f"the {problem.species[i].name} fraction reached {fs[K.FS_OVER_C]:.4g} at depth "
+        f"{x:.4g} nm in the step to t = {fs[K.FS_OVER_T]:.6g} s, above the site density "
+        f"N_sites/n_bulk = {ka.c_limit[i]:.4g}: the dilute Nernst-Planck model (no site "
+        "exclusion) is outside its validity (an accumulation layer at a blocking surface?)"
+    )
 
 
 @dataclass
@@ -55,6 +72,7 @@ class KernelArrays:
     n_lo: np.ndarray
     thermal_voltage_V: float
     flux_to_A_cm2: float
+    c_limit: np.ndarray
 
 
 def debye_length_nm(problem: Problem) -> float:
@@ -118,7 +136,35 @@ def kernel_arrays(problem: Problem) -> KernelArrays:
         n_lo=n_lo,
         thermal_voltage_V=vt,
         flux_to_A_cm2=E_CHARGE_C * problem.n_bulk_cm3 / NM_PER_CM,
+        c_limit=fraction_limits(problem),
     )
+
+
+def _site_fraction(mobility: object) -> float | None:
+    """N_sites / n_bulk of a site-energy-distribution mobility (n_ref / (1 - v)), else None."""
+    n_ref = getattr(mobility, "n_ref", None)
+    v = getattr(mobility, "vacancy_fraction", None)
+    if n_ref is None or v is None:
+        return None
+    return float(n_ref) / (1.0 - float(v))
+
+
+def fraction_limits(problem: Problem) -> np.ndarray:
+    """Largest fraction of n_bulk each species may reach before the run stops (STATUS_OVERFULL).
+
+    A species with a site-energy distribution: its site density N_s / n_bulk = n_ref / (1 - v)
+    (1.11 for v = 0.1). More ions than sites is outside the model: its D(n) ends there (beyond
+    it the sed tables continue with an artificial overfull tail, up to 1e30 D, meant only for
+    Newton iterates, in which the storage term of the step vanishes below round-off and mass is
+    no longer conserved). Other species: the site density of the glass (the largest N_s of its
+    SED species: one ion species alone cannot fill more sites than there are), or
+    FRACTION_LIMIT_NO_SITES without one. An ordinary run stays far below: the space-charge
+    excess where a foreign ion enters is ~1e-3.
+    """
+    sites = [_site_fraction(sp.mobility) for sp in problem.species]
+    known = [s for s in sites if s is not None]
+    glass = max(known) if known else FRACTION_LIMIT_NO_SITES
+    return np.array([glass if s is None else s for s in sites])
 
 
 def _bulk_conductance(ka: KernelArrays, c0: np.ndarray) -> float:
@@ -259,7 +305,8 @@ def solve(
                     status = K.advance(
                         t_out, y, y1, y2, fs, ist, ka.h, ka.d, ka.lam2, ka.z, ka.cfix, src,
                         stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind, ka.d_const,
-                        ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, control, tab_t, tab_v,
+                        ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_limit, control,
+                        tab_t, tab_v,
                         problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
                         problem.max_order, rec_t, rec_flux, rec_psi, rec_q,
@@ -276,10 +323,15 @@ def solve(
                         break
                 if status != K.STATUS_OK:
                     completed = False
+                    reason = (
+                        _overfull_message(problem, ka, fs, ist)
+                        if status == K.STATUS_OVERFULL
+                        else STATUS_TEXT.get(status, f"status {status}")
+                    )
                     message = (
                         f"solver stopped at t = {fs[K.FS_T]:.6g} s (stage "
                         f"{problem.stages.index(stage) + 1}, step size {fs[K.FS_DT]:.3g} s): "
-                        f"{STATUS_TEXT.get(status, f'status {status}')}"
+                        f"{reason}"
                     )
                     if fs[K.FS_T] > snapshots_t[-1]:
                         snapshots_t.append(float(fs[K.FS_T]))

@@ -231,3 +231,16 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_computed_part(build):
     assert sol.front_time_s[-1] == pytest.approx(30.0)
     k_amount = np.sum(np.diff(pr.x_faces_nm) * sol.fractions[-1, 1])
     np.testing.assert_allclose(k_amount, _scaled_charge(sol, pr)[-1], rtol=1e-9)
+
+
+def test_fraction_limits_are_the_site_density():
+    """SED species stop at their own N_s / n_bulk = n_ref / (1 - v); others at the glass's."""
+    import nppsim
+    from nppsim.simulate import problem_from_case
+    from solvers.npp import fraction_limits
+
+    problem = problem_from_case(nppsim.case.default_case())
+    names = [sp.name for sp in problem.species]
+    limits = dict(zip(names, fraction_limits(problem), strict=True))
+    assert limits["Li"] == pytest.approx(1.0 / 0.9)
+    assert limits["K"] == pytest.approx(1.0 / 0.9)
