@@ -1,7 +1,8 @@
 """Figures of simulation results (matplotlib, no pyplot: safe without a display).
 
 `plot_result` draws three panels: the species fractions against depth at the stored times, the
-potential against depth at the final time, and the front current density against time.
+potential against depth at the final time, and the front current density against time (total
+current solid, the ionic part dashed where it differs).
 `plot_fit` draws measured profiles against the best fit, with weighted residuals.
 `plot_sweep` draws the final profiles of every point of a sweep, coloured by the swept value.
 """
@@ -164,25 +165,50 @@ def _plot_potential(ax, result: Result, x_max: float) -> None:
     ax.set_title(f"potential, t = {result.times_s[-1]:.3g} s")
 
 
+#: the ionic front current is drawn (dashed) besides the total one when the two differ somewhere
+#: by more than this fraction of the largest current (displacement current noticeable)
+IONIC_DIFFERENCE_FRACTION = 1.0e-3
+
+
 def _plot_current(ax, result: Result) -> None:
+    """Total front current (solid: ionic plus displacement, the external circuit's current) and,
+    where it differs noticeably from it, the ionic current (dashed), log-log where positive."""
     t = result.front.time_s
-    j = result.front.current_A_cm2
-    positive = (t > 0) & (j > 0)
+    total = np.asarray(result.front.total_current_A_cm2)
+    ionic = np.asarray(result.front.current_A_cm2)
+    scale = float(np.max(np.abs(np.concatenate([total, ionic])), initial=0.0))
+    after = t > 0
+    differs = bool(
+        np.any(after & (np.abs(total - ionic) > IONIC_DIFFERENCE_FRACTION * scale))
+    ) if scale > 0 else False  # fmt: skip
+    ionic_zero = not np.any(ionic[after] != 0.0)
+    total_label = "total (external circuit)"
+    if differs and ionic_zero:
+        total_label += "; ionic current 0"
+    positive = after & (total > 0)
     if np.any(positive):
-        ax.loglog(t[positive], j[positive], color="C3", lw=1.5)
-        n_other = int(np.count_nonzero((t > 0) & ~(j > 0)))
+        ax.loglog(t[positive], total[positive], color="C3", lw=1.5, label=total_label)
+        if differs:
+            ip = after & (ionic > 0)
+            if np.any(ip):
+                ax.loglog(t[ip], ionic[ip], color="C0", lw=1.2, ls="--", label="ionic")
+        n_other = int(np.count_nonzero(after & ~(total > 0)))
         if n_other:
             ax.set_title(f"front current ({n_other} non-positive points not shown)")
         else:
             ax.set_title("front current")
     else:
-        ax.plot(t, j, color="C3", lw=1.5)
+        ax.plot(t, total, color="C3", lw=1.5, label=total_label)
+        if differs:
+            ax.plot(t, ionic, color="C0", lw=1.2, ls="--", label="ionic")
         ax.set_title("front current")
     for i in result.stage_end_index[:-1]:
         if 0 <= i < result.n_times and result.times_s[i] > 0:
             ax.axvline(float(result.times_s[i]), color="0.5", ls=":", lw=1.0)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("current density (A/cm$^2$)")
+    if t.size:
+        ax.legend(loc="best", fontsize="small")
 
 
 def plot_result(result: Result, path: str | os.PathLike[str] | None = None) -> Figure:
@@ -191,7 +217,10 @@ def plot_result(result: Result, path: str | os.PathLike[str] | None = None) -> F
     Panels: fractions of n_bulk vs depth (nm) at the stored times (final bold, earlier thin and
     faded; in a multi-stage run the profile at the end of each earlier stage broken, labelled
     with its stage), the potential (V) vs depth at the final time, and the front current density
-    (A/cm^2) vs time (s), log-log where positive. Returns the matplotlib Figure (not shown).
+    (A/cm^2) vs time (s), log-log where positive: the total current (ionic plus displacement, the
+    current of the external circuit) solid, the ionic current dashed where it differs by more
+    than 1e-3 of the largest current (at a blocking front it is 0 and the total current alone
+    is drawn). Returns the matplotlib Figure (not shown).
     """
     if path is not None:
         figure_format(path)  # fail on a bad extension before drawing

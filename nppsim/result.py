@@ -70,13 +70,29 @@ class FrontRecord:
 
     time_s: time from the start of stage 1 (s); current_A_cm2: ionic current density entering
     at x = 0, positive for cations moving into the sample (A/cm^2); potential_V: front potential
-    (V); charge_C_cm2: charge passed since t = 0 (C/cm^2).
+    (V); charge_C_cm2: ionic charge passed since t = 0 (C/cm^2); total_current_A_cm2: the total
+    current density, ionic plus displacement current eps0 eps_r dE/dt at x = 0 (in 1D the same at
+    every depth: the current of the external circuit, what an experiment measures; at a blocking
+    front, as in thermal poling, the only non-zero one; at t = 0 the ionic value);
+    total_charge_C_cm2: its integral since t = 0, the ionic charge plus eps0 eps_r
+    (E(0, t) - E(0, 0)), the change of the charge on the front electrode. The electroneutral
+    solver has no displacement current: its total values are its ionic ones. Without them
+    (omitted here, or a file of an nppsim without /front/total_*) they are copies of the ionic
+    values.
     """
 
     time_s: np.ndarray
     current_A_cm2: np.ndarray
     potential_V: np.ndarray
     charge_C_cm2: np.ndarray
+    total_current_A_cm2: np.ndarray | None = None
+    total_charge_C_cm2: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.total_current_A_cm2 is None:
+            object.__setattr__(self, "total_current_A_cm2", np.array(self.current_A_cm2))
+        if self.total_charge_C_cm2 is None:
+            object.__setattr__(self, "total_charge_C_cm2", np.array(self.charge_C_cm2))
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,6 +160,12 @@ class Result:
                 current_A_cm2=np.asarray(solution.front_current_A_cm2),
                 potential_V=np.asarray(solution.front_potential_V),
                 charge_C_cm2=np.asarray(solution.front_charge_C_cm2),
+                total_current_A_cm2=_optional_array(
+                    getattr(solution, "front_total_current_A_cm2", None)
+                ),
+                total_charge_C_cm2=_optional_array(
+                    getattr(solution, "front_total_charge_C_cm2", None)
+                ),
             ),
             stage_end_index=tuple(int(i) for i in solution.stage_end_index),
             method=str(solution.method),
@@ -266,6 +288,10 @@ class Result:
         return target
 
 
+def _optional_array(value: Any) -> np.ndarray | None:
+    return None if value is None else np.asarray(value)
+
+
 # ---------------------------------------------------------------------- diagnostics encoding
 
 
@@ -365,6 +391,8 @@ def write_result_group(group: Any, result: Result) -> None:
     front.create_dataset("current_A_cm2", data=result.front.current_A_cm2)
     front.create_dataset("potential_V", data=result.front.potential_V)
     front.create_dataset("charge_C_cm2", data=result.front.charge_C_cm2)
+    front.create_dataset("total_current_A_cm2", data=result.front.total_current_A_cm2)
+    front.create_dataset("total_charge_C_cm2", data=result.front.total_charge_C_cm2)
     group.create_dataset("stage_end_index", data=np.asarray(result.stage_end_index, dtype=np.int64))
     _write_diagnostics(group.create_group("diagnostics"), result.diagnostics)
 
@@ -383,6 +411,9 @@ _REQUIRED_DATASETS = (
     "front/potential_V",
     "front/charge_C_cm2",
 )
+#: datasets of newer files: a file without them (nppsim before the total current was recorded)
+#: loads with the ionic current and charge copied in (FrontRecord)
+_OPTIONAL_DATASETS = ("front/total_current_A_cm2", "front/total_charge_C_cm2")
 
 
 def _attr_str(attrs: Any, name: str, default: str = "") -> str:
@@ -436,6 +467,8 @@ def read_result_group(group: Any, label: str) -> Result:
             current_A_cm2=group["front/current_A_cm2"][()],
             potential_V=group["front/potential_V"][()],
             charge_C_cm2=group["front/charge_C_cm2"][()],
+            total_current_A_cm2=_read_optional(group, "front/total_current_A_cm2"),
+            total_charge_C_cm2=_read_optional(group, "front/total_charge_C_cm2"),
         ),
         stage_end_index=tuple(int(i) for i in stage_end),
         method=_attr_str(attrs, "solver"),
@@ -447,6 +480,11 @@ def read_result_group(group: Any, label: str) -> Result:
         wall_s=float(attrs.get("wall_s", float("nan"))),
         metadata=metadata,
     )
+
+
+def _read_optional(group: Any, name: str) -> np.ndarray | None:
+    """The dataset `name` of `group`, or None if the file has none (an older nppsim)."""
+    return group[name][()] if name in group else None
 
 
 def open_hdf5_for_reading(path: str | os.PathLike[str], what: str) -> Any:
@@ -501,7 +539,7 @@ def _check_datasets(group: Any, label: str) -> None:
     """DataFileError naming the first required dataset that is present but not a dataset."""
     import h5py
 
-    for name in (*_REQUIRED_DATASETS, "stage_end_index"):
+    for name in (*_REQUIRED_DATASETS, *_OPTIONAL_DATASETS, "stage_end_index"):
         item = group.get(name)
         if item is not None and not isinstance(item, h5py.Dataset):
             raise DataFileError(f"{label}: damaged nppsim result (/{name} is not a dataset)")
@@ -543,8 +581,11 @@ def check_loaded_result(result: Result, label: str) -> None:
     front = result.front
     sizes = {
         numeric(f"front/{name}", getattr(front, name), 1).size
-        for name in ("time_s", "current_A_cm2", "potential_V", "charge_C_cm2")
-    }
+        for name in (
+            "time_s", "current_A_cm2", "potential_V", "charge_C_cm2", "total_current_A_cm2",
+            "total_charge_C_cm2",
+        )
+    }  # fmt: skip
     if len(sizes) > 1:
         fail("the /front datasets differ in length")
     if any(not 0 <= i < n_times for i in result.stage_end_index):

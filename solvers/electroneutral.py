@@ -367,6 +367,9 @@ def solve(
         front_current_A_cm2=np.concatenate(front_v) * flux_to_a,
         front_potential_V=np.concatenate(front_psi) * vt,
         front_charge_C_cm2=np.concatenate(front_q) * flux_to_a,
+        # electroneutral: no displacement current, the total current is the current v itself
+        front_total_current_A_cm2=np.concatenate(front_v) * flux_to_a,
+        front_total_charge_C_cm2=np.concatenate(front_q) * flux_to_a,
         method="electroneutral",
         diagnostics=diagnostics,
         completed=completed,

@@ -238,10 +238,14 @@ def solve(
     rec_flux = np.zeros(RECORD_BUFFER)
     rec_psi = np.zeros(RECORD_BUFFER)
     rec_q = np.zeros(RECORD_BUFFER)
+    rec_total = np.zeros(RECORD_BUFFER)
+    rec_qtot = np.zeros(RECORD_BUFFER)
     front_t: list[np.ndarray] = []
     front_flux: list[np.ndarray] = []
     front_psi: list[np.ndarray] = []
     front_q: list[np.ndarray] = []
+    front_total: list[np.ndarray] = []
+    front_qtot: list[np.ndarray] = []
     t_end = sum(st.duration_s for st in problem.stages)
 
     snapshots_t = [0.0]
@@ -258,6 +262,9 @@ def solve(
     )
     # the front potential carries over between stages; a galvanostatic stage starts from it
     fs[K.FS_U] = psi0
+    # the front field of the initial state: history of the displacement current, and the
+    # reference from which the charge on the front electrode is counted
+    fs[K.FS_G] = fs[K.FS_G1] = fs[K.FS_G0] = (psi0 - y[n_species]) / ka.d[0]
     src0 = -1 if stage0.source is None else stage0.source
     flux0 = K.front_flux(
         y, psi0, ka.d, ka.z, src0, stage0.surface_fraction, ka.kind, ka.d_const, ka.u0,
@@ -267,6 +274,9 @@ def solve(
     front_flux.append(np.array([flux0]))
     front_psi.append(np.array([psi0]))
     front_q.append(np.array([0.0]))
+    # at t = 0 no displacement current is defined: the total current starts at the ionic one
+    front_total.append(np.array([flux0]))
+    front_qtot.append(np.array([0.0]))
     compile_s = 0.0
     t_stage0 = 0.0
     interrupted = False
@@ -309,7 +319,7 @@ def solve(
                         tab_t, tab_v,
                         problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, rec_t, rec_flux, rec_psi, rec_q,
+                        problem.max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
                     )  # fmt: skip
                     if compile_s == 0.0:
                         compile_s = _time.perf_counter() - tc
@@ -318,6 +328,8 @@ def solve(
                     front_flux.append(rec_flux[:nr].copy())
                     front_psi.append(rec_psi[:nr].copy())
                     front_q.append(rec_q[:nr].copy())
+                    front_total.append(rec_total[:nr].copy())
+                    front_qtot.append(rec_qtot[:nr].copy())
                     ist[K.IS_NREC] = 0
                     if status != K.STATUS_BUFFER_FULL:
                         break
@@ -359,6 +371,8 @@ def solve(
             for rec, out in ((rec_t, front_t), (rec_flux, front_flux), (rec_psi, front_psi)):
                 out.append(rec[:nr].copy())
             front_q.append(rec_q[:nr].copy())
+            front_total.append(rec_total[:nr].copy())
+            front_qtot.append(rec_qtot[:nr].copy())
             ist[K.IS_NREC] = 0
         message = (
             f"interrupted by the user at t = {fs[K.FS_T]:.6g} s (stage "
@@ -403,6 +417,8 @@ def solve(
         front_current_A_cm2=np.concatenate(front_flux) * ka.flux_to_A_cm2,
         front_potential_V=np.concatenate(front_psi) * ka.thermal_voltage_V,
         front_charge_C_cm2=np.concatenate(front_q) * ka.flux_to_A_cm2,
+        front_total_current_A_cm2=np.concatenate(front_total) * ka.flux_to_A_cm2,
+        front_total_charge_C_cm2=np.concatenate(front_qtot) * ka.flux_to_A_cm2,
         method="npp",
         diagnostics=diagnostics,
         completed=completed,

@@ -101,7 +101,12 @@ class Solution:
     into times_s of each completed stage's end; front_*: one entry per accepted step (t = 0
     included): time (s), front current density (A/cm^2, ionic current entering at x = 0, positive
     for cations moving into the sample), front potential (V) and the charge passed (C/cm^2,
-    integrated consistently with the time integrator); diagnostics: counters and timings;
+    integrated consistently with the time integrator); front_total_*: the total current density
+    (A/cm^2: ionic plus displacement current eps0 eps_r dE/dt at x = 0, in 1D the current of
+    the external circuit; at t = 0 the ionic value) and its integral (C/cm^2: the ionic charge
+    plus eps0 eps_r (E(0, t) - E(0, 0)), the change of the charge on the front electrode), one
+    entry per accepted step like front_time_s; None when a solver does not provide them
+    (consumers then use the ionic values); diagnostics: counters and timings;
     completed: False if the run stopped early (message says why); state: the final state in
     the solver's own scaled variables (for restarts).
     """
@@ -123,6 +128,8 @@ class Solution:
     message: str = ""
     #: final state in the solver's scaled, interleaved unknowns (for restarts); None if unknown
     state: np.ndarray | None = None
+    front_total_current_A_cm2: np.ndarray | None = None
+    front_total_charge_C_cm2: np.ndarray | None = None
 
 
 def stage_stops(

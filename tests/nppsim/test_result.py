@@ -30,6 +30,12 @@ D_cm2_s = 2.0e-16
 """
 
 
+FRONT_NAMES = (
+    "time_s", "current_A_cm2", "potential_V", "charge_C_cm2", "total_current_A_cm2",
+    "total_charge_C_cm2",
+)  # fmt: skip
+
+
 def make_solution(
     n_cells: int = 40,
     n_times: int = 5,
@@ -54,6 +60,8 @@ def make_solution(
     potential = 1.5 * np.exp(-centres[None, :] / 5.0) * np.linspace(0.2, 1.0, n_times)[:, None]
     t_front = np.concatenate([[0.0], np.sort(rng.uniform(1e-6, 100.0, n_steps - 1))])
     current = 1e-6 / np.sqrt(np.maximum(t_front, 1e-6))
+    # the total current: the ionic one plus a decaying displacement current
+    total = current + 1e-4 * np.exp(-t_front / 10.0)
     values = dict(
         x_faces_nm=faces,
         x_centers_nm=centres,
@@ -66,6 +74,8 @@ def make_solution(
         front_current_A_cm2=current,
         front_potential_V=np.full(n_steps, 1.5),
         front_charge_C_cm2=np.cumsum(current) * 1e-3,
+        front_total_current_A_cm2=total,
+        front_total_charge_C_cm2=np.cumsum(total) * 1e-3,
         method="npp",
         diagnostics={
             "steps": n_steps,
@@ -93,7 +103,7 @@ def make_result(**overrides) -> Result:
 def assert_results_equal(a: Result, b: Result) -> None:
     for name in ("x_faces_nm", "depth_nm", "times_s", "fractions", "potential_V"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    for name in ("time_s", "current_A_cm2", "potential_V", "charge_C_cm2"):
+    for name in FRONT_NAMES:
         np.testing.assert_array_equal(getattr(a.front, name), getattr(b.front, name), err_msg=name)
     for name in (
         "species",
@@ -207,13 +217,68 @@ def test_hdf5_layout_names_exactly(tmp_path):
         assert h5["fraction/Li"].shape == (n_t, n_c)
         np.testing.assert_array_equal(h5["fraction/K"][()], res.fraction("K"))
         assert h5["potential_V"].shape == (n_t, n_c)
-        assert set(h5["front"]) == {"time_s", "current_A_cm2", "potential_V", "charge_C_cm2"}
+        assert set(h5["front"]) == set(FRONT_NAMES)
+        np.testing.assert_array_equal(
+            h5["front/total_current_A_cm2"][()], res.front.total_current_A_cm2
+        )
+        np.testing.assert_array_equal(
+            h5["front/total_charge_C_cm2"][()], res.front.total_charge_C_cm2
+        )
         assert isinstance(h5["diagnostics"], h5py.Group)
         diag = h5["diagnostics"].attrs
         assert diag["steps"] == 30
         assert diag["rejected_steps"] == 3
         assert diag["newton_iterations"] == 91
         assert json.loads(diag["per_stage"])[1]["steps"] == 20
+
+
+def test_total_current_round_trip_and_differs_from_ionic(tmp_path):
+    """The total current and charge are their own datasets, read back bit for bit."""
+    res = make_result()
+    assert not np.array_equal(res.front.total_current_A_cm2, res.front.current_A_cm2)
+    back = load_result(res.save(tmp_path / "r.h5"))
+    for name in ("total_current_A_cm2", "total_charge_C_cm2"):
+        np.testing.assert_array_equal(getattr(back.front, name), getattr(res.front, name))
+
+
+def test_solution_without_total_current_gets_the_ionic_one():
+    """A Solution made without the total values (default None): the ionic ones are copied."""
+    sol = make_solution(front_total_current_A_cm2=None, front_total_charge_C_cm2=None)
+    res = Result.from_solution(sol, CASE_TOML, "old", 0.0)
+    np.testing.assert_array_equal(res.front.total_current_A_cm2, sol.front_current_A_cm2)
+    np.testing.assert_array_equal(res.front.total_charge_C_cm2, sol.front_charge_C_cm2)
+
+
+def test_file_of_an_older_nppsim_loads_with_the_ionic_values(tmp_path):
+    """A result file without /front/total_* (written before they existed) loads, with the
+    ionic current and charge as its total current and charge."""
+    res = make_result()
+    path = res.save(tmp_path / "old.h5")
+    with h5py.File(path, "r+") as h5:
+        del h5["front/total_current_A_cm2"]
+        del h5["front/total_charge_C_cm2"]
+    back = load_result(path)
+    np.testing.assert_array_equal(back.front.total_current_A_cm2, res.front.current_A_cm2)
+    np.testing.assert_array_equal(back.front.total_charge_C_cm2, res.front.charge_C_cm2)
+    np.testing.assert_array_equal(back.front.current_A_cm2, res.front.current_A_cm2)
+    # and it is saved again in the present layout
+    again = load_result(back.save(tmp_path / "new.h5"))
+    np.testing.assert_array_equal(again.front.total_current_A_cm2, res.front.current_A_cm2)
+
+
+@pytest.mark.parametrize("name", ["total_current_A_cm2", "total_charge_C_cm2"])
+def test_damaged_total_current_datasets_are_data_file_errors(tmp_path, name):
+    path = make_result().save(tmp_path / "r.h5")
+    with h5py.File(path, "r+") as h5:
+        del h5[f"front/{name}"]
+        h5.create_group(f"front/{name}")
+    with pytest.raises(DataFileError, match=f"/front/{name} is not a dataset"):
+        load_result(path)
+    with h5py.File(path, "r+") as h5:
+        del h5[f"front/{name}"]
+        h5[f"front/{name}"] = np.zeros(3)
+    with pytest.raises(DataFileError, match="the /front datasets differ in length"):
+        load_result(path)
 
 
 def test_large_case_text_is_stored(tmp_path):
@@ -331,6 +396,43 @@ def test_plot_result_other_formats(tmp_path, ext, magic):
     path = tmp_path / f"fig.{ext}"
     plot_result(make_result(), path)
     assert path.read_bytes().startswith(magic)
+
+
+def test_plot_result_current_panel_total_solid_ionic_dashed():
+    """The current panel draws the total current solid and, where it differs noticeably, the
+    ionic current dashed, with a legend; axes stay log-log."""
+    from nppsim.plot import plot_result
+
+    res = make_result()
+    _, _, ax_j = plot_result(res).axes
+    lines = {ln.get_label(): ln for ln in ax_j.get_lines()}
+    total = lines["total (external circuit)"]
+    ionic = lines["ionic"]
+    assert total.get_linestyle() == "-" and ionic.get_linestyle() == "--"
+    positive = res.front.time_s > 0
+    np.testing.assert_array_equal(total.get_ydata(), res.front.total_current_A_cm2[positive])
+    np.testing.assert_array_equal(ionic.get_ydata(), res.front.current_A_cm2[positive])
+    assert ax_j.get_legend() is not None
+    assert ax_j.get_xscale() == "log" and ax_j.get_yscale() == "log"
+    # equal currents: the ionic one is not drawn a second time
+    same = make_result(front_total_current_A_cm2=None, front_total_charge_C_cm2=None)
+    _, _, ax_same = plot_result(same).axes
+    drawn = [ln.get_label() for ln in ax_same.get_lines() if ln.get_linestyle() != ":"]
+    assert drawn == ["total (external circuit)"]
+
+
+def test_plot_result_blocking_front_draws_the_total_current_alone():
+    """A blocking front (ionic current 0, as in thermal poling): the total current is drawn on
+    log axes and the legend says the ionic current is 0."""
+    from nppsim.plot import plot_result
+
+    sol = make_solution()
+    ionic = np.zeros_like(sol.front_current_A_cm2)
+    res = make_result(front_current_A_cm2=ionic, front_charge_C_cm2=ionic)
+    _, _, ax_j = plot_result(res).axes
+    drawn = [ln for ln in ax_j.get_lines() if ln.get_linestyle() != ":"]
+    assert [ln.get_label() for ln in drawn] == ["total (external circuit); ionic current 0"]
+    assert ax_j.get_yscale() == "log"
 
 
 def test_plot_depth_range_follows_the_foreign_profile():

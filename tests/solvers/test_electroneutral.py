@@ -366,6 +366,10 @@ def test_blocking_stage_passes_no_current_and_keeps_mass(build):
     np.testing.assert_allclose(q[stage2], V_FRONT_NM_S * 2.0, rtol=1e-9)
     np.testing.assert_allclose(_mass(sol), V_FRONT_NM_S * 2.0, rtol=1e-9)
     assert not np.allclose(sol.fractions[3], sol.fractions[-1], atol=1e-3)
+    # no displacement current in the electroneutral model: the total current and charge are
+    # the current and charge themselves
+    np.testing.assert_array_equal(sol.front_total_current_A_cm2, sol.front_current_A_cm2)
+    np.testing.assert_array_equal(sol.front_total_charge_C_cm2, sol.front_charge_C_cm2)
 
 
 def test_restart_from_state_continues_the_run(build):

@@ -130,6 +130,61 @@ def test_charge_balance_galvanostatic(build):
         mass = np.sum(h * sol.fractions[it, 1])
         np.testing.assert_allclose(mass, q[i], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(sol.front_charge_C_cm2[-1], j * sol.times_s[-1], rtol=1e-5)
+    # the total charge (ionic plus the surface charge eps0 eps_r E(0)) is j t itself
+    late = sol.front_time_s > 1e-3
+    np.testing.assert_allclose(
+        sol.front_total_charge_C_cm2[late], j * sol.front_time_s[late], rtol=1e-9
+    )
+
+
+def _front_field_V_cm(sol):
+    """E(0, t) at the snapshots: (U - phi(x_1)) / x_1, x_1 the first cell centre (half a cell
+    from the front), the field of the front face as the scheme computes it."""
+    idx = np.searchsorted(sol.front_time_s, sol.times_s)
+    np.testing.assert_array_equal(sol.front_time_s[idx], sol.times_s)
+    x1_cm = sol.x_centers_nm[0] / units.NM_PER_CM
+    return idx, (sol.front_potential_V[idx] - sol.potential_V[:, 0]) / x1_cm
+
+
+def test_total_current_is_the_target_under_current_control(build):
+    """Two potentiostatic stages (0.5 V, then 1 V) and a galvanostatic one at j: in the
+    galvanostatic stage the recorded total current (ionic plus displacement
+    eps0 eps_r dE(0)/dt) equals j to 1e-9 relative at every step (plus the round-off of the
+    displacement term, 1e-15 eps0 eps_r 8 |U| / (x_1 dt), ~1e-7 of j in its first nanoseconds),
+    while the ionic current is still far from j in the dielectric transient; the total charge
+    grows by j times the stage's duration; and in every stage the total charge is the ionic
+    charge plus eps0 eps_r (E(0, t) - E(0, 0)), the potential jump at the start of stage 2
+    included (it enters that stage's first displacement current)."""
+    j = units.current_density_A_cm2(20.0, N_BULK)
+    pr = build.problem(
+        [build.species("Na", 1e-12), build.species("K", 0.5e-12, initial=0.0, back="absorbing")],
+        [build.stage(2.0, 1, potential_V=0.5), build.stage(2.0, 1, potential_V=1.0),
+         build.stage(2.0, 1, current_A_cm2=j)],
+        thickness_nm=2000.0, fine_depth_nm=450.0, spacing_nm=1.0, n_output=3,
+    )  # fmt: skip
+    sol = npp.solve(pr)
+    assert sol.completed, sol.message
+    t = sol.front_time_s
+    total, ionic = sol.front_total_current_A_cm2, sol.front_current_A_cm2
+    assert total.shape == ionic.shape == sol.front_total_charge_C_cm2.shape == t.shape
+    galv = t > 4.0
+    eps = units.EPS0_F_CM * pr.eps_r
+    dt = np.diff(t)[galv[1:]]
+    roundoff = 1e-15 * eps * 8.0 * np.abs(sol.front_potential_V[galv]) / (
+        sol.x_centers_nm[0] / units.NM_PER_CM * dt
+    )  # fmt: skip
+    assert np.all(np.abs(total[galv] - j) <= 1e-9 * j + roundoff)
+    late = t > 4.001
+    np.testing.assert_allclose(total[late], j, rtol=1e-9)
+    assert np.max(np.abs(ionic[galv] / j - 1.0)) > 0.5  # the displacement current mattered
+    q = sol.front_total_charge_C_cm2
+    i4 = np.searchsorted(t, 4.0)
+    np.testing.assert_allclose(q[-1] - q[i4], 2.0 * j, rtol=1e-9)
+    idx, field = _front_field_V_cm(sol)
+    displacement = sol.front_total_charge_C_cm2[idx] - sol.front_charge_C_cm2[idx]
+    np.testing.assert_allclose(displacement, eps * (field - field[0]), rtol=1e-8, atol=1e-20)
+    i1, i2 = sol.stage_end_index[:2]
+    assert displacement[i2] > 1.5 * displacement[i1]  # the jump to 1 V charged the surface
 
 
 def test_potential_table_is_followed_and_ohmic(build):
@@ -229,6 +284,8 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_computed_part(build):
     assert "interrupted by the user at t = 30 s" in sol.message
     np.testing.assert_allclose(sol.times_s, [0.0, 10.0, 20.0, 30.0])
     assert sol.front_time_s[-1] == pytest.approx(30.0)
+    for rec in (sol.front_total_current_A_cm2, sol.front_total_charge_C_cm2):
+        assert rec.shape == sol.front_time_s.shape
     k_amount = np.sum(np.diff(pr.x_faces_nm) * sol.fractions[-1, 1])
     np.testing.assert_allclose(k_amount, _scaled_charge(sol, pr)[-1], rtol=1e-9)
 
