@@ -225,6 +225,7 @@ def solve(
     n_cells = len(ka.h)
     nb = n_species + 1
     y = initial_state(problem, ka) if initial is None else np.array(initial, dtype=float)
+    xc = cell_centers_nm(np.asarray(problem.x_faces_nm, dtype=float))
     y1 = y.copy()
     y2 = y.copy()
     # per-cell reference fractions of species whose D(c) is referenced to the stage start
@@ -304,6 +305,19 @@ def solve(
             # Newton's convergence constant is observed afresh: the control may change the problem
             fs[K.FS_KAPPA] = 0.0
             if control == 0:
+                jump = tab_v[0] - fs[K.FS_U]
+                if jump != 0.0 and stage is not problem.stages[0]:
+                    # the front potential steps at the stage start: the response of the
+                    # state at fixed charges (the dt -> 0 limit of the first step) is the
+                    # Laplace solution, a ramp from the jump at x = 0 to 0 at the grounded
+                    # back. Starting Newton from it keeps the first step as easy as the first
+                    # step of a run (which starts from the ramp U (1 - x / L)); without it, a
+                    # step of 8.5 V after a galvanostatic stage needed > 280 thermal units
+                    # of damped updates and the step size fell below round-off. The potential
+                    # is not a differential unknown, so the BDF history is unaffected; the
+                    # front field history fs[FS_G] is kept, so the jump's displacement current
+                    # is counted in the first step.
+                    y[n_species::nb] += jump * (1.0 - xc / problem.thickness_nm)
                 fs[K.FS_U] = tab_v[0]
             fs[K.FS_U1] = fs[K.FS_U]
             fs[K.FS_U2] = fs[K.FS_U]

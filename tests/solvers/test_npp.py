@@ -301,3 +301,37 @@ def test_fraction_limits_are_the_site_density():
     limits = dict(zip(names, fraction_limits(problem), strict=True))
     assert limits["Li"] == pytest.approx(1.0 / 0.9)
     assert limits["K"] == pytest.approx(1.0 / 0.9)
+
+
+@pytest.mark.parametrize(
+    "first, second_V",
+    [
+        ("potential_V = 1.5", 10.0),
+        ("potential_V = 1.5", -1.0),
+        ("current_density_A_cm2 = 2e-6", 10.0),
+    ],
+)
+def test_potential_step_between_stages(first, second_V):
+    """A potentiostatic stage whose front potential differs from the one the previous stage
+    ended at (a step of several volts) starts from the fixed-charge (Laplace) response and
+    runs like the first stage of a run. It used to stop at its first step with the step size
+    below round-off (Newton could not absorb a jump of ~300 thermal voltages). The K+
+    inventory still equals the charge through the front / e."""
+    import nppsim
+    from nppsim import units
+
+    text = nppsim.default_case().to_toml()
+    text = text.replace(
+        "[[stage]]", f'[[stage]]\nduration_s = 20.0\n{first}\nsource = "K"\n\n[[stage]]', 1
+    )
+    case = nppsim.loads_case(text).with_values(
+        {"stage.2.duration_s": 20.0, "stage.2.potential_V": second_V}
+    )
+    res = nppsim.simulate(case)
+    assert res.completed and len(res.stage_end_index) == 2
+    assert res.front.potential_V[-1] == pytest.approx(second_V)
+    assert abs(res.potential_V[-1]).max() <= abs(second_V) + 1.0
+    h_cm = np.diff(res.x_faces_nm) / units.NM_PER_CM
+    inventory = np.sum(h_cm * res.final_fraction("K")) * case.sample.n_bulk_cm3
+    passed = res.front.charge_C_cm2[-1] / units.E_CHARGE_C
+    assert inventory == pytest.approx(passed, rel=2e-6)
