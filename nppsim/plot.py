@@ -115,30 +115,43 @@ def _earlier_indices(n_times: int) -> np.ndarray:
 STAGE_END_STYLES = ("--", "-.", ":")
 
 
-def _earlier_stage_ends(result: Result) -> list[int]:
-    """Snapshot indices of the ends of every stage but the last (distinct, before the end)."""
+def _earlier_stage_ends(result: Result) -> list[tuple[int, int]]:
+    """(stage number, snapshot index) of every stage end drawn apart from the final profile.
+
+    A completed run: the ends of all stages but the last (the final profile is the last
+    stage's end). A run that stopped early: the ends of all stages it completed (its final
+    profile is mid-stage). Ends at the final snapshot are left to the final profile.
+    """
     last = result.n_times - 1
-    ends = [int(i) for i in result.stage_end_index[:-1] if 0 <= int(i) < last]
-    return sorted(set(ends))
+    ends = [int(i) for i in result.stage_end_index]
+    if result.completed:
+        ends = ends[:-1]
+    return [(m + 1, i) for m, i in enumerate(ends) if 0 <= i < last]
 
 
 def _plot_profiles(ax, result: Result, x_max: float) -> None:
     depth = result.depth_nm
     stage_ends = _earlier_stage_ends(result)
-    earlier = [i for i in _earlier_indices(result.n_times) if i not in stage_ends]
+    end_indices = {i for _, i in stage_ends}
+    earlier = [i for i in _earlier_indices(result.n_times) if i not in end_indices]
+    t_final = f"t = {result.times_s[-1]:.3g} s"
+    n_done = len(result.stage_end_index)
     for k, name in enumerate(result.species):
         color = f"C{k % 10}"
         c = result.fraction(name)
         for j, i in enumerate(earlier):
             alpha = 0.15 + 0.45 * (j + 1) / (len(earlier) + 1)
             ax.plot(depth, c[i], color=color, lw=0.7, alpha=alpha)
-        for m, i in enumerate(stage_ends):
+        for m, (stage, i) in enumerate(stage_ends):
             ls = STAGE_END_STYLES[m % len(STAGE_END_STYLES)]
-            label = f"{name}, end of stage {m + 1} (t = {result.times_s[i]:.3g} s)"
+            label = f"{name}, end of stage {stage} (t = {result.times_s[i]:.3g} s)"
             ax.plot(depth, c[i], color=color, lw=1.6, ls=ls, label=label)
-        final = f"{name}, t = {result.times_s[-1]:.3g} s"
-        if stage_ends:
-            final = f"{name}, end of stage {len(stage_ends) + 1} (t = {result.times_s[-1]:.3g} s)"
+        if not result.completed:
+            final = f"{name}, {t_final} (stage {n_done + 1}, stopped)"
+        elif stage_ends:
+            final = f"{name}, end of stage {n_done} ({t_final})"
+        else:
+            final = f"{name}, {t_final}"
         ax.plot(depth, c[-1], color=color, lw=2.2, label=final)
     ax.set_xlim(0.0, x_max)
     ax.set_ylim(-0.02, 1.05 * max(1.0, float(np.nanmax(result.fractions[-1], initial=0.0))))

@@ -282,7 +282,12 @@ def simulate(
     if method == "npp":
         from solvers.npp import solve
 
-        solution = solve(problem, initial=start, progress=callback)
+        u_front = None
+        if initial is not None and initial.front.potential_V.size:
+            u_front = float(initial.front.potential_V[-1])
+        solution = solve(
+            problem, initial=start, progress=callback, initial_front_potential_V=u_front
+        )
     elif method == "electroneutral":
         from solvers.electroneutral import solve
 

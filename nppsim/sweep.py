@@ -509,7 +509,13 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     Raises DataFileError (one line naming the file) if it is missing, not HDF5, or not a sweep.
     """
     from .errors import DataFileError
-    from .result import _attr_str, open_hdf5_for_reading, read_result_group
+    from .result import (
+        _attr_str,
+        _check_datasets,
+        check_loaded_result,
+        open_hdf5_for_reading,
+        read_result_group,
+    )
 
     source = Path(path)
     try:
@@ -535,7 +541,18 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
                     i = int(name)
                     if not 0 <= i < len(status):
                         raise DataFileError(f"{source}: damaged sweep file (point /points/{name})")
-                    results[i] = read_result_group(group, f"{source}:/points/{name}")
+                    label = f"{source}:/points/{name}"
+                    _check_datasets(group, label)
+                    try:
+                        results[i] = read_result_group(group, label)
+                    except (KeyError, ValueError, TypeError, IndexError) as exc:
+                        if isinstance(exc, DataFileError):
+                            raise
+                        first_line = str(exc).splitlines()[0] if str(exc) else ""
+                        raise DataFileError(
+                            f"{label}: damaged nppsim result ({type(exc).__name__}: {first_line})"
+                        ) from None
+                    check_loaded_result(results[i], label)
             return SweepResult(
                 keys=keys,
                 parameters=parameters,
@@ -554,8 +571,11 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
             )
     except DataFileError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        # a truncated file raises OSError in h5py; a dataset replaced by a group, TypeError
+    except (
+        OSError, KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError
+    ) as exc:  # fmt: skip
+        # a truncated file raises OSError in h5py; a dataset replaced by a group, TypeError;
+        # a damaged checksum or heap, RuntimeError
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataFileError(
             f"{source}: unreadable nppsim sweep file ({type(exc).__name__}: {first_line})"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
+import threading
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +39,45 @@ STATUS_TEXT = {
     K.STATUS_DT_UNDERFLOW: "the time step fell below round-off (Newton failed repeatedly)",
     K.STATUS_MAX_STEPS: "the maximum number of steps was reached",
 }
+
+
+class _DeferredInterrupt:
+    """Ctrl-C (SIGINT) during `solve` only sets a flag, acted on at a safe point.
+
+    Python delivers a signal between any two bytecodes: one arriving while the records of a
+    call of the compiled loop are being collected could leave the six front records with
+    different lengths (a partial result that no longer loads). In the main thread, with
+    Python's default SIGINT handler in place, this installs a handler that sets a flag;
+    `raise_if_requested` raises KeyboardInterrupt after the collection. A second Ctrl-C before
+    that raises at once (an impatient user still gets out). Elsewhere (worker threads, a
+    custom handler) nothing changes. `restore` puts the previous handler back.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return
+        self.previous = signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def raise_if_requested(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C arrived since the last call."""
+        if self.requested:
+            self.requested = False
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        """Reinstall the handler that was in place before (if this one installed its own)."""
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 def _overfull_message(problem: Problem, ka: KernelArrays, fs: np.ndarray, ist: np.ndarray) -> str:
@@ -211,11 +252,17 @@ def solve(
     problem: Problem,
     initial: np.ndarray | None = None,
     progress: Callable[[float, float], None] | None = None,
+    initial_front_potential_V: float | None = None,
 ) -> Solution:
     """Integrate `problem` through all its stages with the fully coupled implicit NPP scheme.
 
     initial: optional starting state (interleaved scaled unknowns, as `Solution.state`);
-    default: pristine. progress(t_s, t_end_s) is called at every output time.
+    default: pristine. initial_front_potential_V: the front potential (V) that went with
+    `initial` (the last `front_potential_V` of the run it comes from); without it, it is
+    extrapolated from the first two cell potentials. A first stage at another potential starts
+    from the fixed-charge response to the step, as a later stage does (see the stage loop), and
+    the charge on the front electrode is counted from the initial state's own front field.
+    progress(t_s, t_end_s) is called at every output time.
     Returns a Solution; if the run fails, `completed` is False and the Solution holds every
     snapshot computed up to the failure plus one at the time reached.
     """
@@ -256,11 +303,18 @@ def solve(
     message = ""
 
     stage0 = problem.stages[0]
-    psi0 = (
-        stage0.value_at(0.0) / ka.thermal_voltage_V
-        if stage0.control == "potential"
-        else _front_potential_estimate(problem, ka, y)
-    )
+    if initial is not None:
+        # the front potential of the initial state (a restart): given, or extrapolated
+        if initial_front_potential_V is not None:
+            psi0 = float(initial_front_potential_V) / ka.thermal_voltage_V
+        else:
+            p0, p1 = y[n_species], y[n_species + nb] if n_cells > 1 else y[n_species]
+            slope = (p1 - p0) / (xc[1] - xc[0]) if n_cells > 1 else 0.0
+            psi0 = float(p0 - slope * xc[0])
+    elif stage0.control == "potential":
+        psi0 = stage0.value_at(0.0) / ka.thermal_voltage_V
+    else:
+        psi0 = _front_potential_estimate(problem, ka, y)
     # the front potential carries over between stages; a galvanostatic stage starts from it
     fs[K.FS_U] = psi0
     # the front field of the initial state: history of the displacement current, and the
@@ -281,6 +335,7 @@ def solve(
     compile_s = 0.0
     t_stage0 = 0.0
     interrupted = False
+    sigint = _DeferredInterrupt()
     try:
         for stage in problem.stages:
             src = -1 if stage.source is None else int(stage.source)
@@ -306,7 +361,7 @@ def solve(
             fs[K.FS_KAPPA] = 0.0
             if control == 0:
                 jump = tab_v[0] - fs[K.FS_U]
-                if jump != 0.0 and stage is not problem.stages[0]:
+                if jump != 0.0:
                     # the front potential steps at the stage start: the response of the
                     # state at fixed charges (the dt -> 0 limit of the first step) is the
                     # Laplace solution, a ramp from the jump at x = 0 to 0 at the grounded
@@ -345,6 +400,7 @@ def solve(
                     front_total.append(rec_total[:nr].copy())
                     front_qtot.append(rec_qtot[:nr].copy())
                     ist[K.IS_NREC] = 0
+                    sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
                     if status != K.STATUS_BUFFER_FULL:
                         break
                 if status != K.STATUS_OK:
@@ -395,6 +451,8 @@ def solve(
         if fs[K.FS_T] > snapshots_t[-1]:
             snapshots_t.append(float(fs[K.FS_T]))
             snapshots_y.append(y.copy())
+    finally:
+        sigint.restore()
 
     ys = np.array(snapshots_y)
     fractions = np.stack([ys[:, i::nb] for i in range(n_species)], axis=1)

@@ -389,6 +389,21 @@ def test_plot_result_marks_each_stage_end():
     assert [ln.get_xdata()[0] for ln in boundary] == [res.times_s[i1]]
 
 
+def test_plot_result_of_a_run_stopped_mid_stage():
+    """A run that stopped in stage 3 after completing stages 1 and 2: both stage ends are drawn
+    and labelled with their own times, and the final profile is labelled as stopped in stage 3
+    (not as the end of a stage)."""
+    from nppsim.plot import plot_result
+
+    res = make_result(n_times=7, stage_end_index=[2, 4], completed=False, message="stopped")
+    ax_c = plot_result(res).axes[0]
+    labels = [ln.get_label() for ln in ax_c.get_lines()]
+    for stage, i in ((1, 2), (2, 4)):
+        assert f"K, end of stage {stage} (t = {res.times_s[i]:.3g} s)" in labels
+    assert f"K, t = {res.times_s[-1]:.3g} s (stage 3, stopped)" in labels
+    assert not any("end of stage 3" in label for label in labels)
+
+
 @pytest.mark.parametrize("ext, magic", [("pdf", b"%PDF"), ("svg", b"<?xml")])
 def test_plot_result_other_formats(tmp_path, ext, magic):
     from nppsim.plot import plot_result

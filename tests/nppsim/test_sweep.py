@@ -208,6 +208,29 @@ def test_damaged_sweep_files_are_data_file_errors(pool_sweep, tmp_path):
     assert not is_sweep_file(truncated)
 
 
+def test_damaged_point_of_a_sweep_file_is_one_line_exit_2(pool_sweep, tmp_path, capsys):
+    """A point whose arrays have the wrong shape is checked like a result file: DataFileError
+    naming the file and the point, and `nppsim plot` exits 2 with one line (no traceback)."""
+    import shutil
+
+    from nppsim.cli import main
+
+    bad = tmp_path / "bad_point.h5"
+    shutil.copyfile(pool_sweep[1], bad)
+    with h5py.File(bad, "r+") as h5:
+        name = next(iter(h5["points"]))
+        group = h5["points"][name]["fraction"]
+        species = next(iter(group))
+        del group[species]
+        group[species] = np.zeros(3)
+    with pytest.raises(DataFileError, match=rf"bad_point\.h5:/points/{name}"):
+        load_sweep(bad)
+    capsys.readouterr()
+    assert main(["plot", str(bad), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err and "/points/" in err
+
+
 def test_plot_command_draws_a_sweep_file(pool_sweep, tmp_path, capsys):
     out = tmp_path / "sweep.png"
     assert main(["plot", str(pool_sweep[1]), "-o", str(out)]) == 0
