@@ -71,6 +71,7 @@ import numpy as np
 
 from solvers import electroneutral_kernels as EK
 from solvers.grid import cell_centers_nm
+from solvers.interrupt import DeferredInterrupt
 from solvers.npp import E_CHARGE_C, K_B_EV_K, LN_CM2_TO_NM2, NM_PER_CM, debye_length_nm
 from solvers.problem import Problem, Solution, stage_stops
 
@@ -243,81 +244,109 @@ def solve(
     message = ""
     compile_s = 0.0
     t_stage0 = 0.0
-    for k_stage, stage in enumerate(problem.stages, start=1):
-        front_open = stage.source is not None
-        c_src = float(stage.surface_fraction)
-        if stage.control == "potential":
-            control = 0
-            tab_v = np.asarray(stage.table_value, dtype=float) / vt
-        else:
-            control = 1
-            tab_v = np.asarray(stage.table_value, dtype=float) / flux_to_a
-        tab_t = np.asarray(stage.table_t_s, dtype=float) + t_stage0
-        # a new stage restarts the multistep history: the control jumps
-        ist[EK.IS_NHIST] = 1
-        fs[EK.FS_T] = t_stage0
-        fs[EK.FS_DT] = problem.dt_initial_s
-        fs[EK.FS_DT1] = problem.dt_initial_s
-        fs[EK.FS_DT2] = problem.dt_initial_s
-        fs[EK.FS_Q1] = fs[EK.FS_Q]
-        fs[EK.FS_Q2] = fs[EK.FS_Q]
-        fs[EK.FS_V] = stage_current(stage, 0.0, c)[0]
-        fs[EK.FS_V1] = fs[EK.FS_V]
-        fs[EK.FS_V2] = fs[EK.FS_V]
-        stops, output_set, kinks = stage_stops(problem, stage, t_stage0)
-        steps_at_stage_start = int(ist[EK.IS_STEPS])
-        for t_out in stops:
-            while True:
-                tc = _time.perf_counter()
-                status = EK.advance(
-                    t_out, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
-                    d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
-                    problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
-                    problem.max_order, rec_t, rec_v, rec_psi, rec_q, work, inv_geo,
-                )  # fmt: skip
-                if compile_s == 0.0:
-                    compile_s = _time.perf_counter() - tc
-                nr = int(ist[EK.IS_NREC])
-                front_t.append(rec_t[:nr].copy())
-                front_v.append(rec_v[:nr].copy())
-                front_psi.append(rec_psi[:nr].copy())
-                front_q.append(rec_q[:nr].copy())
-                ist[EK.IS_NREC] = 0
-                if status != EK.STATUS_BUFFER_FULL:
+    interrupted = False
+    sigint = DeferredInterrupt()
+    k_stage, stage = 1, problem.stages[0]
+    try:
+        for k_stage, stage in enumerate(problem.stages, start=1):
+            front_open = stage.source is not None
+            c_src = float(stage.surface_fraction)
+            if stage.control == "potential":
+                control = 0
+                tab_v = np.asarray(stage.table_value, dtype=float) / vt
+            else:
+                control = 1
+                tab_v = np.asarray(stage.table_value, dtype=float) / flux_to_a
+            tab_t = np.asarray(stage.table_t_s, dtype=float) + t_stage0
+            # a new stage restarts the multistep history: the control jumps
+            ist[EK.IS_NHIST] = 1
+            fs[EK.FS_T] = t_stage0
+            fs[EK.FS_DT] = problem.dt_initial_s
+            fs[EK.FS_DT1] = problem.dt_initial_s
+            fs[EK.FS_DT2] = problem.dt_initial_s
+            fs[EK.FS_Q1] = fs[EK.FS_Q]
+            fs[EK.FS_Q2] = fs[EK.FS_Q]
+            fs[EK.FS_V] = stage_current(stage, 0.0, c)[0]
+            fs[EK.FS_V1] = fs[EK.FS_V]
+            fs[EK.FS_V2] = fs[EK.FS_V]
+            stops, output_set, kinks = stage_stops(problem, stage, t_stage0)
+            steps_at_stage_start = int(ist[EK.IS_STEPS])
+            for t_out in stops:
+                while True:
+                    tc = _time.perf_counter()
+                    status = EK.advance(
+                        t_out, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
+                        d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
+                        problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
+                        problem.max_order, rec_t, rec_v, rec_psi, rec_q, work, inv_geo,
+                    )  # fmt: skip
+                    if compile_s == 0.0:
+                        compile_s = _time.perf_counter() - tc
+                    nr = int(ist[EK.IS_NREC])
+                    front_t.append(rec_t[:nr].copy())
+                    front_v.append(rec_v[:nr].copy())
+                    front_psi.append(rec_psi[:nr].copy())
+                    front_q.append(rec_q[:nr].copy())
+                    ist[EK.IS_NREC] = 0
+                    sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
+                    if status != EK.STATUS_BUFFER_FULL:
+                        break
+                if status != EK.STATUS_OK:
+                    completed = False
+                    where = (
+                        f"t = {fs[EK.FS_T]:.6g} s (stage {k_stage}, step size {fs[EK.FS_DT]:.3g} s)"
+                    )
+                    if status == EK.STATUS_GRID_END:
+                        message = (
+                            f"solver stopped at {where}: the foreign profile reached the end of "
+                            f"the reduced grid at {faces[-1]:.6g} nm (fraction {c[-1]:.3g} > "
+                            f"{EK.TAIL_FAIL:g} in its last cell); increase grid.fine_depth_nm"
+                        )
+                    else:
+                        reason = STATUS_TEXT.get(status, f"status {status}")
+                        message = f"solver stopped at {where}: {reason}"
+                    if fs[EK.FS_T] > snapshots_t[-1]:
+                        snapshots_t.append(float(fs[EK.FS_T]))
+                        snapshots_c.append(c.copy())
+                        snapshots_v.append(float(fs[EK.FS_V]) if front_open else 0.0)
+                        snapshot_src.append(stage)
                     break
-            if status != EK.STATUS_OK:
-                completed = False
-                where = f"t = {fs[EK.FS_T]:.6g} s (stage {k_stage}, step size {fs[EK.FS_DT]:.3g} s)"
-                if status == EK.STATUS_GRID_END:
-                    message = (
-                        f"solver stopped at {where}: the foreign profile reached the end of the "
-                        f"reduced grid at {faces[-1]:.6g} nm (fraction {c[-1]:.3g} > "
-                        f"{EK.TAIL_FAIL:g} in its last cell); increase grid.fine_depth_nm"
-                    )
-                else:
-                    message = (
-                        f"solver stopped at {where}: {STATUS_TEXT.get(status, f'status {status}')}"
-                    )
-                if fs[EK.FS_T] > snapshots_t[-1]:
-                    snapshots_t.append(float(fs[EK.FS_T]))
-                    snapshots_c.append(c.copy())
-                    snapshots_v.append(float(fs[EK.FS_V]) if front_open else 0.0)
-                    snapshot_src.append(stage)
+                if t_out in kinks:
+                    ist[EK.IS_NHIST] = 1
+                if t_out not in output_set:
+                    continue
+                snapshots_t.append(t_out)
+                snapshots_c.append(c.copy())
+                snapshots_v.append(float(fs[EK.FS_V]) if front_open else 0.0)
+                snapshot_src.append(stage)
+                if progress is not None:
+                    progress(t_out, t_end)
+            if not completed:
                 break
-            if t_out in kinks:
-                ist[EK.IS_NHIST] = 1
-            if t_out not in output_set:
-                continue
-            snapshots_t.append(t_out)
+            stage_end_index.append(len(snapshots_t) - 1)
+            t_stage0 += stage.duration_s
+    except KeyboardInterrupt:
+        # Ctrl-C between two calls of the compiled loop: c is a consistent accepted state
+        interrupted = True
+        completed = False
+        nr = int(ist[EK.IS_NREC])  # steps of the last call not yet collected
+        if nr:
+            front_t.append(rec_t[:nr].copy())
+            front_v.append(rec_v[:nr].copy())
+            front_psi.append(rec_psi[:nr].copy())
+            front_q.append(rec_q[:nr].copy())
+            ist[EK.IS_NREC] = 0
+        message = (
+            f"interrupted by the user at t = {fs[EK.FS_T]:.6g} s (stage {k_stage} of "
+            f"{len(problem.stages)})"
+        )
+        if fs[EK.FS_T] > snapshots_t[-1]:
+            snapshots_t.append(float(fs[EK.FS_T]))
             snapshots_c.append(c.copy())
-            snapshots_v.append(float(fs[EK.FS_V]) if front_open else 0.0)
+            snapshots_v.append(float(fs[EK.FS_V]) if stage.source is not None else 0.0)
             snapshot_src.append(stage)
-            if progress is not None:
-                progress(t_out, t_end)
-        if not completed:
-            break
-        stage_end_index.append(len(snapshots_t) - 1)
-        t_stage0 += stage.duration_s
+    finally:
+        sigint.restore()
 
     n_times = len(snapshots_t)
     fractions = np.zeros((n_times, 2, n_full))
@@ -343,6 +372,7 @@ def solve(
         "cell_iterations": int(ist[EK.IS_CELL_ITER]),
         "n_cells": int(ist[EK.IS_NACT]),
         "n_cells_reduced_grid": n_max,
+        "interrupted": interrupted,
         "reduced_grid_depth_nm": float(faces[-1]),
         "first_call_s": compile_s,
         "solve_s": solve_s,

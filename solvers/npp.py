@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import signal
-import threading
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ import numpy as np
 
 from solvers import kernels as K
 from solvers.grid import cell_centers_nm
+from solvers.interrupt import DeferredInterrupt
 from solvers.problem import BACK_CODES, Problem, Solution, stage_stops
 
 log = logging.getLogger(__name__)
@@ -39,45 +38,6 @@ STATUS_TEXT = {
     K.STATUS_DT_UNDERFLOW: "the time step fell below round-off (Newton failed repeatedly)",
     K.STATUS_MAX_STEPS: "the maximum number of steps was reached",
 }
-
-
-class _DeferredInterrupt:
-    """Ctrl-C (SIGINT) during `solve` only sets a flag, acted on at a safe point.
-
-    Python delivers a signal between any two bytecodes: one arriving while the records of a
-    call of the compiled loop are being collected could leave the six front records with
-    different lengths (a partial result that no longer loads). In the main thread, with
-    Python's default SIGINT handler in place, this installs a handler that sets a flag;
-    `raise_if_requested` raises KeyboardInterrupt after the collection. A second Ctrl-C before
-    that raises at once (an impatient user still gets out). Elsewhere (worker threads, a
-    custom handler) nothing changes. `restore` puts the previous handler back.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.previous = None
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return
-        self.previous = signal.signal(signal.SIGINT, self._handler)
-
-    def _handler(self, signum: int, frame: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def raise_if_requested(self) -> None:
-        """Raise KeyboardInterrupt if Ctrl-C arrived since the last call."""
-        if self.requested:
-            self.requested = False
-            raise KeyboardInterrupt
-
-    def restore(self) -> None:
-        """Reinstall the handler that was in place before (if this one installed its own)."""
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
 
 
 def _overfull_message(problem: Problem, ka: KernelArrays, fs: np.ndarray, ist: np.ndarray) -> str:
@@ -335,7 +295,7 @@ def solve(
     compile_s = 0.0
     t_stage0 = 0.0
     interrupted = False
-    sigint = _DeferredInterrupt()
+    sigint = DeferredInterrupt()
     try:
         for stage in problem.stages:
             src = -1 if stage.source is None else int(stage.source)

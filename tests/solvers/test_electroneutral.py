@@ -523,3 +523,49 @@ def test_difference_to_npp_shrinks_with_h():
         diffs.append(np.abs(a.fractions[-1][:, deep] - b.fractions[-1][:, deep]).max())
     assert diffs[1] < diffs[0] / 2.5 and diffs[2] < diffs[1] / 2.5
     assert diffs[2] < 2e-4
+
+
+@pytest.mark.parametrize("how", ["progress", "sigint"])
+def test_ctrl_c_stops_cleanly_and_keeps_the_computed_part(build, monkeypatch, how):
+    """Ctrl-C (a KeyboardInterrupt from the progress callback, or a real SIGINT delivered
+    while the records of a compiled call are collected) ends the run with completed False,
+    diagnostics.interrupted, the snapshots so far and consistent front records; the charge
+    balance holds for what is kept."""
+    import signal
+
+    j = units.current_density_A_cm2(V_FRONT_NM_S, N_BULK)
+    pr = build.problem(
+        [build.species("Li", D_NATIVE), build.species("K", D_FOREIGN, initial=0.0,
+                                                       back="absorbing")],
+        [build.stage(10.0, 1, current_A_cm2=j)], thickness_nm=2000.0, fine_depth_nm=800.0,
+        spacing_nm=1.0, n_output=10,
+    )  # fmt: skip
+    calls = []
+    progress = None
+    if how == "progress":
+
+        def progress(t_s, t_end_s):
+            calls.append(t_s)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+
+    else:
+        real_advance = EK.advance
+
+        def advance_then_sigint(*args):
+            status = real_advance(*args)
+            calls.append(1)
+            if len(calls) == 3:
+                signal.raise_signal(signal.SIGINT)
+            return status
+
+        monkeypatch.setattr(EK, "advance", advance_then_sigint)
+    sol = en.solve(pr, progress=progress)
+    assert not sol.completed and sol.diagnostics["interrupted"]
+    assert "interrupted by the user at t = " in sol.message
+    assert 2 <= sol.times_s.size < 11
+    n = sol.front_time_s.size
+    assert sol.front_current_A_cm2.shape == sol.front_charge_C_cm2.shape == (n,)
+    assert np.all(np.diff(sol.front_time_s) > 0)
+    np.testing.assert_allclose(_mass(sol), _scaled_charge(sol)[-1], rtol=1e-8)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
