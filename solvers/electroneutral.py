@@ -73,7 +73,7 @@ from solvers import electroneutral_kernels as EK
 from solvers.grid import cell_centers_nm
 from solvers.interrupt import DeferredInterrupt
 from solvers.npp import E_CHARGE_C, K_B_EV_K, LN_CM2_TO_NM2, NM_PER_CM, debye_length_nm
-from solvers.problem import Problem, Solution, stage_stops
+from solvers.problem import Problem, Solution, StepRecords, stage_stops
 
 log = logging.getLogger(__name__)
 
@@ -202,10 +202,7 @@ def solve(
     # the first window covers every non-zero cell of the initial state (and the margin)
     nonzero = np.flatnonzero(c)
     ist[EK.IS_NACT] = min(n_max, (nonzero[-1] + 1 if nonzero.size else 0) + 2 * EK.WINDOW_MARGIN)
-    rec_t = np.zeros(RECORD_BUFFER)
-    rec_v = np.zeros(RECORD_BUFFER)
-    rec_psi = np.zeros(RECORD_BUFFER)
-    rec_q = np.zeros(RECORD_BUFFER)
+    records = StepRecords(("t", "v", "psi", "q"), RECORD_BUFFER)
     t_end = sum(st.duration_s for st in problem.stages)
     geo = (h, d, faces, thickness, d_n1)
     work = EK.work_arrays(n_max)
@@ -235,10 +232,7 @@ def solve(
     snapshots_c = [c.copy()]
     snapshots_v = [v0]
     snapshot_src = [problem.stages[0]]
-    front_t = [np.array([0.0])]
-    front_v = [np.array([v0])]
-    front_psi = [np.array([psi0])]
-    front_q = [np.array([0.0])]
+    records.start(0.0, v0, psi0, 0.0)
     stage_end_index: list[int] = []
     completed = True
     message = ""
@@ -278,16 +272,11 @@ def solve(
                         t_out, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
                         d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, rec_t, rec_v, rec_psi, rec_q, work, inv_geo,
+                        problem.max_order, *records.buffers, work, inv_geo,
                     )  # fmt: skip
                     if compile_s == 0.0:
                         compile_s = _time.perf_counter() - tc
-                    nr = int(ist[EK.IS_NREC])
-                    front_t.append(rec_t[:nr].copy())
-                    front_v.append(rec_v[:nr].copy())
-                    front_psi.append(rec_psi[:nr].copy())
-                    front_q.append(rec_q[:nr].copy())
-                    ist[EK.IS_NREC] = 0
+                    records.collect(ist, EK.IS_NREC)
                     sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
                     if status != EK.STATUS_BUFFER_FULL:
                         break
@@ -329,13 +318,7 @@ def solve(
         # Ctrl-C between two calls of the compiled loop: c is a consistent accepted state
         interrupted = True
         completed = False
-        nr = int(ist[EK.IS_NREC])  # steps of the last call not yet collected
-        if nr:
-            front_t.append(rec_t[:nr].copy())
-            front_v.append(rec_v[:nr].copy())
-            front_psi.append(rec_psi[:nr].copy())
-            front_q.append(rec_q[:nr].copy())
-            ist[EK.IS_NREC] = 0
+        records.collect(ist, EK.IS_NREC)  # steps of the last call not yet collected
         message = (
             f"interrupted by the user at t = {fs[EK.FS_T]:.6g} s (stage {k_stage} of "
             f"{len(problem.stages)})"
@@ -385,6 +368,7 @@ def solve(
         *(diagnostics[k] for k in ("n_cells", "n_cells_reduced_grid", "steps")),
         diagnostics["newton_iterations"],
     )
+    rec = records.arrays()
     return Solution(
         x_faces_nm=faces_full,
         x_centers_nm=xc_full,
@@ -393,13 +377,13 @@ def solve(
         fractions=fractions,
         potential_V=potential,
         stage_end_index=stage_end_index,
-        front_time_s=np.concatenate(front_t),
-        front_current_A_cm2=np.concatenate(front_v) * flux_to_a,
-        front_potential_V=np.concatenate(front_psi) * vt,
-        front_charge_C_cm2=np.concatenate(front_q) * flux_to_a,
+        front_time_s=rec["t"],
+        front_current_A_cm2=rec["v"] * flux_to_a,
+        front_potential_V=rec["psi"] * vt,
+        front_charge_C_cm2=rec["q"] * flux_to_a,
         # electroneutral: no displacement current, the total current is the current v itself
-        front_total_current_A_cm2=np.concatenate(front_v) * flux_to_a,
-        front_total_charge_C_cm2=np.concatenate(front_q) * flux_to_a,
+        front_total_current_A_cm2=rec["v"] * flux_to_a,
+        front_total_charge_C_cm2=rec["q"] * flux_to_a,
         method="electroneutral",
         diagnostics=diagnostics,
         completed=completed,

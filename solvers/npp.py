@@ -17,7 +17,7 @@ import numpy as np
 from solvers import kernels as K
 from solvers.grid import cell_centers_nm
 from solvers.interrupt import DeferredInterrupt
-from solvers.problem import BACK_CODES, Problem, Solution, stage_stops
+from solvers.problem import BACK_CODES, Problem, Solution, StepRecords, stage_stops
 
 log = logging.getLogger(__name__)
 
@@ -242,18 +242,7 @@ def solve(
             cref[i] = np.where(y[i::nb] < K.CREF_ABSENT, 0.0, y[i::nb])
     fs = np.zeros(K.N_FS)
     ist = np.zeros(K.N_IS, dtype=np.int64)
-    rec_t = np.zeros(RECORD_BUFFER)
-    rec_flux = np.zeros(RECORD_BUFFER)
-    rec_psi = np.zeros(RECORD_BUFFER)
-    rec_q = np.zeros(RECORD_BUFFER)
-    rec_total = np.zeros(RECORD_BUFFER)
-    rec_qtot = np.zeros(RECORD_BUFFER)
-    front_t: list[np.ndarray] = []
-    front_flux: list[np.ndarray] = []
-    front_psi: list[np.ndarray] = []
-    front_q: list[np.ndarray] = []
-    front_total: list[np.ndarray] = []
-    front_qtot: list[np.ndarray] = []
+    records = StepRecords(("t", "flux", "psi", "q", "total", "qtot"), RECORD_BUFFER)
     t_end = sum(st.duration_s for st in problem.stages)
 
     snapshots_t = [0.0]
@@ -285,13 +274,8 @@ def solve(
         y, psi0, ka.d, ka.z, src0, stage0.surface_fraction, ka.kind, ka.d_const, ka.u0,
         ka.du, ka.logd, ka.slope, ka.n_lo, cref,
     )  # fmt: skip
-    front_t.append(np.array([0.0]))
-    front_flux.append(np.array([flux0]))
-    front_psi.append(np.array([psi0]))
-    front_q.append(np.array([0.0]))
     # at t = 0 no displacement current is defined: the total current starts at the ionic one
-    front_total.append(np.array([flux0]))
-    front_qtot.append(np.array([0.0]))
+    records.start(0.0, flux0, psi0, 0.0, flux0, 0.0)
     compile_s = 0.0
     t_stage0 = 0.0
     interrupted = False
@@ -348,18 +332,11 @@ def solve(
                         tab_t, tab_v,
                         problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
+                        problem.max_order, *records.buffers,
                     )  # fmt: skip
                     if compile_s == 0.0:
                         compile_s = _time.perf_counter() - tc
-                    nr = int(ist[K.IS_NREC])
-                    front_t.append(rec_t[:nr].copy())
-                    front_flux.append(rec_flux[:nr].copy())
-                    front_psi.append(rec_psi[:nr].copy())
-                    front_q.append(rec_q[:nr].copy())
-                    front_total.append(rec_total[:nr].copy())
-                    front_qtot.append(rec_qtot[:nr].copy())
-                    ist[K.IS_NREC] = 0
+                    records.collect(ist, K.IS_NREC)
                     sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
                     if status != K.STATUS_BUFFER_FULL:
                         break
@@ -396,14 +373,7 @@ def solve(
         # there), so y is a consistent accepted state: keep it and stop cleanly
         interrupted = True
         completed = False
-        nr = int(ist[K.IS_NREC])  # steps of the last call not yet collected
-        if nr:
-            for rec, out in ((rec_t, front_t), (rec_flux, front_flux), (rec_psi, front_psi)):
-                out.append(rec[:nr].copy())
-            front_q.append(rec_q[:nr].copy())
-            front_total.append(rec_total[:nr].copy())
-            front_qtot.append(rec_qtot[:nr].copy())
-            ist[K.IS_NREC] = 0
+        records.collect(ist, K.IS_NREC)  # steps of the last call not yet collected
         message = (
             f"interrupted by the user at t = {fs[K.FS_T]:.6g} s (stage "
             f"{len(stage_end_index) + 1} of {len(problem.stages)})"
@@ -418,7 +388,8 @@ def solve(
     fractions = np.stack([ys[:, i::nb] for i in range(n_species)], axis=1)
     potential = ys[:, n_species::nb] * ka.thermal_voltage_V
     solve_s = _time.perf_counter() - t_start
-    ft = np.concatenate(front_t)
+    rec = records.arrays()
+    ft = rec["t"]
     diagnostics = {
         "steps": int(ist[K.IS_STEPS]),
         "rejected_steps": int(ist[K.IS_REJECT]),
@@ -446,11 +417,11 @@ def solve(
         potential_V=potential,
         stage_end_index=stage_end_index,
         front_time_s=ft,
-        front_current_A_cm2=np.concatenate(front_flux) * ka.flux_to_A_cm2,
-        front_potential_V=np.concatenate(front_psi) * ka.thermal_voltage_V,
-        front_charge_C_cm2=np.concatenate(front_q) * ka.flux_to_A_cm2,
-        front_total_current_A_cm2=np.concatenate(front_total) * ka.flux_to_A_cm2,
-        front_total_charge_C_cm2=np.concatenate(front_qtot) * ka.flux_to_A_cm2,
+        front_current_A_cm2=rec["flux"] * ka.flux_to_A_cm2,
+        front_potential_V=rec["psi"] * ka.thermal_voltage_V,
+        front_charge_C_cm2=rec["q"] * ka.flux_to_A_cm2,
+        front_total_current_A_cm2=rec["total"] * ka.flux_to_A_cm2,
+        front_total_charge_C_cm2=rec["qtot"] * ka.flux_to_A_cm2,
         method="npp",
         diagnostics=diagnostics,
         completed=completed,

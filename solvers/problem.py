@@ -132,6 +132,39 @@ class Solution:
     front_total_charge_C_cm2: np.ndarray | None = None
 
 
+class StepRecords:
+    """Per-step records of a compiled time loop: fixed buffers it fills, collected in chunks.
+
+    names: the records in the order the loop takes their buffers (`buffers`); size: buffer
+    length. The loop writes entry r of every buffer for its r-th accepted step and counts them
+    in ist[i_count]; `collect` copies those entries out and resets the count (safe to call
+    again: nothing is collected twice). `start` stores the values at t = 0; `arrays` joins
+    everything per record.
+    """
+
+    def __init__(self, names: tuple[str, ...], size: int) -> None:
+        self.buffers = tuple(np.zeros(size) for _ in names)
+        self._names = names
+        self._chunks: list[list[np.ndarray]] = [[] for _ in names]
+
+    def start(self, *values: float) -> None:
+        """Store one entry per record (in `names` order): the state at t = 0."""
+        for chunks, value in zip(self._chunks, values, strict=True):
+            chunks.append(np.array([value], dtype=float))
+
+    def collect(self, ist: np.ndarray, i_count: int) -> None:
+        """Copy the ist[i_count] entries the loop wrote, then set the count to 0."""
+        n = int(ist[i_count])
+        if n:
+            for chunks, buf in zip(self._chunks, self.buffers, strict=True):
+                chunks.append(buf[:n].copy())
+            ist[i_count] = 0
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every record joined: name -> 1-D array (one entry per step, t = 0 first)."""
+        return {n: np.concatenate(c) for n, c in zip(self._names, self._chunks, strict=True)}
+
+
 def stage_stops(
     problem: Problem, stage: StageSpec, t_stage0_s: float
 ) -> tuple[list[float], set[float], set[float]]:
