@@ -120,12 +120,12 @@ def _advance(st: _State, t_stop: float, ka, src: int, c_src: float, tab_t, tab_v
         if safe_retry or nhist < 2:
             ypred = y.copy()
         elif nhist >= 3:
-            d1 = (y - y1) / dt1
-            d0 = (y1 - y2) / dt2
-            dd = (d1 - d0) / (dt1 + dt2)
-            ypred = y + dt * d1 + dt * (dt + dt1) * dd
+            # the kernel's arithmetic: reciprocals of the step sizes out of the loop
+            d1 = (y - y1) * (1.0 / dt1)
+            d0 = (y1 - y2) * (1.0 / dt2)
+            ypred = y + dt * d1 + (dt * (dt + dt1)) * ((d1 - d0) * (1.0 / (dt1 + dt2)))
         else:
-            ypred = y + dt * (y - y1) / dt1
+            ypred = y + (dt * (1.0 / dt1)) * (y - y1)
         ypred[conc] = np.maximum(ypred[conc], 0.0)
         hist = np.zeros(n)
         hist[conc] = a1 * y[conc] + (a2 * y1[conc] if order == 2 else 0.0)

@@ -58,24 +58,21 @@ def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
     dval[tail] = d_lo * c[tail] / n_lo
     main = c >= n_lo
     u = np.log(c[main])
-    s = (u - u0) / du
+    inv_du = 1.0 / du
+    s = (u - u0) * inv_du
     i = np.clip(np.floor(s).astype(np.int64), 0, m - 2)
     t = s - i
     beyond = t > 1.0
     t = np.minimum(t, 1.0)  # the cubic is not evaluated beyond the last node
-    t2, t3 = t * t, t * t * t
+    # the cubic Hermite interpolant in Horner form (as the kernel): nodal value, difference
+    # and slopes times du
     dl = logd[i + 1] - logd[i]
-    y = (
-        logd[i]
-        + (-2 * t3 + 3 * t2) * dl
-        + (t3 - 2 * t2 + t) * du * slope[i]
-        + (t3 - t2) * du * slope[i + 1]
-    )
-    dy = (
-        (-6 * t2 + 6 * t) * dl / du
-        + (3 * t2 - 4 * t + 1) * slope[i]
-        + (3 * t2 - 2 * t) * slope[i + 1]
-    )
+    s0 = slope[i] * du
+    s1 = slope[i + 1] * du
+    c2 = 3.0 * dl - 2.0 * s0 - s1
+    c3 = s0 + s1 - 2.0 * dl
+    y = logd[i] + t * (s0 + t * (c2 + t * c3))
+    dy = (s0 + t * (2.0 * c2 + 3.0 * t * c3)) * inv_du
     u_last = u0 + (m - 1) * du
     y_ext = logd[m - 1] + slope[m - 1] * (u - u_last)
     capped = beyond & (y_ext > logd[m - 1] + LOGD_OVERFILL_MAX)

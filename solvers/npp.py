@@ -395,6 +395,8 @@ def solve(
         "rejected_steps": int(ist[K.IS_REJECT]),
         "newton_iterations": int(ist[K.IS_NEWTON]),
         "newton_failures": int(ist[K.IS_NEWTON_FAIL]),
+        # iterations solved by the banded LU instead of the two-species block elimination
+        "banded_iterations": int(ist[K.IS_BANDED]),
         "n_cells": n_cells,
         "first_call_s": compile_s,
         "solve_s": solve_s,

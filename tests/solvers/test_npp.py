@@ -382,3 +382,31 @@ def test_sigint_during_the_record_collection_keeps_the_records_consistent(build,
     k_amount = np.sum(np.diff(pr.x_faces_nm) * sol.fractions[-1, 1])
     np.testing.assert_allclose(k_amount, _scaled_charge(sol, pr)[-1], rtol=1e-9)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_two_species_take_the_block_elimination():
+    """lbo_k (two species) solves all but its first Newton iterations by the block elimination
+    (the first microseconds' deep-cell blocks are ill-conditioned and go to the banded LU), and
+    ends where the banded LU of the numpy baseline ends (tests/test_benchmarks.py); a case with
+    one or three species solves every iteration with the banded LU."""
+    from pathlib import Path
+
+    import nppsim
+    from nppsim.simulate import problem_from_case
+
+    cases = Path(__file__).resolve().parents[2] / "cases"
+    sol = npp.solve(
+        problem_from_case(
+            nppsim.load_case(cases / "lbo_k.toml").with_values({"stage.1.duration_s": 100.0})
+        )
+    )
+    diag = sol.diagnostics
+    assert 0 < diag["banded_iterations"] <= 0.1 * diag["newton_iterations"]
+    sol3 = npp.solve(
+        problem_from_case(
+            nppsim.load_case(cases / "lbo_cs_at_rb.toml").with_values(
+                {"stage.1.duration_s": 10.0, "stage.2.duration_s": 10.0}
+            )
+        )
+    )
+    assert sol3.diagnostics["banded_iterations"] == sol3.diagnostics["newton_iterations"]
