@@ -191,14 +191,12 @@ def bernoulli_prime(x: float) -> float:
 # ---------------------------------------------------------------------------------------------
 # D(c) from a kernel table (see sed.table.evaluate_table for the numpy reference)
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
     """(D, dD/dc) at fraction c; kind 0: constant d_const; kind 1: cubic Hermite in ln c.
 
     logd, slope: table of ln D and d lnD / d ln c at nodes u0 + k du (D in the caller's units).
-    Inlined into its callers (numba inline="always"): a compiled call per cell that passes the
-    table arrays pays their reference counting, which cost as much as the evaluation
-    (evaluate_mobilities on lbo_k: 55 us called, 42 us inlined, 27 us with the Horner form).
+    `_species_mobilities` writes the same operations out in its loop over the cells.
     """
     if kind == 0:
         return d_const, 0.0
@@ -241,7 +239,7 @@ def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
     return d, d * dy / c
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def reference_mobility(c, kind, d_const, u0, du, logd, slope, n_lo, r):
     """(D, dD/dc) of one species at fraction c: `mobility`, except kind 2, where the table is
     read at c / r (r the cell's reference fraction) and D is held at D(1) where c >= r or the
@@ -255,7 +253,7 @@ def reference_mobility(c, kind, d_const, u0, du, logd, slope, n_lo, r):
     return dv, dd / r
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def species_mobility(c, i, k, kind, d_const, u0, du, logd, slope, n_lo, cref):
     """(D, dD/dc) of species i at fraction c in cell k; kind 2 scales c by cref[i, k]."""
     r = cref[i, k] if kind[i] == KIND_CELL_REFERENCE else 1.0
@@ -263,28 +261,95 @@ def species_mobility(c, i, k, kind, d_const, u0, du, logd, slope, n_lo, cref):
 
 
 @njit(cache=True)
+def _species_mobilities(
+    y, nb, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, memo
+):  # fmt: skip
+    """D and dD/dc of species i in every cell into dval[i], dder[i]: `species_mobility` cell by
+    cell, bit for bit, with the table lookup of `mobility` written out in the loop (a compiled
+    call per cell that passes the table arrays pays their reference counting, as much again as
+    the lookup; numba's inline="always" avoids it but quadrupled the compile time of the solver).
+    memo: skip the cells whose fraction equals c_seen[i, k] bit for bit (the fraction dval/dder
+    were last evaluated at; NaN: never), and record the new fractions in c_seen."""
+    n_cells = y.shape[0] // nb
+    ki = kind[i]
+    if ki == KIND_CONSTANT:
+        for k in range(n_cells):
+            dval[i, k] = d_const[i]
+            dder[i, k] = 0.0
+        return
+    logdi = logd[i]
+    slopei = slope[i]
+    m = logdi.shape[0]
+    u0i = u0[i]
+    dui = du[i]
+    inv_du = 1.0 / dui
+    nloi = n_lo[i]
+    d_lo = math.exp(logdi[0])
+    u_last = u0i + (m - 1) * dui
+    y_cap = logdi[m - 1] + LOGD_OVERFILL_MAX
+    ref = ki == KIND_CELL_REFERENCE
+    d_one = 0.0
+    if ref:
+        d_one, _ = mobility(1.0, KIND_TABLE, d_const[i], u0i, dui, logdi, slopei, nloi)
+    for k in range(n_cells):
+        c = y[k * nb + i]
+        if memo:
+            if c == c_seen[i, k]:
+                continue
+            c_seen[i, k] = c
+        x = c
+        r = 1.0
+        if ref:
+            r = cref[i, k]
+            if r <= 0.0 or c >= r:
+                dval[i, k] = d_one
+                dder[i, k] = 0.0
+                continue
+            x = c / r
+        # `mobility` at x, the same operations
+        if x < nloi:
+            dv = 0.0 if x <= 0.0 else d_lo * x / nloi
+            dd = d_lo / nloi
+        else:
+            u = math.log(x)
+            s = (u - u0i) * inv_du
+            j = int(s)
+            if j > m - 2:
+                j = m - 2
+            if j < 0:
+                j = 0
+            t = s - j
+            if t > 1.0:
+                yv = logdi[m - 1] + slopei[m - 1] * (u - u_last)
+                dyv = slopei[m - 1]
+                if yv > y_cap:
+                    yv = y_cap
+                    dyv = 0.0
+            else:
+                l0 = logdi[j]
+                dl = logdi[j + 1] - l0
+                s0 = slopei[j] * dui
+                s1 = slopei[j + 1] * dui
+                c2 = 3.0 * dl - 2.0 * s0 - s1
+                c3 = s0 + s1 - 2.0 * dl
+                yv = l0 + t * (s0 + t * (c2 + t * c3))
+                dyv = (s0 + t * (2.0 * c2 + 3.0 * t * c3)) * inv_du
+            dv = math.exp(yv)
+            dd = dv * dyv / x
+        dval[i, k] = dv
+        dder[i, k] = dd / r if ref else dd
+
+
+@njit(cache=True)
 def evaluate_mobilities(
     y, n_species, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder
 ):  # fmt: skip
     """Fill dval[i, k], dder[i, k] with D and dD/dc of species i in cell k (nm^2/s)."""
-    nb = n_species + 1
-    n_cells = y.shape[0] // nb
     for i in range(n_species):
-        ki, dci, u0i, dui, nloi = kind[i], d_const[i], u0[i], du[i], n_lo[i]
-        logdi = logd[i]
-        slopei = slope[i]
-        if ki == KIND_CELL_REFERENCE:
-            for k in range(n_cells):
-                dv, dd = species_mobility(
-                    y[k * nb + i], i, k, kind, d_const, u0, du, logd, slope, n_lo, cref
-                )  # fmt: skip
-                dval[i, k] = dv
-                dder[i, k] = dd
-            continue
-        for k in range(n_cells):
-            dv, dd = mobility(y[k * nb + i], ki, dci, u0i, dui, logdi, slopei, nloi)
-            dval[i, k] = dv
-            dder[i, k] = dd
+        _species_mobilities(
+            y, n_species + 1, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder,
+            dval, False,
+        )  # fmt: skip
 
 
 @njit(cache=True)
@@ -298,23 +363,11 @@ def update_mobilities(
     profile are untouched bulk whose native fraction stays exactly 1 from step to step
     (lbo_k at 1000 s: 1315 of 1421 cells), where the SED table costs a log and an exp.
     """
-    nb = n_species + 1
-    n_cells = y.shape[0] // nb
     for i in range(n_species):
-        ki, dci, u0i, dui, nloi = kind[i], d_const[i], u0[i], du[i], n_lo[i]
-        logdi = logd[i]
-        slopei = slope[i]
-        ref = ki == KIND_CELL_REFERENCE
-        for k in range(n_cells):
-            c = y[k * nb + i]
-            if c == c_seen[i, k]:
-                continue
-            dv, dd = reference_mobility(
-                c, ki, dci, u0i, dui, logdi, slopei, nloi, cref[i, k] if ref else 1.0
-            )  # fmt: skip
-            dval[i, k] = dv
-            dder[i, k] = dd
-            c_seen[i, k] = c
+        _species_mobilities(
+            y, n_species + 1, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder,
+            c_seen, True,
+        )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -390,4 +390,9 @@ def test_mobility_memo_is_exact(seed):
         ref_v, ref_d = np.zeros((2, n_cells)), np.zeros((2, n_cells))
         K.evaluate_mobilities(y, *args, ref_v, ref_d)
         assert np.array_equal(dval, ref_v) and np.array_equal(dder, ref_d)
-        assert np.array_equal(c_seen, np.stack([y[0::3], y[1::3]]))
+        # ...which is the scalar species_mobility (and so `mobility`) cell by cell, bit for bit
+        scalar = np.array([[K.species_mobility(y[3 * k + i], i, k, *args[1:])
+                            for k in range(n_cells)] for i in range(2)])  # fmt: skip
+        assert np.array_equal(dval, scalar[..., 0]) and np.array_equal(dder, scalar[..., 1])
+        table = a["kind"] != K.KIND_CONSTANT  # constant D: nothing to remember
+        assert np.array_equal(c_seen[table], np.stack([y[0::3], y[1::3]])[table])
