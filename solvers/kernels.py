@@ -240,24 +240,17 @@ def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
 
 
 @njit(cache=True)
-def reference_mobility(c, kind, d_const, u0, du, logd, slope, n_lo, r):
-    """(D, dD/dc) of one species at fraction c: `mobility`, except kind 2, where the table is
-    read at c / r (r the cell's reference fraction) and D is held at D(1) where c >= r or the
-    species was absent (r <= 0)."""
-    if kind != KIND_CELL_REFERENCE:
-        return mobility(c, kind, d_const, u0, du, logd, slope, n_lo)
-    if r <= 0.0 or c >= r:
-        dv, _ = mobility(1.0, KIND_TABLE, d_const, u0, du, logd, slope, n_lo)
-        return dv, 0.0
-    dv, dd = mobility(c / r, KIND_TABLE, d_const, u0, du, logd, slope, n_lo)
-    return dv, dd / r
-
-
-@njit(cache=True)
 def species_mobility(c, i, k, kind, d_const, u0, du, logd, slope, n_lo, cref):
-    """(D, dD/dc) of species i at fraction c in cell k; kind 2 scales c by cref[i, k]."""
-    r = cref[i, k] if kind[i] == KIND_CELL_REFERENCE else 1.0
-    return reference_mobility(c, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i], r)
+    """(D, dD/dc) of species i at fraction c in cell k; kind 2 reads the table at c / cref[i, k]
+    and holds D at D(1) where c >= cref[i, k] or the species was absent (cref <= 0)."""
+    if kind[i] != KIND_CELL_REFERENCE:
+        return mobility(c, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+    r = cref[i, k]
+    if r <= 0.0 or c >= r:
+        dv, _ = mobility(1.0, KIND_TABLE, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+        return dv, 0.0
+    dv, dd = mobility(c / r, KIND_TABLE, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+    return dv, dd / r
 
 
 @njit(cache=True)
@@ -1103,7 +1096,9 @@ def advance(
     nb = n_species + 1
     n_cells = n // nb
     kl, ku = band_widths(n_species)
-    ab = np.zeros((n, 2 * kl + ku + 1))
+    # the band is 12 doubles per unknown and only the fallback path uses it (assemble clears
+    # it): not zeroed here, so that its pages are not even touched on the block path
+    ab = np.empty((n, 2 * kl + ku + 1))
     ipiv = np.zeros(n, dtype=np.int64)
     res = np.zeros(n)
     dy = np.zeros(n)
@@ -1120,7 +1115,7 @@ def advance(
     inventory = np.zeros(n_species)
     # two species: block elimination cell by cell (newton_system_2)
     use_blocks = n_species == 2
-    xblk = np.zeros((n_cells if use_blocks else 1, 9))
+    xblk = np.empty((n_cells if use_blocks else 1, 9))  # written before it is read
     n_face = n_cells + 1 if use_blocks else 1
     fflux = np.zeros((n_species, n_face))
     fdl = np.zeros((n_species, n_face))
