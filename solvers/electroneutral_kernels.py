@@ -134,6 +134,7 @@ def native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn
         dn[f] = math.log(max(u, n_lo))  # ln u, for now
     m = logd.shape[0]
     d_lo = math.exp(logd[0])
+    inv_du = 1.0 / du
     for k in range(n):
         u = uf[k]
         if u < n_lo:
@@ -143,7 +144,7 @@ def native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn
         # ln D and d ln D / d ln u: the cubic Hermite of `mobility` (int() truncates towards
         # 0: the index of floor() after the clamp to [0, m - 2])
         lu = dn[k]
-        s = (lu - u0) / du
+        s = (lu - u0) * inv_du
         i = int(s)
         if i > m - 2:
             i = m - 2
@@ -157,17 +158,15 @@ def native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn
                 y = logd[m - 1] + LOGD_OVERFILL_MAX
                 dy = 0.0
         else:
-            t2 = t * t
-            t3 = t2 * t
-            h10 = t3 - 2.0 * t2 + t
-            h01 = -2.0 * t3 + 3.0 * t2
-            h11 = t3 - t2
-            dl = logd[i + 1] - logd[i]
-            y = logd[i] + h01 * dl + h10 * du * slope[i] + h11 * du * slope[i + 1]
-            g01 = -6.0 * t2 + 6.0 * t
-            g10 = 3.0 * t2 - 4.0 * t + 1.0
-            g11 = 3.0 * t2 - 2.0 * t
-            dy = g01 * dl / du + g10 * slope[i] + g11 * slope[i + 1]
+            # Horner form, as `mobility`
+            l0 = logd[i]
+            dl = logd[i + 1] - l0
+            s0 = slope[i] * du
+            s1 = slope[i + 1] * du
+            c2 = 3.0 * dl - 2.0 * s0 - s1
+            c3 = s0 + s1 - 2.0 * dl
+            y = l0 + t * (s0 + t * (c2 + t * c3))
+            dy = (s0 + t * (2.0 * c2 + 3.0 * t * c3)) * inv_du
         dn[k] = y
         dn_u[k] = dy
     for f in range(n):
