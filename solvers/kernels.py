@@ -570,25 +570,39 @@ def conservation_residual(
             r = k * nb + i
             t0 += h[k] * (a0 * y[r] + hist[r])
             k += 1
-        total = (t0 + t1) + (t2 + t3)
-        zi = z[i]
-        if src == i:
-            dsrc, _ = species_mobility(
-                c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref
-            )  # fmt: skip
-            d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
-            bp, bm, _, _ = bernoulli_pair(zi * (y[n_species] - psi_front))
-            total -= dt * (0.5 * (dsrc + d1) / d[0] * (bp * c_src - bm * y[i]))
-        bk = back_kind[i]
-        if bk != 1:
-            cb = back_c[i] if bk == 0 else 0.0
-            kc = n_cells - 1
-            dback, _ = species_mobility(cb, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
-            cn = y[kc * nb + i]
-            dn_, _ = species_mobility(cn, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
-            bp, bm, _, _ = bernoulli_pair(zi * (0.0 - y[kc * nb + n_species]))
-            total += dt * (0.5 * (dn_ + dback) / d[n_cells] * (bp * cn - bm * cb))
-        out[i] = total
+        out[i] = (t0 + t1) + (t2 + t3) + boundary_balance(
+            y, i, dt, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du,
+            logd, slope, n_lo, cref,
+        )  # fmt: skip
+
+
+@njit(cache=True)
+def boundary_balance(
+    y, i, dt, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd,
+    slope, n_lo, cref,
+):  # fmt: skip
+    """The boundary part of species i's balance in `conservation_residual`: -dt F_i(0) +
+    dt F_i(L) (fraction nm), the front and back fluxes exactly as `assemble` computes them."""
+    n_species = z.shape[0]
+    nb = n_species + 1
+    n_cells = d.shape[0] - 1
+    total = 0.0
+    zi = z[i]
+    if src == i:
+        dsrc, _ = species_mobility(c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+        d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+        bp, bm, _, _ = bernoulli_pair(zi * (y[n_species] - psi_front))
+        total -= dt * (0.5 * (dsrc + d1) / d[0] * (bp * c_src - bm * y[i]))
+    bk = back_kind[i]
+    if bk != 1:
+        cb = back_c[i] if bk == 0 else 0.0
+        kc = n_cells - 1
+        dback, _ = species_mobility(cb, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
+        cn = y[kc * nb + i]
+        dn_, _ = species_mobility(cn, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
+        bp, bm, _, _ = bernoulli_pair(zi * (0.0 - y[kc * nb + n_species]))
+        total += dt * (0.5 * (dn_ + dback) / d[n_cells] * (bp * cn - bm * cb))
+    return total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1098,6 +1112,29 @@ def advance(
     in 1D the current of the external circuit) and total charge (ionic charge plus
     lam2 (G - fs[FS_G0]), the BDF integral of the total current). Returns a STATUS_* code.
     """
+    status, ya, y1a, y2a = _advance_steps(
+        t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c, kind,
+        d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
+        max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
+    )  # fmt: skip
+    # the accepted states rotate through four buffers: copy the final ones into the caller's
+    a = ya.copy()
+    b = y1a.copy()
+    c = y2a.copy()
+    y[:] = a
+    y1[:] = b
+    y2[:] = c
+    return status
+
+
+@njit(cache=True)
+def _advance_steps(
+    t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
+    max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
+):  # fmt: skip
+    """`advance`, with the accepted states rotating through the buffers y, y1, y2 and a work
+    buffer: returns (status, current, previous, the one before)."""
     n = y.shape[0]
     n_species = z.shape[0]
     nb = n_species + 1
@@ -1120,6 +1157,7 @@ def advance(
     weights = np.zeros(n)
     balance = np.zeros(n_species)
     inventory = np.zeros(n_species)
+    storage = np.zeros(n_species)
     # two species: block elimination cell by cell (newton_system_2)
     use_blocks = n_species == 2
     xblk = np.empty((n_cells if use_blocks else 1, 9))  # written before it is read
@@ -1148,11 +1186,11 @@ def advance(
         elif t + 2.0 * dt > t_stop:
             dt = 0.5 * (t_stop - t)
         if dt <= 1.0e-15 * max(1.0, abs(t)):
-            return STATUS_DT_UNDERFLOW
+            return STATUS_DT_UNDERFLOW, y, y1, y2
         if steps_here >= max_steps:
-            return STATUS_MAX_STEPS
+            return STATUS_MAX_STEPS, y, y1, y2
         if ist[IS_NREC] >= rec_t.shape[0]:
-            return STATUS_BUFFER_FULL
+            return STATUS_BUFFER_FULL, y, y1, y2
         nhist = ist[IS_NHIST]
         order = 1 if (nhist < 2 or max_order == 1 or safe_retry) else 2
         dt1 = fs[FS_DT1]
@@ -1288,6 +1326,10 @@ def advance(
                 lam = DPSI_MAX / dpsi_max
             err_c = 0.0
             finite = True
+            # the storage part of the species balances (see conservation_residual), summed
+            # along: sum_k h_k (a0 c_k + hist_k) of the new iterate
+            for i in range(n_species):
+                storage[i] = 0.0
             for k in range(n_cells):
                 for i in range(n_species):
                     r = k * nb + i
@@ -1306,6 +1348,7 @@ def advance(
                             # round-off below the Newton tolerance of a vanishing fraction
                             cnew = 0.0
                     ynew[r] = cnew
+                    storage[i] += h[k] * (a0 * cnew + hist[r])
                 r = k * nb + n_species
                 ynew[r] += lam * dy[r]
                 if not math.isfinite(ynew[r]):
@@ -1320,11 +1363,13 @@ def advance(
             e_now = max(err_c / NEWTON_TOL, dpsi_max / psi_tol)
             if newton_converged(e_now, e_prev, order, fs, FS_KAPPA, ist, IS_KAPPA_AGE):
                 # ...and the discrete balance of every species within Newton's tolerance
-                # integrated over the cells (see conservation_residual): O(N), no assembly
-                conservation_residual(
-                    ynew, hist, a0, dt, psi_front, h, d, z, src, c_src, back_kind, back_c,
-                    kind, d_const, u0, du, logd, slope, n_lo, cref, balance,
-                )  # fmt: skip
+                # integrated over the cells (conservation_residual: the storage summed in the
+                # update loop above, plus the boundary fluxes): O(N), no assembly
+                for i in range(n_species):
+                    balance[i] = storage[i] + boundary_balance(
+                        ynew, i, dt, psi_front, d, z, src, c_src, back_kind, back_c, kind,
+                        d_const, u0, du, logd, slope, n_lo, cref,
+                    )  # fmt: skip
                 balanced = True
                 for i in range(n_species):
                     tol_i = NEWTON_BALANCE_TOL * a0 * (rtol * inventory[i] + atol * h[0])
@@ -1410,7 +1455,7 @@ def advance(
             fs[FS_OVER_T] = tn
             ist[IS_OVER_SPECIES] = over_i
             ist[IS_OVER_CELL] = over_k
-            return STATUS_OVERFULL
+            return STATUS_OVERFULL, y, y1, y2
         # accept
         safe_retry = False
         flux = front_flux(
@@ -1424,10 +1469,9 @@ def advance(
         total = flux + lam2 * (a0 * g_acc + hist_gr) / dt
         fs[FS_G1] = fs[FS_G]
         fs[FS_G] = g_acc
-        for r in range(n):
-            y2[r] = y1[r]
-            y1[r] = y[r]
-            y[r] = ynew[r]
+        # the new state becomes the current one by rotating the four buffers (no copying);
+        # `advance` copies the final order back into the caller's arrays
+        y2, y1, y, ynew = y1, y, ynew, y2
         fs[FS_Q2] = fs[FS_Q1]
         fs[FS_Q1] = fs[FS_Q]
         fs[FS_Q] = q_new
@@ -1450,4 +1494,4 @@ def advance(
         rec_total[nr] = total
         rec_qtot[nr] = q_new + lam2 * (g_acc - fs[FS_G0])
         ist[IS_NREC] = nr + 1
-    return STATUS_OK
+    return STATUS_OK, y, y1, y2
