@@ -49,6 +49,7 @@ from solvers.kernels import (
     STATUS_MAX_STEPS,
     STATUS_OK,
     bernoulli_pair,
+    hermite_log_d,
     mobility,
     newton_converged,
 )
@@ -141,7 +142,7 @@ def native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn
             dn[k] = d_lo * u / n_lo if u > 0.0 else 0.0
             dn_u[k] = d_lo / n_lo
             continue
-        # ln D and d ln D / d ln u: the cubic Hermite of `mobility` (int() truncates towards
+        # ln D and d ln D / d ln u: the table lookup of `mobility` (int() truncates towards
         # 0: the index of floor() after the clamp to [0, m - 2])
         lu = dn[k]
         s = (lu - u0) * inv_du
@@ -158,15 +159,7 @@ def native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn
                 y = logd[m - 1] + LOGD_OVERFILL_MAX
                 dy = 0.0
         else:
-            # Horner form, as `mobility`
-            l0 = logd[i]
-            dl = logd[i + 1] - l0
-            s0 = slope[i] * du
-            s1 = slope[i + 1] * du
-            c2 = 3.0 * dl - 2.0 * s0 - s1
-            c3 = s0 + s1 - 2.0 * dl
-            y = l0 + t * (s0 + t * (c2 + t * c3))
-            dy = (s0 + t * (2.0 * c2 + 3.0 * t * c3)) * inv_du
+            y, dy = hermite_log_d(t, logd[i], logd[i + 1], slope[i], slope[i + 1], du, inv_du)
         dn[k] = y
         dn_u[k] = dy
     for f in range(n):

@@ -192,6 +192,23 @@ def bernoulli_prime(x: float) -> float:
 # D(c) from a kernel table (see sed.table.evaluate_table for the numpy reference)
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True)
+def hermite_log_d(t, l0, l1, g0, g1, du, inv_du):
+    """ln D and d ln D / d ln c at the fraction t in [0, 1] of a table interval: the cubic
+    Hermite interpolant through the nodal values l0, l1 with nodal slopes g0, g1 (d ln D /
+    d ln c), node spacing du (inv_du = 1 / du). Horner form (fewer operations than the basis
+    functions), written with the difference of the nodal values (avoids cancelling two large
+    ln D values). Scalars only, so that the compiled loops that call it per cell inline it
+    without passing arrays (the table lookup of `mobility`, `_species_mobilities` and
+    `solvers.electroneutral_kernels.native_mobilities`)."""
+    dl = l1 - l0
+    s0 = g0 * du
+    s1 = g1 * du
+    c2 = 3.0 * dl - 2.0 * s0 - s1
+    c3 = s0 + s1 - 2.0 * dl
+    return l0 + t * (s0 + t * (c2 + t * c3)), (s0 + t * (2.0 * c2 + 3.0 * t * c3)) * inv_du
+
+
+@njit(cache=True)
 def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
     """(D, dD/dc) at fraction c; kind 0: constant d_const; kind 1: cubic Hermite in ln c.
 
@@ -224,17 +241,7 @@ def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
             y = logd[m - 1] + LOGD_OVERFILL_MAX
             dy = 0.0
     else:
-        # the cubic Hermite interpolant in Horner form (fewer operations than the basis
-        # functions), written with the difference of the nodal values dl (avoids cancelling
-        # two large ln D values); s0, s1: the nodal slopes times du
-        l0 = logd[i]
-        dl = logd[i + 1] - l0
-        s0 = slope[i] * du
-        s1 = slope[i + 1] * du
-        c2 = 3.0 * dl - 2.0 * s0 - s1
-        c3 = s0 + s1 - 2.0 * dl
-        y = l0 + t * (s0 + t * (c2 + t * c3))
-        dy = (s0 + t * (2.0 * c2 + 3.0 * t * c3)) * inv_du
+        y, dy = hermite_log_d(t, logd[i], logd[i + 1], slope[i], slope[i + 1], du, inv_du)
     d = math.exp(y)
     return d, d * dy / c
 
@@ -319,14 +326,9 @@ def _species_mobilities(
                     yv = y_cap
                     dyv = 0.0
             else:
-                l0 = logdi[j]
-                dl = logdi[j + 1] - l0
-                s0 = slopei[j] * dui
-                s1 = slopei[j + 1] * dui
-                c2 = 3.0 * dl - 2.0 * s0 - s1
-                c3 = s0 + s1 - 2.0 * dl
-                yv = l0 + t * (s0 + t * (c2 + t * c3))
-                dyv = (s0 + t * (2.0 * c2 + 3.0 * t * c3)) * inv_du
+                yv, dyv = hermite_log_d(
+                    t, logdi[j], logdi[j + 1], slopei[j], slopei[j + 1], dui, inv_du
+                )
             dv = math.exp(yv)
             dd = dv * dyv / x
         dval[i, k] = dv
@@ -375,6 +377,7 @@ def _add(ab, kv, row, col, value):
 def assemble(
     y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
     kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, res, ab, dres_du, jac_front,
+    fflux, fdl, fdr, fdp, c_seen,
 ):  # fmt: skip
     """Residual `res` and banded Jacobian `ab` of one implicit step (BDF form).
 
@@ -386,7 +389,9 @@ def assemble(
     distances (N+1, the first and last are half cells to the boundaries); lam2: Debye length
     squared (nm^2). Outputs: dres_du (rows of cell 0: derivative w.r.t. psi_front),
     jac_front: [total front flux sum z F(0), its derivatives w.r.t. cell-0 unknowns (S+1),
-    w.r.t. psi_front]. Returns nothing; arrays are overwritten.
+    w.r.t. psi_front]. Workspace: fflux, fdl, fdr, fdp (S, N + 1) and c_seen (S, N) of
+    `face_fluxes` (dval/dder are brought up to date where c differs from c_seen). Returns
+    nothing; arrays are overwritten.
     """
     n_species = z.shape[0]
     nb = n_species + 1
@@ -395,8 +400,6 @@ def assemble(
     kv = kl + ku
     ab[:, :] = 0.0
     dres_du[:] = 0.0
-    jac_front[:] = 0.0
-    evaluate_mobilities(y, n_species, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder)
 
     # time derivative and Poisson source terms
     for k in range(n_cells):
@@ -436,96 +439,65 @@ def assemble(
             _add(ab, kv, rr, rr, -gr)
             _add(ab, kv, rr, rl, gr)
 
-    # species fluxes (Scharfetter-Gummel, arithmetic mean of the nodal D at each face)
+    # species fluxes (Scharfetter-Gummel, arithmetic mean of the nodal D at each face), face
+    # by face from face_fluxes (the flux part of the two-species block path too)
+    face_fluxes(
+        y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
+        n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
+    )  # fmt: skip
+    front_jacobian(z, fflux, fdr, fdp, jac_front)
     for i in range(n_species):
-        zi = z[i]
-        # front face x = 0
+        # front face x = 0: -w F(0) in the rows of cell 0 (F depends on c_0, psi_0, psi_front)
         if src == i:
-            dsrc, _ = species_mobility(
-                c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref
-            )  # fmt: skip
-            c1 = y[i]
-            psi1 = y[n_species]
-            dpsi = zi * (psi1 - psi_front)
-            bp, bm, dbp, dbm = bernoulli_pair(dpsi)
-            df = 0.5 * (dsrc + dval[i, 0])
-            drift = bp * c_src - bm * c1
-            flux = df / d[0] * drift
-            dflux_c1 = -df / d[0] * bm + 0.5 * dder[i, 0] / d[0] * drift
-            dflux_psi1 = df / d[0] * zi * (dbp * c_src + dbm * c1)
-            dflux_u = -dflux_psi1
             w = dt / h[0]
-            res[i] -= w * flux
-            _add(ab, kv, i, i, -w * dflux_c1)
-            _add(ab, kv, i, n_species, -w * dflux_psi1)
-            dres_du[i] -= w * dflux_u
-            jac_front[0] += zi * flux
-            jac_front[1 + i] += zi * dflux_c1
-            jac_front[1 + n_species] += zi * dflux_psi1
-            jac_front[2 + n_species] += zi * dflux_u
-        # back face x = L
-        bk = back_kind[i]
-        if bk != 1:
-            cb = back_c[i] if bk == 0 else 0.0
+            res[i] -= w * fflux[i, 0]
+            _add(ab, kv, i, i, -w * fdr[i, 0])
+            _add(ab, kv, i, n_species, -w * fdp[i, 0])
+            dres_du[i] += w * fdp[i, 0]
+        # back face x = L: +w F(L) in the rows of the last cell
+        if back_kind[i] != 1:
             kc = n_cells - 1
-            dback, _ = species_mobility(
-                cb, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref
-            )  # fmt: skip
             rc = kc * nb + i
-            cn = y[rc]
-            psin = y[kc * nb + n_species]
-            dpsi = zi * (0.0 - psin)
-            bp, bm, dbp, dbm = bernoulli_pair(dpsi)
-            dn = d[n_cells]
-            df = 0.5 * (dval[i, kc] + dback)
-            drift = bp * cn - bm * cb
-            flux = df / dn * drift
-            dflux_cn = df / dn * bp + 0.5 * dder[i, kc] / dn * drift
-            # d dpsi / d psin = -zi
-            dflux_psin = -df / dn * zi * (dbp * cn + dbm * cb)
             w = dt / h[kc]
-            res[rc] += w * flux
-            _add(ab, kv, rc, rc, w * dflux_cn)
-            _add(ab, kv, rc, kc * nb + n_species, w * dflux_psin)
-    # interior faces: one Bernoulli evaluation per face for all species of the same charge
+            res[rc] += w * fflux[i, n_cells]
+            _add(ab, kv, rc, rc, w * fdl[i, n_cells])
+            _add(ab, kv, rc, kc * nb + n_species, -w * fdp[i, n_cells])
+    # interior faces: +w F in the rows of the cell on the left, -w F on the right
     for f in range(1, n_cells):
-        kl_ = f - 1
-        kr = f
-        pl = kl_ * nb + n_species
-        pr = kr * nb + n_species
-        dpsi0 = y[pr] - y[pl]
-        wl = dt / h[kl_]
-        wr = dt / h[kr]
-        inv_d = 1.0 / d[f]
-        z_done = math.nan  # no charge evaluated yet at this face
-        bp = bm = dbp = dbm = 0.0
+        pl = (f - 1) * nb + n_species
+        pr = f * nb + n_species
+        wl = dt / h[f - 1]
+        wr = dt / h[f]
         for i in range(n_species):
-            zi = z[i]
-            if zi != z_done:
-                bp, bm, dbp, dbm = bernoulli_pair(zi * dpsi0)
-                z_done = zi
-            rl = kl_ * nb + i
-            rr = kr * nb + i
-            cl = y[rl]
-            cr = y[rr]
-            df = 0.5 * (dval[i, kl_] + dval[i, kr])
-            g = df * inv_d
-            drift = bp * cl - bm * cr
-            flux = g * drift
-            dcl = g * bp + 0.5 * dder[i, kl_] * inv_d * drift
-            dcr = -g * bm + 0.5 * dder[i, kr] * inv_d * drift
-            dpr = g * zi * (dbp * cl + dbm * cr)
-            dpl = -dpr
+            rl = (f - 1) * nb + i
+            rr = f * nb + i
+            flux = fflux[i, f]
+            dcl = fdl[i, f]
+            dcr = fdr[i, f]
+            dpr = fdp[i, f]
             res[rl] += wl * flux
             _add(ab, kv, rl, rl, wl * dcl)
             _add(ab, kv, rl, rr, wl * dcr)
-            _add(ab, kv, rl, pl, wl * dpl)
+            _add(ab, kv, rl, pl, -wl * dpr)
             _add(ab, kv, rl, pr, wl * dpr)
             res[rr] -= wr * flux
             _add(ab, kv, rr, rl, -wr * dcl)
             _add(ab, kv, rr, rr, -wr * dcr)
-            _add(ab, kv, rr, pl, -wr * dpl)
+            _add(ab, kv, rr, pl, wr * dpr)
             _add(ab, kv, rr, pr, -wr * dpr)
+
+
+@njit(cache=True)
+def front_jacobian(z, fflux, fdr, fdp, jac_front):
+    """jac_front = [sum z F(0), its derivatives with respect to the cell-0 unknowns (S + 1),
+    with respect to psi_front], from the front-face arrays of `face_fluxes`."""
+    n_species = z.shape[0]
+    jac_front[:] = 0.0
+    for i in range(n_species):
+        jac_front[0] += z[i] * fflux[i, 0]
+        jac_front[1 + i] = z[i] * fdr[i, 0]
+        jac_front[1 + n_species] += z[i] * fdp[i, 0]
+    jac_front[2 + n_species] = -jac_front[1 + n_species]
 
 
 @njit(cache=True)
@@ -1001,12 +973,7 @@ def newton_system_2(
         y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
         n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
     )  # fmt: skip
-    jac_front[:] = 0.0
-    for i in range(2):
-        jac_front[0] += z[i] * fflux[i, 0]
-        jac_front[1 + i] = z[i] * fdr[i, 0]
-        jac_front[3] += z[i] * fdp[i, 0]
-    jac_front[4] = -jac_front[3]
+    front_jacobian(z, fflux, fdr, fdp, jac_front)
     return block_solve_2(
         y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy,
         bordered, zcol, xblk,
@@ -1161,16 +1128,13 @@ def _advance_steps(
     # two species: block elimination cell by cell (newton_system_2)
     use_blocks = n_species == 2
     xblk = np.empty((n_cells if use_blocks else 1, 9))  # written before it is read
-    n_face = n_cells + 1 if use_blocks else 1
-    fflux = np.zeros((n_species, n_face))
-    fdl = np.zeros((n_species, n_face))
-    fdr = np.zeros((n_species, n_face))
-    fdp = np.zeros((n_species, n_face))
-    # D(c) of the block path, kept between iterations and steps for the cells whose fraction
-    # has not changed (update_mobilities); separate from dval/dder, which `assemble` overwrites
-    dval_b = np.zeros((n_species, n_cells if use_blocks else 1))
-    dder_b = np.zeros((n_species, n_cells if use_blocks else 1))
-    c_seen = np.full((n_species, n_cells if use_blocks else 1), np.nan)
+    # face fluxes of both paths, and D(c) (dval, dder) kept between iterations and steps for
+    # the cells whose fraction has not changed (c_seen, see update_mobilities)
+    fflux = np.empty((n_species, n_cells + 1))
+    fdl = np.empty((n_species, n_cells + 1))
+    fdr = np.empty((n_species, n_cells + 1))
+    fdp = np.empty((n_species, n_cells + 1))
+    c_seen = np.full((n_species, n_cells), np.nan)
     galvanostatic = control == 1
     steps_here = 0
     # after a Newton failure the retry starts from the last accepted state with backward Euler
@@ -1267,15 +1231,15 @@ def _advance_steps(
             if use_blocks and not safe_retry:
                 solved = newton_system_2(
                     ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
-                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, dval_b, dder_b,
-                    c_seen, fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
+                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen,
+                    fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
                 )  # fmt: skip
             if not solved:
                 ist[IS_BANDED] += 1
                 assemble(
                     ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
                     back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, res, ab,
-                    dres_du, jac_front,
+                    dres_du, jac_front, fflux, fdl, fdr, fdp, c_seen,
                 )  # fmt: skip
                 if banded_lu(ab, kl, ku, ipiv) != 0:
                     lu_failed = True

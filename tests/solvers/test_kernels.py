@@ -62,7 +62,8 @@ def _assemble_numba(a):
     res, ab = np.zeros(n), np.zeros((n, 2 * kl + ku + 1))
     dru, jf = np.zeros(nb), np.zeros(nb + 2)
     work = np.zeros((n_species, n_cells)), np.zeros((n_species, n_cells))
-    K.assemble(*a.values(), *work, res, ab, dru, jf)
+    faces = [np.zeros((n_species, n_cells + 1)) for _ in range(4)]
+    K.assemble(*a.values(), *work, res, ab, dru, jf, *faces, np.full((n_species, n_cells), np.nan))
     return res, ab, dru, jf
 
 
