@@ -120,8 +120,9 @@ def native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn
     Three passes (ln u; the table; exp) rather than one call of `mobility` per face: each pass
     is a short loop of independent iterations without calls, which the processor overlaps,
     while the chain ln -> table -> exp of one face is long. This halves the cost of the
-    mobilities, the larger part of a Newton iteration. (The table lookup is written out: as an
-    inlined function returning a tuple, the loop takes 30 % longer.)
+    mobilities, the larger part of a Newton iteration. (The table lookup is written out, apart
+    from the cubic of `solvers.kernels.hermite_log_d`, which takes scalars only: as a function
+    that takes the table arrays and returns a tuple, the loop took 30 % longer.)
     """
     if kind == 0:
         for f in range(n):

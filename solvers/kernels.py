@@ -213,7 +213,7 @@ def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
     """(D, dD/dc) at fraction c; kind 0: constant d_const; kind 1: cubic Hermite in ln c.
 
     logd, slope: table of ln D and d lnD / d ln c at nodes u0 + k du (D in the caller's units).
-    `_species_mobilities` writes the same operations out in its loop over the cells.
+    `_species_mobilities` performs the same operations in its loop over the cells.
     """
     if kind == 0:
         return d_const, 0.0
@@ -265,9 +265,10 @@ def _species_mobilities(
     y, nb, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, memo
 ):  # fmt: skip
     """D and dD/dc of species i in every cell into dval[i], dder[i]: `species_mobility` cell by
-    cell, bit for bit, with the table lookup of `mobility` written out in the loop (a compiled
-    call per cell that passes the table arrays pays their reference counting, as much again as
-    the lookup; numba's inline="always" avoids it but quadrupled the compile time of the solver).
+    cell, bit for bit, with the table lookup of `mobility` written out in the loop, apart from
+    the scalar `hermite_log_d` (a compiled call per cell that passes the table arrays pays
+    their reference counting, as much again as the lookup; numba's inline="always" avoids it
+    but quadrupled the compile time of the solver).
     memo: skip the cells whose fraction equals c_seen[i, k] bit for bit (the fraction dval/dder
     were last evaluated at; NaN: never), and record the new fractions in c_seen."""
     n_cells = y.shape[0] // nb
