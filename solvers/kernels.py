@@ -124,10 +124,11 @@ DPSI_MAX = 5.0
 SAFETY = 0.85
 GROWTH_MAX = 2.0
 SHRINK_MIN = 0.2
-#: shrink factor after a Newton failure or a negative concentration.
+#: shrink factor after a Newton failure.
 SHRINK_FAIL = 0.25
-#: a concentration below -NEG_TOL after convergence rejects the step; tiny negative round-off
-#: above it is set to zero.
+#: the electroneutral solver rejects a step with a concentration below -NEG_TOL after
+#: convergence and sets tiny negative round-off above it to zero. (`advance` needs no such
+#: test: its Newton update keeps every fraction >= 0.)
 NEG_TOL = 1.0e-12
 
 
@@ -1122,7 +1123,6 @@ def _advance_steps(
     dder = np.zeros((n_species, n_cells))
     dres_du = np.zeros(nb)
     jac_front = np.zeros(nb + 2)
-    weights = np.zeros(n)
     balance = np.zeros(n_species)
     inventory = np.zeros(n_species)
     storage = np.zeros(n_species)
@@ -1163,7 +1163,7 @@ def _advance_steps(
         a0, a1, a2 = _bdf_coefficients(dt, dt1, order)
         tn = t + dt
         # predictor (quadratic through 3 levels, linear through 2, or constant), the BDF
-        # history, the error weights and the species inventories (for the balance test) in
+        # history and the species inventories (for the balance test) in
         # one pass; the divisions by the step sizes are taken out of the loop
         if safe_retry or nhist < 2:
             mode = 0
@@ -1197,7 +1197,6 @@ def _advance_steps(
                     if p < 0.0:
                         p = 0.0
                     hist[r] = a1 * yr + (a2 * y1[r] if use_y1 else 0.0)
-                    weights[r] = atol + rtol * abs(yr)
                     inventory[j] += h[k] * abs(yr)
                 ypred[r] = p
                 ynew[r] = p
@@ -1214,6 +1213,17 @@ def _advance_steps(
             u_guess = _interp(tn, tab_t, tab_v)
             target = 0.0
         psi_front = u_guess
+        # the local error estimate (Milne device with the quadratic predictor, fractions only)
+        estimate = order == 2 and nhist >= 3
+        cerr = 0.0
+        if estimate:
+            w = dt / dt1
+            e_bdf = (1.0 + w) ** 2 / (6.0 * w * (1.0 + 2.0 * w)) * dt**3
+            e_pred = dt * (dt + dt1) * (dt + dt1 + dt2) / 6.0
+            cerr = e_bdf / (e_bdf + e_pred)
+        err = 0.0
+        over_k = -1
+        over_i = -1
 
         converged = False
         lu_failed = False
@@ -1291,20 +1301,28 @@ def _advance_steps(
                 lam = DPSI_MAX / dpsi_max
             err_c = 0.0
             finite = True
-            # the storage part of the species balances (see conservation_residual), summed
-            # along: sum_k h_k (a0 c_k + hist_k) of the new iterate
+            # along with the update, in the same pass: the storage part of the species
+            # balances (see conservation_residual), sum_k h_k (a0 c_k + hist_k) of the new
+            # iterate, and what the step's acceptance needs if the iterate converges: its local
+            # error estimate and the first fraction above its limit (the site density: outside
+            # the dilute model). Fractions stay >= 0: the predictor and the update clip them.
             for i in range(n_species):
                 storage[i] = 0.0
+            err = 0.0
+            over_k = -1
+            over_i = -1
             for k in range(n_cells):
                 for i in range(n_species):
                     r = k * nb + i
                     step = lam * dy[r]
+                    y_abs = abs(y[r])
+                    weight = atol + rtol * y_abs
                     # err_c = max |dy| / weight, dividing only where the maximum grows
-                    if abs(dy[r]) > err_c * weights[r]:
-                        err_c = abs(dy[r]) / weights[r]
+                    if abs(dy[r]) > err_c * weight:
+                        err_c = abs(dy[r]) / weight
                     cnew = ynew[r] + step
                     if cnew < 0.0:
-                        if -cnew > NEWTON_TOL * weights[r]:
+                        if -cnew > NEWTON_TOL * weight:
                             # keep iterates positive: a fraction of the old value; the
                             # iteration is not converged while this clipping is needed
                             cnew = 0.1 * ynew[r] if ynew[r] > 0.0 else 0.0
@@ -1314,6 +1332,14 @@ def _advance_steps(
                             cnew = 0.0
                     ynew[r] = cnew
                     storage[i] += h[k] * (a0 * cnew + hist[r])
+                    if estimate:
+                        wt = atol + rtol * max(cnew, y_abs)
+                        v = cerr * abs(cnew - ypred[r])
+                        if v > err * wt:  # divide only where the maximum grows
+                            err = v / wt
+                    if cnew > c_limit[i] and over_k < 0:
+                        over_k = k
+                        over_i = i
                 r = k * nb + n_species
                 ynew[r] += lam * dy[r]
                 if not math.isfinite(ynew[r]):
@@ -1369,44 +1395,8 @@ def _advance_steps(
             fs[FS_KAPPA] = 0.0
             safe_retry = True
             continue
-        # one pass over the converged iterate: negative fractions (never accepted; round-off
-        # above -NEG_TOL is set to zero), the local error estimate (Milne device with the
-        # quadratic predictor, fractions only) and fractions above their limit (the site
-        # density: outside the dilute model); decided in this order below
-        estimate = order == 2 and nhist >= 3
-        cerr = 0.0
-        if estimate:
-            w = dt / dt1
-            e_bdf = (1.0 + w) ** 2 / (6.0 * w * (1.0 + 2.0 * w)) * dt**3
-            e_pred = dt * (dt + dt1) * (dt + dt1 + dt2) / 6.0
-            cerr = e_bdf / (e_bdf + e_pred)
-        neg = False
-        err = 0.0
-        over_k = -1
-        over_i = -1
-        for k in range(n_cells):
-            for i in range(n_species):
-                r = k * nb + i
-                c = ynew[r]
-                if c < 0.0:
-                    if c < -NEG_TOL:
-                        neg = True
-                    else:
-                        c = 0.0
-                        ynew[r] = 0.0
-                if estimate:
-                    wt = atol + rtol * max(abs(c), abs(y[r]))
-                    v = cerr * abs(c - ypred[r])
-                    if v > err * wt:  # divide only where the maximum grows
-                        err = v / wt
-                if c > c_limit[i] and over_k < 0:
-                    over_k = k
-                    over_i = i
-        if neg:
-            ist[IS_REJECT] += 1
-            fs[FS_DT] = dt * SHRINK_FAIL
-            safe_retry = True
-            continue
+        # the converged iterate: the local error estimate and fractions above their limit,
+        # evaluated in the update that produced it; decided in this order
         factor = GROWTH_MAX
         if estimate:
             if err > 1.0:
