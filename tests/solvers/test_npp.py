@@ -410,3 +410,108 @@ def test_two_species_take_the_block_elimination():
         )
     )
     assert sol3.diagnostics["banded_iterations"] == sol3.diagnostics["newton_iterations"]
+
+
+def _lbo_k_problem(duration_s):
+    from pathlib import Path
+
+    import nppsim
+    from nppsim.simulate import problem_from_case
+
+    cases = Path(__file__).resolve().parents[2] / "cases"
+    return problem_from_case(
+        nppsim.load_case(cases / "lbo_k.toml").with_values({"stage.1.duration_s": duration_s})
+    )
+
+
+@pytest.mark.parametrize("duration_s", [100.0, 4.0e4])
+def test_one_and_two_threads_agree(duration_s):
+    """lbo_k with the Newton solves in one thread and in two (the block elimination from both
+    ends, newton_system_2_threads): the same steps and Newton iterations, and results that
+    agree within Newton's tolerance: both converge to NEWTON_PSI_TOL (1e-6 thermal units,
+    3e-8 V) from updates that differ by the rounding of the elimination order (measured: 2.4e-9
+    in the fractions and 4.7e-8 V in the deep-cell potentials at 100 s, 3e-10 at 4e4 s)."""
+    problem = _lbo_k_problem(duration_s)
+    one = npp.solve(problem, threads=1)
+    two = npp.solve(problem, threads=2)
+    assert one.completed and two.completed
+    assert one.diagnostics["threads"] == 1 and two.diagnostics["threads"] == 2
+    for key in ("steps", "newton_iterations", "rejected_steps"):
+        assert one.diagnostics[key] == two.diagnostics[key], key
+    np.testing.assert_allclose(two.fractions, one.fractions, rtol=0, atol=2e-8)
+    np.testing.assert_allclose(two.potential_V, one.potential_V, rtol=0, atol=5e-7)
+    again = npp.solve(problem, threads=2)
+    assert np.array_equal(again.fractions, two.fractions)
+
+
+def test_threads_argument_is_checked():
+    with pytest.raises(ValueError, match="threads"):
+        npp.solve(_lbo_k_problem(1.0), threads=3)
+
+
+def test_single_threaded_block_and_thread_count_setting():
+    """single_threaded() makes solver_threads() 1 inside the block (and in a solve there),
+    restores it after, and nests; solver_threads() is 1 or 2."""
+    threads = npp.solver_threads()
+    assert threads in (1, 2)
+    with npp.single_threaded():
+        assert npp.solver_threads() == 1
+        with npp.single_threaded():
+            assert npp.solver_threads() == 1
+        assert npp.solver_threads() == 1
+        assert npp.solve(_lbo_k_problem(1.0)).diagnostics["threads"] == 1
+    assert npp.solver_threads() == threads
+
+
+def _solver_threads_in_subprocess(env_extra):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numba\n"
+        "from solvers import npp\n"
+        "n = npp.solver_threads()\n"
+        "print(n, numba.threading_layer(), numba.get_num_threads())\n"
+    )
+    env = dict(os.environ, **env_extra)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+        check=True,
+    ).stdout.split()  # fmt: skip
+    return int(out[0]), out[1], int(out[2])
+
+
+def test_solver_threads_in_a_fresh_process():
+    """In a fresh process solver_threads() starts numba's threading layer and takes 2 threads
+    exactly when the layer is OpenMP or TBB and numba may use 2 or more; NUMBA_NUM_THREADS=1
+    makes it 1."""
+    n, layer, available = _solver_threads_in_subprocess({})
+    assert n == (2 if layer in npp.FAST_THREADING_LAYERS and available >= 2 else 1)
+    assert _solver_threads_in_subprocess({"NUMBA_NUM_THREADS": "1"})[0] == 1
+
+
+def _solve_in_child(queue):
+    try:
+        sol = npp.solve(_lbo_k_problem(10.0))
+        queue.put((sol.completed, sol.diagnostics["threads"]))
+    except BaseException as exc:  # reported to the parent, which fails the test
+        queue.put((False, repr(exc)))
+
+
+def test_a_forked_child_solves_in_one_thread():
+    """GNU OpenMP cannot run in a process forked after it started (numba terminates such a
+    child with SIGTERM): after a two-thread solve here, a forked child (as a fork-based
+    process pool makes) still solves, in one thread."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    npp.solve(_lbo_k_problem(1.0), threads=npp.solver_threads())
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_solve_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=300)
+    assert child.exitcode == 0, f"child exit code {child.exitcode}"
+    assert queue.get(timeout=10) == (True, 1)
