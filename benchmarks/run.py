@@ -319,43 +319,38 @@ def standard_cases(solvers, repeats, quick, values_common) -> tuple[list[dict], 
 
 
 def baseline_comparison(solve_npp, repeats, duration_s, calls=200) -> dict:
-    """Table 2: numpy baseline against the compiled solver on the shipped case, the compiled
-    solver as it runs by default (`solvers.npp.solver_threads()` threads: 2 on a machine with
-    two cores and numba's OpenMP layer) and in one thread."""
-    from solvers.npp import solver_threads
-
+    """Table 2: numpy baseline against the compiled solver on the shipped case."""
     case = nppsim.load_case(CASE_PATH).with_values({"stage.1.duration_s": duration_s})
     problem = problem_from_case(case)
     _warm_up("npp", solve_npp, problem)
-    threads = solver_threads()
-    variants = {"numba": threads, "numba_1thread": 1}
-    # interleaved: each baseline run between runs of the compiled solver (both settings,
-    # alternating), so that a slow phase of a shared machine (20-40 % swings in a minute on the
-    # 2-core test machine) hits all; the speed-up of each round is reported as a range beside
-    # the ratio of the medians
-    walls = {key: [] for key in variants}
-    rounds = {key: [] for key in variants}
-    base_walls = []
-    base = None
-    sols = {}
+    # interleaved: each baseline run between runs of the compiled solver, so that a slow
+    # phase of a shared machine (20-40 % swings in a minute on the 2-core test machine) hits
+    # both; the speed-up of each round is reported as a range beside the ratio of the medians
+    walls, base_walls, rounds = [], [], []
+    base = sol = None
     for _ in range(min(repeats, 3)):
-        round_walls = {key: [] for key in variants}
+        round_walls = []
         for _ in range(max(1, repeats // 2)):
-            for key, n in variants.items():
-                t0 = time.perf_counter()
-                sols[key] = solve_npp(problem, threads=n)
-                round_walls[key].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            sol = solve_npp(problem)
+            round_walls.append(time.perf_counter() - t0)
         base = solve_numpy(problem, max_wall_s=BASELINE_MAX_WALL_S)
         base_walls.append(base["wall_s"])
-        for key in variants:
-            walls[key] += round_walls[key]
-            rounds[key].append(base["wall_s"] / statistics.median(round_walls[key]))
+        walls += round_walls
+        rounds.append(base["wall_s"] / statistics.median(round_walls))
         if not base["completed"]:
             break
+    wall = statistics.median(walls)
     base_wall = statistics.median(base_walls)
-    out = {
+    return {
         "duration_s": duration_s,
         "cells": len(problem.x_faces_nm) - 1,
+        "numba": {
+            "wall_s": wall,
+            "runs": len(walls),
+            "steps": int(sol.diagnostics["steps"]),
+            "newton_iterations": int(sol.diagnostics["newton_iterations"]),
+        },
         "numpy": {
             "wall_s": base_wall,
             "steps": base["steps"],
@@ -364,25 +359,13 @@ def baseline_comparison(solve_npp, repeats, duration_s, calls=200) -> dict:
             "message": base["message"],
             "repeats": len(base_walls),
         },
-        "kernels": kernel_profile(problem, sols["numba"].state, calls),
-        "max_abs_difference": float(np.max(np.abs(base["fractions"] - sols["numba"].fractions[-1])))
+        "speedup": base_wall / wall,
+        "speedup_rounds": rounds,
+        "kernels": kernel_profile(problem, sol.state, calls),
+        "max_abs_difference": float(np.max(np.abs(base["fractions"] - sol.fractions[-1])))
         if base["completed"]
         else math.nan,
     }
-    for key in variants:
-        sol = sols[key]
-        wall = statistics.median(walls[key])
-        out[key] = {
-            "wall_s": wall,
-            "runs": len(walls[key]),
-            "threads": int(sol.diagnostics["threads"]),
-            "steps": int(sol.diagnostics["steps"]),
-            "newton_iterations": int(sol.diagnostics["newton_iterations"]),
-        }
-        suffix = "" if key == "numba" else "_1thread"
-        out["speedup" + suffix] = base_wall / wall
-        out["speedup_rounds" + suffix] = rounds[key]
-    return out
 
 
 def kernel_profile(problem: Problem, state: np.ndarray, calls: int) -> dict:
@@ -466,17 +449,6 @@ def kernel_profile(problem: Problem, state: np.ndarray, calls: int) -> dict:
                      np.zeros(n), np.zeros(n), False, np.zeros(n),
                      np.zeros((n_cells, 9)))  # fmt: skip
             out["numba_block_solve_s"] = per_call(lambda: K.block_solve_2(*bargs))
-            # the whole two-species Newton solve (faces + elimination), D(c) memo cold, in one
-            # thread and in two (sweeps from both ends)
-            nargs = (*args, dval, dder, seen, *faces, np.zeros(n), np.zeros(n), np.zeros(nb + 2),
-                     False, np.zeros(n), np.zeros((n_cells, 9)))  # fmt: skip
-            flags = np.zeros(2, dtype=np.int64)
-            out["numba_newton_system_s"] = per_call(
-                lambda: (seen.fill(np.nan), K.newton_system_2(*nargs))
-            )
-            out["numba_newton_system_threads_s"] = per_call(
-                lambda: (seen.fill(np.nan), K.newton_system_2_threads(*nargs, flags))
-            )
         res_np, ab_np, _, _ = KN.assemble(*args)
         k = max(PROFILE_BATCHES, calls // 10)
         out["numpy_assemble_s"] = per_call(lambda: KN.assemble(*args), k)
@@ -568,21 +540,6 @@ def cli_timing(repeats: int, cold: bool, values: dict) -> dict:
     return out
 
 
-def _solver_threads() -> int:
-    from solvers.npp import solver_threads
-
-    return solver_threads()
-
-
-def _threading_layer() -> str:
-    import numba
-
-    try:
-        return numba.threading_layer()
-    except ValueError:
-        return "not started"
-
-
 def machine_info() -> dict:
     """Core count, load, versions and the state of the solver sources being measured."""
     info = {
@@ -593,9 +550,6 @@ def machine_info() -> dict:
         "processor": platform.processor() or platform.platform(),
         "nppsim": package_version(),
         "versions": library_versions(),
-        # threads of the NPP solver's two-species Newton solves, and numba's threading layer
-        "solver_threads": _solver_threads(),
-        "threading_layer": _threading_layer(),
         # the solvers are being tuned: which source the numbers belong to, file by file
         "solver_sources_sha256": {
             p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:10]
@@ -641,9 +595,6 @@ def report(results: dict) -> str:
         f"machine: {m['cpu_count']} cores (os.cpu_count), {m['processor']}; load average "
         f"{_opt(m['load_average_1min'], '.2f')} at start, "
         f"{_opt(results.get('load_average_end'), '.2f')} at the end",
-        f"threads: the NPP solver runs its two-species Newton solves in "
-        f"{m.get('solver_threads', '?')} (numba threading layer {m.get('threading_layer', '?')});"
-        " table 2 also in 1",
         "versions: nppsim " + m["nppsim"] + ", "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"source: git {m['git']}",
@@ -709,34 +660,25 @@ def report(results: dict) -> str:
         "   around solvers.kernels_numpy.assemble and scipy.linalg.solve_banded (LAPACK gbsv)",
     ]
     rows = []
-    compiled = [("numba", "npp (numba, default)"), ("numba_1thread", "npp (numba, 1 thread)")]
-    for key, label in [("numpy", "numpy baseline"), *compiled]:
-        if key not in b:
-            continue
+    for key, label in (("numpy", "numpy baseline"), ("numba", "npp (numba)")):
         s = b[key]
-        rows.append([label, s.get("threads", 1), s["steps"], s["newton_iterations"],
-                     s["wall_s"], 1e3 * s["wall_s"] / max(s["newton_iterations"], 1),
-                     b["numpy"]["wall_s"] / s["wall_s"]])  # fmt: skip
-    out.append(
-        format_table(["solver", "threads", "steps", "newton", "wall_s", "ms/newton", "x"], rows)
-    )
+        rows.append([label, s["steps"], s["newton_iterations"], s["wall_s"],
+                     1e3 * s["wall_s"] / max(s["newton_iterations"], 1)])  # fmt: skip
+    out.append(format_table(["solver", "steps", "newton", "wall_s", "ms/newton"], rows))
     status = "" if b["numpy"]["completed"] else f" (baseline stopped: {b['numpy']['message']})"
     out.append(
-        f"   speed-up {b['speedup']:.1f}x as run by default (target >= {SPEEDUP_TARGET:g}x: "
+        f"   speed-up {b['speedup']:.1f}x (target >= {SPEEDUP_TARGET:g}x: "
         f"{'met' if b['speedup'] >= SPEEDUP_TARGET else 'NOT met'}); max |difference| of the "
         f"final fractions {_opt(b['max_abs_difference'], '.1e')}{status}"
     )
-    for suffix, label in (("", "default"), ("_1thread", "1 thread")):
-        rounds = b.get("speedup_rounds" + suffix) or []
-        if rounds:
-            out.append(
-                f"   per round, {label} (a baseline run over the median of the compiled runs "
-                f"before it): {min(rounds):.1f}x to {max(rounds):.1f}x"
-            )
-    out.append(
-        f"   wall_s: medians of {b['numba'].get('runs', '?')} compiled runs per setting and "
-        f"{b['numpy']['repeats']} baseline runs, interleaved"
-    )
+    rounds = b.get("speedup_rounds") or []
+    if rounds:
+        out.append(
+            f"   per round (a baseline run over the median of the compiled runs before it): "
+            f"{min(rounds):.1f}x to {max(rounds):.1f}x;\n   wall_s: medians of "
+            f"{b['numba'].get('runs', '?')} compiled and {b['numpy']['repeats']} baseline runs, "
+            "interleaved"
+        )
     kp = b["kernels"]
     if "failed" in kp:
         out.append(f"   kernel profile unavailable: {kp['failed']}")
@@ -758,8 +700,6 @@ def report(results: dict) -> str:
                 ["block elimination + substitution", 1e6 * kp["numba_block_solve_s"],
                  1e6 * kp["scipy_solve_banded_s"]],
                 ["sum (block path, used by 2 species)", 1e6 * block_total, 1e6 * numpy_total],
-                ["newton_system_2 (the sum, one call)", 1e6 * kp["numba_newton_system_s"], ""],
-                ["  in two threads (_threads)", 1e6 * kp["numba_newton_system_threads_s"], ""],
             ]  # fmt: skip
         rows += [
             ["banded path: assemble", 1e6 * kp["numba_assemble_s"], ""],

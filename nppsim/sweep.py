@@ -162,12 +162,9 @@ def _run_point(case: Case, method: str) -> tuple[str, str, Result | None]:
     "failed") so the parent never has to unpickle an exception object; KeyboardInterrupt passes.
     """
     from nppsim.simulate import simulate  # looked up per call: workers import it on first use
-    from solvers.npp import single_threaded
 
     try:
-        # one thread per point: the points already run in parallel
-        with single_threaded():
-            return STATUS_OK, "", simulate(case, method=method)
+        return STATUS_OK, "", simulate(case, method=method)
     except SimulationError as exc:
         partial = exc.partial if isinstance(exc.partial, Result) else None
         return STATUS_FAILED, f"simulation failed: {_one_line(exc)}", partial

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from sed.table import LN_OVERFULL_GAIN_MAX
 
@@ -263,8 +263,7 @@ def species_mobility(c, i, k, kind, d_const, u0, du, logd, slope, n_lo, cref):
 
 @njit(cache=True)
 def _species_mobilities(
-    y, nb, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, memo, k_lo,
-    k_hi,
+    y, nb, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, memo
 ):  # fmt: skip
     """D and dD/dc of species i in every cell into dval[i], dder[i]: `species_mobility` cell by
     cell, bit for bit, with the table lookup of `mobility` written out in the loop, apart from
@@ -272,11 +271,11 @@ def _species_mobilities(
     their reference counting, as much again as the lookup; numba's inline="always" avoids it
     but quadrupled the compile time of the solver).
     memo: skip the cells whose fraction equals c_seen[i, k] bit for bit (the fraction dval/dder
-    were last evaluated at; NaN: never), and record the new fractions in c_seen.
-    Only the cells k_lo <= k < k_hi."""
+    were last evaluated at; NaN: never), and record the new fractions in c_seen."""
+    n_cells = y.shape[0] // nb
     ki = kind[i]
     if ki == KIND_CONSTANT:
-        for k in range(k_lo, k_hi):
+        for k in range(n_cells):
             dval[i, k] = d_const[i]
             dder[i, k] = 0.0
         return
@@ -294,7 +293,7 @@ def _species_mobilities(
     d_one = 0.0
     if ref:
         d_one, _ = mobility(1.0, KIND_TABLE, d_const[i], u0i, dui, logdi, slopei, nloi)
-    for k in range(k_lo, k_hi):
+    for k in range(n_cells):
         c = y[k * nb + i]
         if memo:
             if c == c_seen[i, k]:
@@ -346,7 +345,7 @@ def evaluate_mobilities(
     for i in range(n_species):
         _species_mobilities(
             y, n_species + 1, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder,
-            dval, False, 0, dval.shape[1],
+            dval, False,
         )  # fmt: skip
 
 
@@ -364,7 +363,7 @@ def update_mobilities(
     for i in range(n_species):
         _species_mobilities(
             y, n_species + 1, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder,
-            c_seen, True, 0, dval.shape[1],
+            c_seen, True,
         )  # fmt: skip
 
 
@@ -705,34 +704,20 @@ def face_fluxes(
     and all four are 0 at a blocking face. dval, dder: D and dD/dc per species and cell,
     brought up to date here (`update_mobilities`, with c_seen).
     """
-    update_mobilities(
-        y, z.shape[0], kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen
-    )  # fmt: skip
-    _face_range(
-        y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
-        n_lo, cref, dval, dder, fflux, fdl, fdr, fdp, 0, d.shape[0],
-    )  # fmt: skip
-
-
-@njit(cache=True)
-def _face_range(
-    y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo,
-    cref, dval, dder, fflux, fdl, fdr, fdp, f_lo, f_hi,
-):  # fmt: skip
-    """`face_fluxes` for the faces f_lo <= f < f_hi, from dval and dder as they are (the D(c)
-    of the cells next to those faces must be up to date)."""
     n_species = z.shape[0]
     nb = n_species + 1
     n_cells = d.shape[0] - 1
+    update_mobilities(
+        y, n_species, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen
+    )  # fmt: skip
     for i in range(n_species):
         zi = z[i]
         for f in (0, n_cells):
-            if f_lo <= f < f_hi:
-                fflux[i, f] = 0.0
-                fdl[i, f] = 0.0
-                fdr[i, f] = 0.0
-                fdp[i, f] = 0.0
-        if src == i and f_lo == 0:
+            fflux[i, f] = 0.0
+            fdl[i, f] = 0.0
+            fdr[i, f] = 0.0
+            fdp[i, f] = 0.0
+        if src == i:
             dsrc, _ = species_mobility(
                 c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref
             )  # fmt: skip
@@ -746,7 +731,7 @@ def _face_range(
             fdr[i, 0] = r_
             fdp[i, 0] = p_
         bk = back_kind[i]
-        if bk != 1 and f_hi > n_cells:
+        if bk != 1:
             cb = back_c[i] if bk == 0 else 0.0
             kc = n_cells - 1
             dback, _ = species_mobility(cb, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
@@ -759,7 +744,7 @@ def _face_range(
             fflux[i, n_cells] = f_
             fdl[i, n_cells] = l_
             fdp[i, n_cells] = p_
-    for f in range(max(f_lo, 1), min(f_hi, n_cells)):
+    for f in range(1, n_cells):
         pl = (f - 1) * nb + n_species
         dpsi0 = y[pl + nb] - y[pl]
         inv_d = 1.0 / d[f]
@@ -809,7 +794,7 @@ def block_solve_2(
 ):  # fmt: skip
     """Residual `res` and Newton update dy = -J^-1 res of one implicit step with two species,
     from the face fluxes of `face_fluxes`: the system of `assemble`, solved without forming
-    the band, by one forward sweep over all cells (`_forward_sweep`) and the back substitution.
+    the band.
 
     Unknowns per cell (c_0, c_1, psi); the Jacobian is block tridiagonal with 3 x 3 blocks
     A_k (diagonal), B_k (to cell k+1), C_k (to cell k-1). Forward sweep:
@@ -827,39 +812,13 @@ def block_solve_2(
     iteration inexact by as much, which the iteration absorbs: each iterate's residual and
     balance are evaluated exactly, and a failed iteration is retried with the banded LU.
 
-    The solver itself (`newton_system_2`) splits the same elimination into two sweeps from
-    both ends that meet in the middle, so that two threads can share it.
-    """
-    n_cells = h.shape[0]
-    if not _forward_sweep(
-        y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy,
-        bordered, zcol, xblk, 0, n_cells,
-    ):  # fmt: skip
-        return False
-    _back_substitute_down(xblk, dy, n_cells - 1)
-    if bordered:
-        _back_substitute_down(xblk, zcol, n_cells - 1)
-    return True
-
-
-@njit(cache=True)
-def _forward_sweep(
-    y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy, bordered,
-    zcol, xblk, k_lo, k_hi,
-):  # fmt: skip
-    """The forward sweep of `block_solve_2` over the cells k_lo <= k < k_hi: res, the reduced
-    right-hand sides y_k (in dy, and in zcol if `bordered`) and X_k (xblk[k], for k < N - 1).
-    For k_lo > 0 it continues from X, y of cell k_lo - 1 as stored there. Returns False at the
-    first ill-conditioned block.
-
-    The sweep is a chain of dependent operations (the 3 x 3 inverse includes a division):
-    ~25 ns per cell, bound by latency. It calls no function that is not inlined: a call (exp,
-    log) would make the compiled code save the live block values around it (x86-64 has no
-    callee-saved floating-point registers); this is why the fluxes are evaluated in a separate
-    pass (fusing the two passes was 20 % slower). Also measured slower: two sweeps from both
-    ends interleaved in one loop (1.5x: their values do not fit the registers; in two threads
-    they do, see `newton_system_2_threads`) and the block row computed by a helper returning a
-    tuple (1.7x).
+    The forward sweep is a chain of dependent operations (the 3 x 3 inverse includes a
+    division): ~25 ns per cell, bound by latency. It calls no function that is not inlined: a
+    call (exp, log) would make the compiled code save the live block values around it (x86-64
+    has no callee-saved floating-point registers); this is why the fluxes are evaluated in a
+    separate pass (fusing the two passes was 20 % slower). Also measured slower: a twisted
+    elimination (two chains from both ends, 1.5x: their values do not fit the registers) and
+    the block row computed by a helper returning a tuple (1.7x).
     """
     n_cells = h.shape[0]
     z0 = z[0]
@@ -867,15 +826,7 @@ def _forward_sweep(
     x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = 0.0
     p0 = p1 = p2 = 0.0
     q0 = q1 = q2 = 0.0
-    if k_lo > 0:
-        j = k_lo - 1
-        x00, x01, x02 = xblk[j, 0], xblk[j, 1], xblk[j, 2]
-        x10, x11, x12 = xblk[j, 3], xblk[j, 4], xblk[j, 5]
-        x20, x21, x22 = xblk[j, 6], xblk[j, 7], xblk[j, 8]
-        p0, p1, p2 = dy[3 * j], dy[3 * j + 1], dy[3 * j + 2]
-        if bordered:
-            q0, q1, q2 = zcol[3 * j], zcol[3 * j + 1], zcol[3 * j + 2]
-    for k in range(k_lo, k_hi):
+    for k in range(n_cells):
         base = 3 * k
         w = dt / h[k]
         c0 = y[base]
@@ -983,210 +934,20 @@ def _forward_sweep(
             xblk[k, 6] = x20
             xblk[k, 7] = x21
             xblk[k, 8] = x22
-    return True
-
-
-@njit(cache=True)
-def _backward_sweep(
-    y, hist, a0, dt, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy, bordered, zcol, xblk,
-    k_lo, k_hi,
-):  # fmt: skip
-    """The mirror of `_forward_sweep`, from cell k_hi - 1 down to k_lo (1 <= k_lo; k_hi = N):
-    E_k = A_k - B_k W_{k+1}, W_k = E_k^-1 C_k (xblk[k]), v_k = E_k^-1 (b_k - B_k v_{k+1})
-    (dy); res of these cells; zcol = 0 there (e = d res / d psi_front vanishes beyond cell
-    0). Returns False at the first ill-conditioned block."""
-    n_cells = h.shape[0]
-    z0 = z[0]
-    z1 = z[1]
-    x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = 0.0
-    p0 = p1 = p2 = 0.0
-    for k in range(k_hi - 1, k_lo - 1, -1):
-        base = 3 * k
-        w = dt / h[k]
-        c0 = y[base]
-        c1 = y[base + 1]
-        psi = y[base + 2]
-        psi_l = y[base - 1]
-        psi_r = 0.0 if k == n_cells - 1 else y[base + 5]
-        gl = lam2 / (h[k] * d[k])
-        gr = lam2 / (h[k] * d[k + 1])
-        r0 = a0 * c0 + hist[base] + w * (fflux[0, k + 1] - fflux[0, k])
-        r1 = a0 * c1 + hist[base + 1] + w * (fflux[1, k + 1] - fflux[1, k])
-        r2 = z0 * c0 + z1 * c1 - cfix + gr * (psi_r - psi) - gl * (psi - psi_l)
-        res[base] = r0
-        res[base + 1] = r1
-        res[base + 2] = r2
-        a00 = a0 + w * (fdl[0, k + 1] - fdr[0, k])
-        a01 = 0.0
-        a02 = -w * (fdp[0, k + 1] + fdp[0, k])
-        a10 = 0.0
-        a11 = a0 + w * (fdl[1, k + 1] - fdr[1, k])
-        a12 = -w * (fdp[1, k + 1] + fdp[1, k])
-        a20 = z0
-        a21 = z1
-        a22 = -(gl + gr)
-        b0 = -r0
-        b1 = -r1
-        b2 = -r2
-        if k < n_cells - 1:
-            # minus B_k W_{k+1} and B_k v_{k+1} (B_k as in `_forward_sweep`)
-            bd0 = w * fdr[0, k + 1]
-            bl0 = w * fdp[0, k + 1]
-            bd1 = w * fdr[1, k + 1]
-            bl1 = w * fdp[1, k + 1]
-            a00 -= bd0 * x00 + bl0 * x20
-            a01 -= bd0 * x01 + bl0 * x21
-            a02 -= bd0 * x02 + bl0 * x22
-            a10 -= bd1 * x10 + bl1 * x20
-            a11 -= bd1 * x11 + bl1 * x21
-            a12 -= bd1 * x12 + bl1 * x22
-            a20 -= gr * x20
-            a21 -= gr * x21
-            a22 -= gr * x22
-            b0 -= bd0 * p0 + bl0 * p2
-            b1 -= bd1 * p1 + bl1 * p2
-            b2 -= gr * p2
-        c00, c01, c02, c10, c11, c12, c20, c21, c22, det, ok = _adjugate3(
-            a00, a01, a02, a10, a11, a12, a20, a21, a22
-        )
-        if not ok:
-            return False
-        inv = 1.0 / det
-        p0 = (c00 * b0 + c01 * b1 + c02 * b2) * inv
-        p1 = (c10 * b0 + c11 * b1 + c12 * b2) * inv
-        p2 = (c20 * b0 + c21 * b1 + c22 * b2) * inv
-        dy[base] = p0
-        dy[base + 1] = p1
-        dy[base + 2] = p2
-        if bordered:
-            zcol[base] = 0.0
-            zcol[base + 1] = 0.0
-            zcol[base + 2] = 0.0
-        # W_k = E_k^-1 C_k (C_k as in `_forward_sweep`)
-        cd0 = -w * fdl[0, k]
-        cl0 = w * fdp[0, k]
-        cd1 = -w * fdl[1, k]
-        cl1 = w * fdp[1, k]
-        x00 = (c00 * cd0) * inv
-        x01 = (c01 * cd1) * inv
-        x02 = (c00 * cl0 + c01 * cl1 + c02 * gl) * inv
-        x10 = (c10 * cd0) * inv
-        x11 = (c11 * cd1) * inv
-        x12 = (c10 * cl0 + c11 * cl1 + c12 * gl) * inv
-        x20 = (c20 * cd0) * inv
-        x21 = (c21 * cd1) * inv
-        x22 = (c20 * cl0 + c21 * cl1 + c22 * gl) * inv
-        xblk[k, 0] = x00
-        xblk[k, 1] = x01
-        xblk[k, 2] = x02
-        xblk[k, 3] = x10
-        xblk[k, 4] = x11
-        xblk[k, 5] = x12
-        xblk[k, 6] = x20
-        xblk[k, 7] = x21
-        xblk[k, 8] = x22
-    return True
-
-
-@njit(cache=True)
-def _junction(
-    y, hist, a0, dt, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy, bordered, zcol, xblk, k
-):  # fmt: skip
-    """Cell k (1 <= k <= N - 2) where the forward sweep (X_{k-1}, y_{k-1}) meets the backward
-    one (W_{k+1}, v_{k+1}): res of cell k and its solution x_k of
-    (A_k - C_k X_{k-1} - B_k W_{k+1}) x_k = b_k - C_k y_{k-1} - B_k v_{k+1} into dy (and zcol:
-    there v = 0). Returns False if that block is ill-conditioned."""
-    z0 = z[0]
-    z1 = z[1]
-    base = 3 * k
-    w = dt / h[k]
-    c0 = y[base]
-    c1 = y[base + 1]
-    psi = y[base + 2]
-    gl = lam2 / (h[k] * d[k])
-    gr = lam2 / (h[k] * d[k + 1])
-    r0 = a0 * c0 + hist[base] + w * (fflux[0, k + 1] - fflux[0, k])
-    r1 = a0 * c1 + hist[base + 1] + w * (fflux[1, k + 1] - fflux[1, k])
-    r2 = z0 * c0 + z1 * c1 - cfix + gr * (y[base + 5] - psi) - gl * (psi - y[base - 1])
-    res[base] = r0
-    res[base + 1] = r1
-    res[base + 2] = r2
-    a00 = a0 + w * (fdl[0, k + 1] - fdr[0, k])
-    a01 = 0.0
-    a02 = -w * (fdp[0, k + 1] + fdp[0, k])
-    a10 = 0.0
-    a11 = a0 + w * (fdl[1, k + 1] - fdr[1, k])
-    a12 = -w * (fdp[1, k + 1] + fdp[1, k])
-    a20 = z0
-    a21 = z1
-    a22 = -(gl + gr)
-    b0 = -r0
-    b1 = -r1
-    b2 = -r2
-    e0 = e1 = e2 = 0.0
-    # minus C_k X_{k-1}, C_k y_{k-1} (and C_k zcol_{k-1})
-    j = k - 1
-    cd0 = -w * fdl[0, k]
-    cl0 = w * fdp[0, k]
-    cd1 = -w * fdl[1, k]
-    cl1 = w * fdp[1, k]
-    a00 -= cd0 * xblk[j, 0] + cl0 * xblk[j, 6]
-    a01 -= cd0 * xblk[j, 1] + cl0 * xblk[j, 7]
-    a02 -= cd0 * xblk[j, 2] + cl0 * xblk[j, 8]
-    a10 -= cd1 * xblk[j, 3] + cl1 * xblk[j, 6]
-    a11 -= cd1 * xblk[j, 4] + cl1 * xblk[j, 7]
-    a12 -= cd1 * xblk[j, 5] + cl1 * xblk[j, 8]
-    a20 -= gl * xblk[j, 6]
-    a21 -= gl * xblk[j, 7]
-    a22 -= gl * xblk[j, 8]
-    b0 -= cd0 * dy[3 * j] + cl0 * dy[3 * j + 2]
-    b1 -= cd1 * dy[3 * j + 1] + cl1 * dy[3 * j + 2]
-    b2 -= gl * dy[3 * j + 2]
+    _back_substitute_3(xblk, dy)
     if bordered:
-        e0 -= cd0 * zcol[3 * j] + cl0 * zcol[3 * j + 2]
-        e1 -= cd1 * zcol[3 * j + 1] + cl1 * zcol[3 * j + 2]
-        e2 -= gl * zcol[3 * j + 2]
-    # minus B_k W_{k+1} and B_k v_{k+1}
-    j = k + 1
-    bd0 = w * fdr[0, k + 1]
-    bl0 = w * fdp[0, k + 1]
-    bd1 = w * fdr[1, k + 1]
-    bl1 = w * fdp[1, k + 1]
-    a00 -= bd0 * xblk[j, 0] + bl0 * xblk[j, 6]
-    a01 -= bd0 * xblk[j, 1] + bl0 * xblk[j, 7]
-    a02 -= bd0 * xblk[j, 2] + bl0 * xblk[j, 8]
-    a10 -= bd1 * xblk[j, 3] + bl1 * xblk[j, 6]
-    a11 -= bd1 * xblk[j, 4] + bl1 * xblk[j, 7]
-    a12 -= bd1 * xblk[j, 5] + bl1 * xblk[j, 8]
-    a20 -= gr * xblk[j, 6]
-    a21 -= gr * xblk[j, 7]
-    a22 -= gr * xblk[j, 8]
-    b0 -= bd0 * dy[3 * j] + bl0 * dy[3 * j + 2]
-    b1 -= bd1 * dy[3 * j + 1] + bl1 * dy[3 * j + 2]
-    b2 -= gr * dy[3 * j + 2]
-    c00, c01, c02, c10, c11, c12, c20, c21, c22, det, ok = _adjugate3(
-        a00, a01, a02, a10, a11, a12, a20, a21, a22
-    )
-    if not ok:
-        return False
-    inv = 1.0 / det
-    dy[base] = (c00 * b0 + c01 * b1 + c02 * b2) * inv
-    dy[base + 1] = (c10 * b0 + c11 * b1 + c12 * b2) * inv
-    dy[base + 2] = (c20 * b0 + c21 * b1 + c22 * b2) * inv
-    if bordered:
-        zcol[base] = (c00 * e0 + c01 * e1 + c02 * e2) * inv
-        zcol[base + 1] = (c10 * e0 + c11 * e1 + c12 * e2) * inv
-        zcol[base + 2] = (c20 * e0 + c21 * e1 + c22 * e2) * inv
+        _back_substitute_3(xblk, zcol)
     return True
 
 
 @njit(cache=True)
-def _back_substitute_down(xblk, v, k_top):
-    """v_k -= X_k v_{k+1} from cell k_top - 1 down to the first (3 unknowns per cell)."""
-    n0 = v[3 * k_top]
-    n1 = v[3 * k_top + 1]
-    n2 = v[3 * k_top + 2]
-    for k in range(k_top - 1, -1, -1):
+def _back_substitute_3(xblk, v):
+    """v_k -= X_k v_{k+1} from the next-to-last cell to the first (3 unknowns per cell)."""
+    n_cells = xblk.shape[0]
+    n0 = v[3 * n_cells - 3]
+    n1 = v[3 * n_cells - 2]
+    n2 = v[3 * n_cells - 1]
+    for k in range(n_cells - 2, -1, -1):
         base = 3 * k
         n0, n1, n2 = (
             v[base] - (xblk[k, 0] * n0 + xblk[k, 1] * n1 + xblk[k, 2] * n2),
@@ -1196,102 +957,6 @@ def _back_substitute_down(xblk, v, k_top):
         v[base] = n0
         v[base + 1] = n1
         v[base + 2] = n2
-
-
-@njit(cache=True)
-def _back_substitute_up(xblk, v, k_bottom):
-    """v_k -= W_k v_{k-1} from cell k_bottom + 1 up to the last (3 unknowns per cell)."""
-    n0 = v[3 * k_bottom]
-    n1 = v[3 * k_bottom + 1]
-    n2 = v[3 * k_bottom + 2]
-    for k in range(k_bottom + 1, xblk.shape[0]):
-        base = 3 * k
-        n0, n1, n2 = (
-            v[base] - (xblk[k, 0] * n0 + xblk[k, 1] * n1 + xblk[k, 2] * n2),
-            v[base + 1] - (xblk[k, 3] * n0 + xblk[k, 4] * n1 + xblk[k, 5] * n2),
-            v[base + 2] - (xblk[k, 6] * n0 + xblk[k, 7] * n1 + xblk[k, 8] * n2),
-        )
-        v[base] = n0
-        v[base + 1] = n1
-        v[base + 2] = n2
-
-
-# the two-ended elimination needs room for both sweeps and the two cells where they meet
-SPLIT_MIN_CELLS = 8
-
-
-@njit(cache=True)
-def _split_half(
-    t, m, y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
-    res, dy, bordered, zcol, xblk,
-):  # fmt: skip
-    """One half of the two-ended Newton solve (`newton_system_2`), split at cell m; the two
-    halves write disjoint parts of every array, so that they can run at once.
-    t = 0: D(c) of the cells 0..m, the faces 0..m, the forward sweep over the cells 0..m-1.
-    t = 1: D(c) of the cells m+1..N-1, the faces m+2..N, the backward sweep down to cell m+2.
-    Returns 1 if the sweep met no ill-conditioned block, else 0."""
-    n_cells = h.shape[0]
-    n_species = z.shape[0]
-    k_lo, k_hi = (0, m + 1) if t == 0 else (m + 1, n_cells)
-    for i in range(n_species):
-        _species_mobilities(
-            y, n_species + 1, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder,
-            c_seen, True, k_lo, k_hi,
-        )  # fmt: skip
-    f_lo, f_hi = (0, m + 1) if t == 0 else (m + 2, n_cells + 1)
-    _face_range(
-        y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
-        n_lo, cref, dval, dder, fflux, fdl, fdr, fdp, f_lo, f_hi,
-    )  # fmt: skip
-    if t == 0:
-        ok = _forward_sweep(
-            y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy,
-            bordered, zcol, xblk, 0, m,
-        )  # fmt: skip
-    else:
-        ok = _backward_sweep(
-            y, hist, a0, dt, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy, bordered, zcol,
-            xblk, m + 2, n_cells,
-        )  # fmt: skip
-    return 1 if ok else 0
-
-
-@njit(cache=True)
-def _split_middle(
-    m, y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, fflux, fdl, fdr, fdp,
-    res, dy, bordered, zcol, xblk,
-):  # fmt: skip
-    """Between the halves of `_split_half` and the back substitutions: the face m+1, the
-    forward sweep's cell m and the junction cell m+1. False if ill-conditioned."""
-    _face_range(
-        y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
-        n_lo, cref, dval, dder, fflux, fdl, fdr, fdp, m + 1, m + 2,
-    )  # fmt: skip
-    if not _forward_sweep(
-        y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy,
-        bordered, zcol, xblk, m, m + 1,
-    ):  # fmt: skip
-        return False
-    return _junction(
-        y, hist, a0, dt, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy, bordered, zcol,
-        xblk, m + 1,
-    )  # fmt: skip
-
-
-@njit(cache=True)
-def _split_finish(t, m, xblk, dy, bordered, zcol):
-    """The back substitutions from the junction cell m+1: t = 0 down to cell 0, t = 1 up to
-    cell N - 1 (disjoint cells: the two can run at once)."""
-    if t == 0:
-        _back_substitute_down(xblk, dy, m + 1)
-        if bordered:
-            _back_substitute_down(xblk, zcol, m + 1)
-    else:
-        _back_substitute_up(xblk, dy, m + 1)
-        if bordered:
-            _back_substitute_up(xblk, zcol, m + 1)
 
 
 @njit(cache=True)
@@ -1303,9 +968,9 @@ def newton_system_2(
     """Residual, Newton update dy = -J^-1 res and (if `bordered`) zcol = J^-1 d res/d psi_front
     of one implicit step with two species: `face_fluxes`, then `block_solve_2`; jac_front as
     in `assemble`; dval, dder, c_seen: see `face_fluxes`. Returns False if a diagonal block is
-    ill-conditioned (see `block_solve_2`; the caller then takes the banded LU).
+    ill-conditioned (see `block_solve_2`).
     About 3x faster than `assemble` + `banded_lu` + `banded_solve` on lbo_k: no band to clear,
-    fill and factor with pivoting. `newton_system_2_threads` is the same in two threads."""
+    fill and factor with pivoting."""
     face_fluxes(
         y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
         n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
@@ -1315,55 +980,6 @@ def newton_system_2(
         y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy,
         bordered, zcol, xblk,
     )  # fmt: skip
-
-
-@njit(cache=True, parallel=True)
-def newton_system_2_threads(
-    y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
-    res, dy, jac_front, bordered, zcol, xblk, flags,
-):  # fmt: skip
-    """`newton_system_2` in two threads (flags: workspace, 2 integers).
-
-    The block elimination runs from both ends at once (numba prange, OpenMP): one thread takes
-    D(c), the faces and the forward sweep of the first half of the cells, the other those of
-    the second half and a backward sweep (`_split_half`); the sweeps meet at cell
-    m + 1 = N // 2 + 1 (`_split_middle`), and each thread back-substitutes its half
-    (`_split_finish`). Same operation count as one sweep, in two parallel regions of ~1.2 us
-    each. The elimination order differs from `newton_system_2`, so dy agrees with it to
-    rounding (normwise backward error ~1e-16 for both), not bit for bit.
-    Measured on lbo_k (2 cores): ~1.7x faster than `newton_system_2` called in a loop; in the
-    time loop ~1.2x, as the other thread's half of the unknowns moves between the two cores'
-    caches at every iteration. Below SPLIT_MIN_CELLS cells: `newton_system_2`."""
-    n_cells = h.shape[0]
-    if n_cells < SPLIT_MIN_CELLS:
-        return newton_system_2(
-            y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-            kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr,
-            fdp, res, dy, jac_front, bordered, zcol, xblk,
-        )  # fmt: skip
-    m = n_cells // 2
-    for t in prange(2):
-        # the flag is stored here, not inside the callee: when `_split_half` wrote it, the test
-        # below read the previous call's flags (numba's parfor pass may move a read of an
-        # array above a parallel loop that writes the array only inside a called function)
-        flags[t] = _split_half(
-            t, m, y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
-            back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, fflux,
-            fdl, fdr, fdp, res, dy, bordered, zcol, xblk,
-        )  # fmt: skip
-    front_jacobian(z, fflux, fdr, fdp, jac_front)
-    if flags[0] == 0 or flags[1] == 0:
-        return False
-    if not _split_middle(
-        m, y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-        kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, fflux, fdl, fdr, fdp, res,
-        dy, bordered, zcol, xblk,
-    ):  # fmt: skip
-        return False
-    for t in prange(2):
-        _split_finish(t, m, xblk, dy, bordered, zcol)
-    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1447,7 +1063,7 @@ N_IS = 11
 def advance(
     t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
     kind, d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
-    max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot, threads,
+    max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
 ):  # fmt: skip
     """Integrate from fs[FS_T] to t_stop with adaptive variable-step BDF2 (BE first step).
 
@@ -1463,14 +1079,12 @@ def advance(
     ionic charge (fraction nm), total current (ionic flux plus the displacement current
     lam2 dG/dt by the step's BDF formula, the one the galvanostatic control holds at its target:
     in 1D the current of the external circuit) and total charge (ionic charge plus
-    lam2 (G - fs[FS_G0]), the BDF integral of the total current). threads: 2 runs the Newton
-    solve of two species in two threads (`newton_system_2_threads`; the same results bit for
-    bit), 1 in the calling thread. Returns a STATUS_* code.
+    lam2 (G - fs[FS_G0]), the BDF integral of the total current). Returns a STATUS_* code.
     """
     status, ya, y1a, y2a = _advance_steps(
         t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c, kind,
         d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
-        max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot, threads,
+        max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
     )  # fmt: skip
     # the accepted states rotate through four buffers: copy the final ones into the caller's
     a = ya.copy()
@@ -1486,7 +1100,7 @@ def advance(
 def _advance_steps(
     t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
     kind, d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
-    max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot, threads,
+    max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
 ):  # fmt: skip
     """`advance`, with the accepted states rotating through the buffers y, y1, y2 and a work
     buffer: returns (status, current, previous, the one before)."""
@@ -1515,8 +1129,6 @@ def _advance_steps(
     # two species: block elimination cell by cell (newton_system_2)
     use_blocks = n_species == 2
     xblk = np.empty((n_cells if use_blocks else 1, 9))  # written before it is read
-    flags = np.zeros(2, dtype=np.int64)
-    two_threads = threads >= 2
     # face fluxes of both paths, and D(c) (dval, dder) kept between iterations and steps for
     # the cells whose fraction has not changed (c_seen, see update_mobilities)
     fflux = np.empty((n_species, n_cells + 1))
@@ -1628,20 +1240,11 @@ def _advance_steps(
             # (backward Euler from the last state, a quarter of the step) takes the banded LU
             # with partial pivoting, so that a step can never fail for the block path alone
             if use_blocks and not safe_retry:
-                if two_threads:
-                    solved = newton_system_2_threads(
-                        ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src,
-                        back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref,
-                        dval, dder, c_seen, fflux, fdl, fdr, fdp, res, dy, jac_front,
-                        galvanostatic, zcol, xblk, flags,
-                    )  # fmt: skip
-                else:
-                    solved = newton_system_2(
-                        ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src,
-                        back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref,
-                        dval, dder, c_seen, fflux, fdl, fdr, fdp, res, dy, jac_front,
-                        galvanostatic, zcol, xblk,
-                    )  # fmt: skip
+                solved = newton_system_2(
+                    ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
+                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen,
+                    fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
+                )  # fmt: skip
             if not solved:
                 ist[IS_BANDED] += 1
                 assemble(

@@ -6,16 +6,12 @@ and reports progress. Scaled variables (see `solvers.kernels`) are converted her
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
-import threading
 import time as _time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from solvers import kernels as K
@@ -78,57 +74,6 @@ class KernelArrays:
     thermal_voltage_V: float
     flux_to_A_cm2: float
     c_limit: np.ndarray
-
-
-#: numba threading layers that start a parallel region in about a microsecond; its fallback,
-#: "workqueue", took ~80 us per region here, more than the two threads save per iteration
-FAST_THREADING_LAYERS = ("omp", "tbb")
-#: the process in which solver_threads started numba's threading layer (None: not yet; -1: it
-#: was started before by other code, possibly in a parent process before a fork)
-_threads_started_in: int | None = None
-_thread_state = threading.local()
-
-
-def solver_threads() -> int:
-    """Threads the NPP solver uses for the Newton solves of two species: 2 or 1.
-
-    2 if numba may run 2 threads in the calling thread (``numba.get_num_threads()``; set it to
-    1 with ``numba.set_num_threads(1)`` or NUMBA_NUM_THREADS=1), its threading layer is OpenMP
-    or TBB, this function started that layer in this process, and the call is not inside
-    `single_threaded()`. Otherwise 1. A process forked after the layer started gets 1: GNU
-    OpenMP cannot run in a forked child (numba terminates the process), so the solver never
-    starts a parallel region there. So does a process whose layer other code started first,
-    as this function cannot tell whether that was before a fork.
-    The two settings agree to rounding (see `solvers.kernels.newton_system_2_threads`).
-    """
-    global _threads_started_in
-    if getattr(_thread_state, "single", False):
-        return 1
-    if _threads_started_in is None:
-        try:
-            numba.threading_layer()  # raises ValueError while the layer is not started
-            _threads_started_in = -1
-        except ValueError:
-            numba.get_num_threads()  # starts the threading layer
-            _threads_started_in = os.getpid()
-    if _threads_started_in != os.getpid():
-        return 1
-    if numba.threading_layer() not in FAST_THREADING_LAYERS:
-        return 1
-    return min(2, numba.get_num_threads())
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Within this block, NPP solves in the calling thread run in one thread (for workers that
-    already run in parallel, e.g. the points of a sweep: two threads each would oversubscribe
-    the cores). Does not start numba's threading layer."""
-    before = getattr(_thread_state, "single", False)
-    _thread_state.single = True
-    try:
-        yield
-    finally:
-        _thread_state.single = before
 
 
 def debye_length_nm(problem: Problem) -> float:
@@ -268,7 +213,6 @@ def solve(
     initial: np.ndarray | None = None,
     progress: Callable[[float, float], None] | None = None,
     initial_front_potential_V: float | None = None,
-    threads: int | None = None,
 ) -> Solution:
     """Integrate `problem` through all its stages with the fully coupled implicit NPP scheme.
 
@@ -278,15 +222,11 @@ def solve(
     extrapolated from the first two cell potentials. A first stage at another potential starts
     from the fixed-charge response to the step, as a later stage does (see the stage loop), and
     the charge on the front electrode is counted from the initial state's own front field.
-    progress(t_s, t_end_s) is called at every output time. threads: 1 or 2 threads for the
-    Newton solves of two species (default `solver_threads()`; the results do not depend on it).
+    progress(t_s, t_end_s) is called at every output time.
     Returns a Solution; if the run fails, `completed` is False and the Solution holds every
     snapshot computed up to the failure plus one at the time reached.
     """
     t_start = _time.perf_counter()
-    n_threads = solver_threads() if threads is None else int(threads)
-    if n_threads not in (1, 2):
-        raise ValueError(f"threads must be 1 or 2, got {threads!r}")
     ka = kernel_arrays(problem)
     n_species = len(problem.species)
     n_cells = len(ka.h)
@@ -392,7 +332,7 @@ def solve(
                         tab_t, tab_v,
                         problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, *records.buffers, n_threads,
+                        problem.max_order, *records.buffers,
                     )  # fmt: skip
                     if compile_s == 0.0:
                         compile_s = _time.perf_counter() - tc
@@ -457,8 +397,6 @@ def solve(
         "newton_failures": int(ist[K.IS_NEWTON_FAIL]),
         # iterations solved by the banded LU instead of the two-species block elimination
         "banded_iterations": int(ist[K.IS_BANDED]),
-        # threads of the two-species Newton solves (solver_threads)
-        "threads": n_threads,
         "n_cells": n_cells,
         "first_call_s": compile_s,
         "solve_s": solve_s,

@@ -484,17 +484,3 @@ def test_dask_in_process_client_gives_the_same_sweep(case, pool_sweep, tmp_path,
     assert main(["plot", str(path), "-o", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
-
-
-def test_points_of_the_full_solver_run_in_one_thread_each():
-    """The points of a sweep already run in parallel, so each NPP point solves in one thread
-    (solvers.npp.single_threaded), while a direct simulation in the same thread afterwards
-    uses solvers.npp.solver_threads() as before."""
-    from solvers import npp
-
-    short = nppsim.default_case().with_values({"stage.1.duration_s": 10.0, "solver.n_output": 2})
-    with cf.ThreadPoolExecutor(1) as pool:
-        sw = nppsim.sweep(short, {"species.K.D_cm2_s": [1e-16, 2e-16]}, executor=pool)
-    assert sw.status == (STATUS_OK,) * 2
-    assert [r.diagnostics["threads"] for r in sw.results] == [1, 1]
-    assert nppsim.simulate(short).diagnostics["threads"] == npp.solver_threads()

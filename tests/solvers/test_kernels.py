@@ -255,9 +255,8 @@ def test_cell_reference_mobility_scales_the_table(seed):
         assert abs(ddk - dd[k]) <= 1e-12 * abs(dd[k]) + 1e-300
 
 
-def _newton_system_numba(a, bordered=True, c_seen=None, dval=None, dder=None, threads=False):
-    """newton_system_2 (or newton_system_2_threads) on the state `a` (two species):
-    (ok, res, dy, zcol, jac_front)."""
+def _newton_system_numba(a, bordered=True, c_seen=None, dval=None, dder=None):
+    """newton_system_2 on the state `a` (two species): (ok, res, dy, zcol, jac_front)."""
     n = a["y"].size
     n_cells = n // 3
     dval = np.zeros((2, n_cells)) if dval is None else dval
@@ -266,13 +265,8 @@ def _newton_system_numba(a, bordered=True, c_seen=None, dval=None, dder=None, th
     faces = [np.zeros((2, n_cells + 1)) for _ in range(4)]
     res, dy, zcol, jf = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(5)
     xblk = np.zeros((n_cells, 9))
-    if threads:
-        flags = np.zeros(2, dtype=np.int64)
-        ok = K.newton_system_2_threads(*a.values(), dval, dder, c_seen, *faces, res, dy, jf,
-                                       bordered, zcol, xblk, flags)  # fmt: skip
-    else:
-        ok = K.newton_system_2(*a.values(), dval, dder, c_seen, *faces, res, dy, jf, bordered,
-                               zcol, xblk)  # fmt: skip
+    ok = K.newton_system_2(*a.values(), dval, dder, c_seen, *faces, res, dy, jf, bordered, zcol,
+                           xblk)  # fmt: skip
     return ok, res, dy, zcol, jf
 
 
@@ -317,20 +311,18 @@ def _check_block_solution(a, ok, res, dy, zcol, jf, bordered=True, backward_max=
 
 
 @settings(max_examples=60, deadline=None)
-@given(SEEDS, st.booleans(), st.booleans())
-def test_two_species_block_elimination_equals_the_banded_system(seed, bordered, threads):
+@given(SEEDS, st.booleans())
+def test_two_species_block_elimination_equals_the_banded_system(seed, bordered):
     """newton_system_2 (face fluxes, then block elimination with no pivoting across cells)
     returns the residual and front Jacobian of the numpy twin of `assemble`, and where it
     solves (its conditioning flag), dy = -J^-1 res and zcol = J^-1 d res/d psi_front with a
     normwise backward error below 1e-8. Over 3000 random states: below 1e-12 in all but one,
     3.3e-9 in that one (seed 289: a block with det / row norms 1e-7, whose adjugate loses
-    eps / 1e-7; LAPACK's pivoted band LU 5e-17): an inexact Newton iteration, not a wrong one.
-    The same for newton_system_2_threads (sweeps from both ends in two threads)."""
+    eps / 1e-7; LAPACK's pivoted band LU 5e-17): an inexact Newton iteration, not a wrong one."""
     a = _random_state(seed, n_species=2)
     _check_block_solution(
-        a, *_newton_system_numba(a, bordered, threads=threads), bordered=bordered,
-        backward_max=1e-8,
-    )  # fmt: skip
+        a, *_newton_system_numba(a, bordered), bordered=bordered, backward_max=1e-8
+    )
 
 
 def _lbo_k_state(duration_s):
@@ -365,19 +357,17 @@ def _lbo_k_state(duration_s):
     [(100.0, 1e-9, None), (100.0, 1e-3, 1e-10), (100.0, 1.0, 1e-13), (100.0, 1e2, 1e-15),
      (100.0, 1e4, 1e-15), (4e4, 1e-3, 1e-9), (4e4, 1e2, 1e-14)],
 )  # fmt: skip
-@pytest.mark.parametrize("threads", [False, True])
-def test_block_elimination_on_a_real_profile(duration_s, dt, backward_max, threads):
+def test_block_elimination_on_a_real_profile(duration_s, dt, backward_max):
     """On the lbo_k profile (1421 cells, 0.5 nm to 20 um) the block elimination solves the
     step sizes the run takes there, with the banded LU's normwise backward error (~1e-16)
     at dt >= 1e2 s. Without pivoting across cells its backward error grows as 1 / dt in the
     deep 20 um cells (measured: 1.2e-11 at dt = 1e-3 s on the 100 s profile, 6e-10 on the
     final one; the banded LU 1e-16), which only makes a Newton iteration inexact there; at
     dt = 1e-9 s the deep-cell blocks (Poisson rows ~1e-12 of the species rows) are flagged
-    and the caller takes the banded LU. The two-ended elimination in two threads
-    (newton_system_2_threads) does the same."""
+    and the caller takes the banded LU."""
     a = _lbo_k_state(duration_s)
     a["dt"] = dt
-    ok, *out = _newton_system_numba(a, threads=threads)
+    ok, *out = _newton_system_numba(a)
     assert ok == (backward_max is not None)
     _check_block_solution(a, ok, *out, backward_max=backward_max or 0.0)
 
@@ -409,44 +399,3 @@ def test_mobility_memo_is_exact(seed):
         assert np.array_equal(dval, scalar[..., 0]) and np.array_equal(dder, scalar[..., 1])
         table = a["kind"] != K.KIND_CONSTANT  # constant D: nothing to remember
         assert np.array_equal(c_seen[table], np.stack([y[0::3], y[1::3]])[table])
-
-
-@pytest.mark.parametrize("n_cells", [3, 7, 8, 9, 40])
-@pytest.mark.parametrize("bordered", [False, True])
-def test_two_threads_meet_where_one_sweep_ends(n_cells, bordered):
-    """newton_system_2_threads against newton_system_2 on grids around SPLIT_MIN_CELLS (below
-    it: the one sweep itself, bit for bit; from it on: sweeps from both ends that meet at cell
-    N // 2 + 1): the same residual and front Jacobian bit for bit, and dy, zcol with the same
-    backward error bound against the banded system (they differ by rounding times the
-    condition number). Repeated calls give the same numbers (no race between the threads)."""
-    solved = 0
-    for seed in range(20):
-        a = _random_state(seed, n_species=2, n_cells=n_cells)
-        a["dt"] = 1.0
-        ok1, res1, dy1, z1, jf1 = _newton_system_numba(a, bordered)
-        ok2, res2, dy2, z2, jf2 = _newton_system_numba(a, bordered, threads=True)
-        assert np.array_equal(jf1, jf2)
-        if not (ok1 and ok2):
-            continue
-        solved += 1
-        assert np.array_equal(res1, res2)
-        if n_cells < K.SPLIT_MIN_CELLS:
-            assert np.array_equal(dy1, dy2) and np.array_equal(z1, z2)
-        _check_block_solution(a, ok2, res2, dy2, z2, jf2, bordered=bordered, backward_max=1e-8)
-        for _ in range(3):
-            again = _newton_system_numba(a, bordered, threads=True)
-            assert np.array_equal(again[2], dy2) and np.array_equal(again[3], z2)
-    assert solved >= 10
-
-
-def test_two_threads_report_an_ill_conditioned_half():
-    """An ill-conditioned block in either half makes newton_system_2_threads return False (the
-    caller then takes the banded LU), also right after a call that succeeded (the flags of
-    the previous call are not reused)."""
-    a = _lbo_k_state(100.0)
-    a["dt"] = 1.0
-    assert _newton_system_numba(a, threads=True)[0]
-    a["dt"] = 1e-9  # the deep cells (second half) are flagged
-    assert not _newton_system_numba(a, threads=True)[0]
-    a["dt"] = 1.0
-    assert _newton_system_numba(a, threads=True)[0]
