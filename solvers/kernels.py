@@ -819,6 +819,12 @@ def block_solve_2(
     separate pass (fusing the two passes was 20 % slower). Also measured slower: a twisted
     elimination (two chains from both ends, 1.5x: their values do not fit the registers) and
     the block row computed by a helper returning a tuple (1.7x).
+    Tried and reverted (7868901, a7f4eb7): the two chains in two threads (numba prange,
+    OpenMP), each with the D(c) and faces of its half. The solve alone ran 1.7x faster, the
+    time loop of lbo_k only ~8 % (the other thread's half of the unknowns moves between the
+    cores' caches at every iteration), at times 2x slower (the barrier waits whenever the host
+    deschedules the other vCPU), and two processes solving with two threads each ran 5.5x
+    slower than with one (GNU OpenMP's spinning threads oversubscribe the cores).
     """
     n_cells = h.shape[0]
     z0 = z[0]
