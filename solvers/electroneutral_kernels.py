@@ -50,6 +50,7 @@ from solvers.kernels import (
     STATUS_OK,
     bernoulli_pair,
     hermite_log_d,
+    milne_factor,
     mobility,
     newton_converged,
 )
@@ -807,12 +808,7 @@ def advance(
         # neither fraction may be negative; and, in the same pass, the local error estimate
         # (Milne device with the quadratic predictor) when the step has one
         estimate = order == 2 and nhist >= 3
-        cerr = 0.0
-        if estimate:
-            w = dt / dt1
-            e_bdf = (1.0 + w) ** 2 / (6.0 * w * (1.0 + 2.0 * w)) * dt**3
-            e_pred = dt * (dt + dt1) * (dt + dt1 + dt2) / 6.0
-            cerr = e_bdf / (e_bdf + e_pred)
+        cerr = milne_factor(dt, dt1, dt2) if estimate else 0.0
         bad = False
         err = 0.0
         for k in range(n):

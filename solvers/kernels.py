@@ -1013,6 +1013,18 @@ def _bdf_coefficients(dt, dt1, order):
 
 
 @njit(cache=True)
+def milne_factor(dt, dt1, dt2):
+    """Local error of a BDF2 step of size dt (previous steps dt1, dt2) as a multiple of its
+    distance from the quadratic predictor: e_BDF / (e_BDF + e_pred) (Milne device), with the
+    error constants e_BDF = (1 + w)^2 / (6 w (1 + 2 w)) dt^3, w = dt / dt1, and
+    e_pred = dt (dt + dt1) (dt + dt1 + dt2) / 6."""
+    w = dt / dt1
+    e_bdf = (1.0 + w) ** 2 / (6.0 * w * (1.0 + 2.0 * w)) * dt**3
+    e_pred = dt * (dt + dt1) * (dt + dt1 + dt2) / 6.0
+    return e_bdf / (e_bdf + e_pred)
+
+
+@njit(cache=True)
 def newton_converged(e_now, e_prev, order, fs, i_kappa, ist, i_age):
     """Newton convergence test shared by the time loops (see NEWTON_KAPPA_SAFETY).
 
@@ -1221,12 +1233,7 @@ def _advance_steps(
         psi_front = u_guess
         # the local error estimate (Milne device with the quadratic predictor, fractions only)
         estimate = order == 2 and nhist >= 3
-        cerr = 0.0
-        if estimate:
-            w = dt / dt1
-            e_bdf = (1.0 + w) ** 2 / (6.0 * w * (1.0 + 2.0 * w)) * dt**3
-            e_pred = dt * (dt + dt1) * (dt + dt1 + dt2) / 6.0
-            cerr = e_bdf / (e_bdf + e_pred)
+        cerr = milne_factor(dt, dt1, dt2) if estimate else 0.0
         err = 0.0
         over_k = -1
         over_i = -1
