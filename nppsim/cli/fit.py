@@ -1,0 +1,148 @@
+"""``nppsim fit``: fit cases to their measured profiles."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from nppsim.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    check_output_path,
+    err,
+    one_line,
+    out,
+)
+from nppsim.errors import InputError
+
+
+class _FitProgress:
+    """One self-updating line on stderr: simulations run and the best chi^2 so far."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = False
+
+    def __call__(self, n_simulations: int, best_chi2: float) -> None:
+        if not self.enabled:
+            return
+        sys.stderr.write(f"\rfit: {n_simulations} simulations, best chi-square {best_chi2:.6g}  ")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def cmd(args: argparse.Namespace) -> int:
+    """``nppsim fit``: fit cases to their data, write the fit (JSON/HDF5), print the report."""
+    from fitting.fit import fit
+    from nppsim.case import load_case, parse_assignment
+
+    output = (
+        Path(args.output) if args.output else Path.cwd() / f"{Path(args.cases[0]).stem}_fit.json"
+    )
+    check_output_path(output, "fit")
+    plot_path = Path(args.plot) if args.plot else None
+    if plot_path is not None:
+        from nppsim.plot import figure_format
+
+        check_output_path(plot_path, "figure")
+        figure_format(plot_path)
+    if args.starts < 1:
+        raise InputError(f"--starts: must be >= 1, got {args.starts}")
+    values = dict(parse_assignment(a) for a in args.set)
+    cases = [load_case(c) for c in args.cases]
+    if values:
+        cases = [c.with_values(values) for c in cases]
+    progress = _FitProgress(not args.quiet and sys.stderr.isatty())
+    try:
+        result = fit(
+            cases,
+            args.free,
+            args.shared,
+            method=args.solver,
+            starts=args.starts,
+            check=not args.no_check,
+            profile=args.profile,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    result.save(output)
+    if plot_path is not None and result.profiles:
+        from nppsim.plot import plot_fit
+
+        plot_fit(result, plot_path)
+    if not args.quiet:
+        out(result.report())
+    out(f"wrote {output}")
+    if plot_path is not None and result.profiles:
+        out(f"wrote {plot_path}")
+    if not result.success:
+        err(f"nppsim: fit did not succeed: {one_line(result.message)}; best point saved")
+        return EXIT_INTERRUPTED if "interrupted" in result.message else EXIT_FAILED
+    return EXIT_OK
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``nppsim fit`` with the subparsers `sub`."""
+    p = sub.add_parser(
+        "fit",
+        help="fit cases to their measured profiles ([[data]] blocks)",
+        description=(
+            "Vary the --free case values until the simulated profiles match the measured ones "
+            "of every [[data]] block; several cases make a joint fit (--shared keys take one "
+            "value for all)."
+        ),
+    )
+    p.add_argument("cases", nargs="+", metavar="CASE", help="case files (TOML) with [[data]]")
+    p.add_argument(
+        "--free",
+        action="append",
+        default=[],
+        required=True,
+        metavar="KEY[=LOW:HIGH]",
+        help="free parameter, e.g. species.K.D_cm2_s=1e-18:1e-14; '*' stands for any species "
+        "name (repeatable)",
+    )
+    p.add_argument(
+        "--shared",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="fit KEY with one value across all cases (repeatable)",
+    )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a value in every case before fitting (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "-o", "--output", metavar="FIT.json",
+        help="fit result, JSON or .h5 (default: <first case stem>_fit.json here)",
+    )  # fmt: skip
+    p.add_argument(
+        "--solver",
+        choices=("electroneutral", "npp"),
+        default="electroneutral",
+        help="solver during the fit (default electroneutral; the optimum is checked with npp)",
+    )
+    p.add_argument("--starts", type=int, default=1, metavar="N", help="number of starts")
+    p.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="also compute the profile-likelihood interval of KEY (repeatable; slow)",
+    )
+    p.add_argument(
+        "--no-check", action="store_true", help="skip the full-solver check of the optimum"
+    )
+    p.add_argument("--plot", metavar="FIG.png", help="also draw data vs fit")
+    p.add_argument("--quiet", action="store_true", help="no progress display and no report")
+    p.set_defaults(handler=cmd)
