@@ -1,0 +1,320 @@
+"""Delimited text -> a table of cells: encoding, delimiter and header detection, columns by name,
+cells as numbers, and the one-line messages that name the file, line and column.
+
+The file format is described in :mod:`nppsim.profiles`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataFileError
+
+#: values from a file are shortened to this many characters in error messages
+MAX_SHOWN_CHARS = 40
+#: column names listed in a "no column" message
+MAX_LISTED_COLUMNS = 20
+#: data rows (after the header) used to detect the delimiter
+SNIFF_ROWS = 20
+
+NORMALIZATIONS = ("none", "bulk")
+#: candidate delimiters in order of preference; None = runs of whitespace
+_DELIMITERS: tuple[str | None, ...] = ("\t", ";", ",", None)
+_DELIMITER_NAMES = {"\t": "tab", ";": "semicolon", ",": "comma", None: "whitespace"}
+#: cells meaning "no value" (compared in lower case)
+MISSING_TOKENS = frozenset({"", "nan", "+nan", "-nan", "-", "n/a", "na"})
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INFINITY = re.compile(r"[+-]?inf(?:inity)?", re.IGNORECASE)
+_UNIT_IN_BRACKETS = re.compile(r"^[(\[][^()\[\]]*[)\]]$")
+
+
+# --------------------------------------------------------------------------------------------
+# Text -> table of cells
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Table:
+    """The cells of a file: header names, rows with exactly len(names) cells, line numbers."""
+
+    label: str
+    names: list[str]
+    header_line: int
+    rows: list[list[str]]
+    lines: list[int]
+    delimiter: str | None
+
+
+def _read_text(path: Path, label: str) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataFileError(
+            f"{label}: cannot read profile file ({_clean(exc.strerror or str(exc))})"
+        ) from None
+    except ValueError as exc:  # an embedded NUL in the name
+        raise DataFileError(f"{label}: invalid file name ({_clean(str(exc))})") from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DataFileError(f"{label}: not valid UTF-16 text ({exc.reason})") from None
+    if b"\x00" in data:
+        raise DataFileError(f"{label}: not a text file (it contains NUL bytes{_utf16_hint(data)})")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # e.g. a "µm" header written by a Windows program in Latin-1 (cp1252 agrees on it)
+        return data.decode("latin-1")
+
+
+def _utf16_hint(data: bytes) -> str:
+    """A hint when NUL bytes sit at every other position: UTF-16 text without a byte-order mark."""
+    if len(data) < 4:
+        return ""
+    for order, zeros in (("little", data[1::2]), ("big", data[0::2])):
+        if zeros.count(0) >= 0.9 * len(zeros):
+            return f"; UTF-16 {order}-endian without a byte-order mark? save it as UTF-8"
+    return ""
+
+
+def _parse_table(text: str, label: str) -> _Table:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    content = [
+        (i, line) for i, line in enumerate(lines, 1) if line.strip() and not _is_comment(line)
+    ]
+    if not content:
+        raise DataFileError(f"{label}: empty file (no header row)")
+    header_no, header_text = content[0]
+    data = content[1:]
+    delimiter = _choose_delimiter(header_text, [line for _, line in data[:SNIFF_ROWS]])
+    if delimiter is _NO_DELIMITER:
+        raise DataFileError(
+            f"{label}: line {header_no}: cannot split the header into columns (expected at least "
+            "two names separated by commas, tabs, semicolons or spaces)"
+        )
+    names = _header_cells(header_text, delimiter)
+    for j, name in enumerate(names, 1):
+        if not name:
+            raise DataFileError(f"{label}: line {header_no}: column {j} has no name")
+    if all(_NUMBER.fullmatch(_decimal_point(n, delimiter)) for n in names):
+        raise DataFileError(
+            f"{label}: line {header_no}: the first line holds numbers, not column names (one "
+            "header row is required; lines starting with # are comments)"
+        )
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    width = len(names)
+    for no, line in data:
+        cells = _split_cells(line, delimiter)
+        if not any(cells):
+            continue  # only delimiters: a blank row of a spreadsheet
+        if len(cells) < width or any(cells[width:]):
+            n = len(cells) if len(cells) < width else _trimmed_length(cells)
+            raise DataFileError(
+                f"{label}: line {no}: {n} fields, expected {width} (ragged row; "
+                f"{_DELIMITER_NAMES[delimiter]}-separated)"
+            )
+        rows.append(cells[:width])
+        numbers.append(no)
+    if not rows:
+        raise DataFileError(f"{label}: header only, no data rows")
+    return _Table(label, names, header_no, rows, numbers, delimiter)
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+_NO_DELIMITER = "\x00no delimiter"
+
+
+def _choose_delimiter(header: str, sample: Sequence[str]) -> str | None:
+    """The delimiter splitting the header into >= 2 names and most sample rows alike."""
+    best: str | None = _NO_DELIMITER
+    best_score = -1
+    for delimiter in _DELIMITERS:
+        width = len(_header_cells(header, delimiter))
+        if width < 2:
+            continue
+        score = 0
+        for line in sample:
+            cells = _split_cells(line, delimiter)
+            if len(cells) >= width and not any(cells[width:]):
+                score += 1
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _header_cells(line: str, delimiter: str | None) -> list[str]:
+    cells = _split_cells(line, delimiter)
+    if delimiter is None:
+        # "depth (nm) Li K": a unit in brackets belongs to the name before it
+        merged: list[str] = []
+        for cell in cells:
+            if merged and _UNIT_IN_BRACKETS.match(cell):
+                merged[-1] = f"{merged[-1]} {cell}"
+            else:
+                merged.append(cell)
+        cells = merged
+    while len(cells) > 1 and not cells[-1]:
+        cells.pop()  # trailing delimiters
+    return cells
+
+
+def _split_cells(line: str, delimiter: str | None) -> list[str]:
+    """Cells of one line, stripped of whitespace and of double quotes around them."""
+    if '"' not in line:
+        if delimiter is None:
+            return line.split()
+        return [c.strip() for c in line.split(delimiter)]
+    cells: list[str] = []
+    cell: list[str] = []
+    in_cell = False  # whitespace mode: inside a cell
+    quoted = False
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if quoted:
+            if c == '"':
+                if i + 1 < n and line[i + 1] == '"':
+                    cell.append('"')
+                    i += 1
+                else:
+                    quoted = False
+            else:
+                cell.append(c)
+        elif c == '"' and not "".join(cell).strip():
+            cell = []
+            quoted = in_cell = True
+        elif delimiter is None and c.isspace():
+            if in_cell:
+                cells.append("".join(cell).strip())
+                cell, in_cell = [], False
+        elif c == delimiter:
+            cells.append("".join(cell).strip())
+            cell = []
+        else:
+            cell.append(c)
+            in_cell = True
+        i += 1
+    if delimiter is not None or in_cell:
+        cells.append("".join(cell).strip())
+    return cells
+
+
+def _trimmed_length(cells: list[str]) -> int:
+    n = len(cells)
+    while n > 0 and not cells[n - 1]:
+        n -= 1
+    return n
+
+
+# --------------------------------------------------------------------------------------------
+# Columns and numbers
+# --------------------------------------------------------------------------------------------
+
+
+def _find_column(table: _Table, name: str, what: str = "") -> int:
+    """Index of the column called name: exact match, else case-insensitive without whitespace."""
+    exact = [j for j, n in enumerate(table.names) if n == name]
+    if not exact:
+        folded = name.strip().casefold()
+        exact = [j for j, n in enumerate(table.names) if n.strip().casefold() == folded]
+    context = f"{what}; " if what else ""
+    if len(exact) > 1:
+        raise DataFileError(
+            f"{table.label}: line {table.header_line}: column name {_show(name)} is ambiguous "
+            f"({context}columns {', '.join(str(j + 1) for j in exact)} match)"
+        )
+    if not exact:
+        close = difflib.get_close_matches(name, table.names, n=1)
+        hint = f"did you mean {_show(close[0])}? " if close else ""
+        raise DataFileError(
+            f"{table.label}: no column {_show(name)} ({context}{hint}columns: "
+            f"{_list_columns(table.names)})"
+        )
+    return exact[0]
+
+
+def _list_columns(names: Sequence[str]) -> str:
+    shown = [_short(n) for n in names[:MAX_LISTED_COLUMNS]]
+    if len(names) > MAX_LISTED_COLUMNS:
+        shown.append(f"... ({len(names)} in all)")
+    return ", ".join(shown)
+
+
+def _decimal_point(cell: str, delimiter: str | None) -> str:
+    if delimiter != "," and cell.count(",") == 1 and "." not in cell:
+        return cell.replace(",", ".")
+    return cell
+
+
+def _column_numbers(table: _Table, j: int, *, missing_ok: bool) -> np.ndarray:
+    """Column j as floats; missing cells are NaN (an error unless missing_ok)."""
+    out = np.empty(len(table.rows))
+    name = _show(table.names[j])
+    for i, row in enumerate(table.rows):
+        cell = row[j]
+        if cell.lower() in MISSING_TOKENS:
+            if not missing_ok:
+                raise DataFileError(
+                    f"{table.label}: line {table.lines[i]}: column {name}: no value "
+                    f"({_show(cell)}); every row needs one"
+                )
+            out[i] = math.nan
+            continue
+        text = _decimal_point(cell, table.delimiter)
+        if _NUMBER.fullmatch(text):
+            value = float(text)
+            if math.isfinite(value):
+                out[i] = value
+                continue
+        elif not _INFINITY.fullmatch(text):
+            raise DataFileError(
+                f"{table.label}: line {table.lines[i]}: column {name}: "
+                f"{_show(cell)} is not a number"
+            )
+        raise DataFileError(
+            f"{table.label}: line {table.lines[i]}: column {name}: {_show(cell)} is not finite"
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Message helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    """text on one printable line (file names may hold anything)."""
+    return text if text.isprintable() else repr(text)
+
+
+def _short(text: str) -> str:
+    """text from a file, shortened and on one printable line, without quotes."""
+    if len(text) > MAX_SHOWN_CHARS:
+        text = text[: MAX_SHOWN_CHARS - 3] + "..."
+    return _clean(text)
+
+
+def _num(x: float) -> str:
+    """A number for a message: the shortest repr that reads back to the same float."""
+    return repr(float(x))
+
+
+def _show(text: object) -> str:
+    """A value from a file, quoted, shortened and on one printable line."""
+    text = str(text)
+    if len(text) > MAX_SHOWN_CHARS:
+        text = text[: MAX_SHOWN_CHARS - 3] + "..."
+    return repr(text)
