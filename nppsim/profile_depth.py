@@ -66,6 +66,9 @@ def _depth_nm(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Depths (nm) of all rows, in file order, and the row order by increasing depth."""
     name = table.names[pos]
+    if table.units and table.units[pos] and not _BRACKETED.search(name):
+        # a units row: "Time" over "s" reads as "Time (s)"
+        name = f"{name} ({table.units[pos].strip('()[] ')})"
     if is_time:
         factor, unit = _unit(name, _TIME_UNITS_S, "s", "time", table.label)
     else:

@@ -7,6 +7,7 @@ The file format is described in :mod:`nppsim.profiles`.
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -17,10 +18,16 @@ import numpy as np
 
 from .errors import DataFileError
 
+logger = logging.getLogger(__name__)
+
 #: values from a file are shortened to this many characters in error messages
 MAX_SHOWN_CHARS = 40
 #: column names listed in a "no column" message
 MAX_LISTED_COLUMNS = 20
+#: lines searched for the header row (a preamble longer than this needs header_row)
+HEADER_SEARCH_LINES = 500
+#: cells of a units row are short ("(nm)", "counts", "cts/s"); a longer text is a data error
+MAX_UNIT_CHARS = 16
 #: data rows (after the header) used to detect the delimiter
 SNIFF_ROWS = 20
 
@@ -51,6 +58,10 @@ class _Table:
     rows: list[list[str]]
     lines: list[int]
     delimiter: str | None
+    #: the units row right under the header (one cell per column), or None
+    units: list[str] | None = None
+    #: lines above the header skipped as a preamble (count)
+    preamble_lines: int = 0
 
 
 def _read_text(path: Path, label: str) -> str:
@@ -86,13 +97,45 @@ def _utf16_hint(data: bytes) -> str:
     return ""
 
 
-def _parse_table(text: str, label: str) -> _Table:
+def _parse_table(
+    text: str,
+    label: str,
+    header_row: int | None = None,
+    header_names: Sequence[str] | None = None,
+) -> _Table:
+    """The table of cells of a file's text.
+
+    header_row: the file line (1-based) of the column names; None: the first non-comment line
+    that holds one of header_names (a column name, matched like `_find_column`, or a name
+    starting with "depth" when header_names is empty), everything above it being a preamble;
+    when no line holds one, the first non-comment line (the files nppsim writes). A row right
+    under the header without any number (``(nm)``, ``counts``) is read as a units row.
+    """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    content = [
-        (i, line) for i, line in enumerate(lines, 1) if line.strip() and not _is_comment(line)
-    ]
-    if not content:
-        raise DataFileError(f"{label}: empty file (no header row)")
+    if header_row is not None:
+        if header_row > len(lines) or not lines[header_row - 1].strip():
+            raise DataFileError(
+                f"{label}: line {header_row}: header_row points to "
+                + ("a line past the end of the file" if header_row > len(lines) else "a blank line")
+            )
+        content = [(header_row, lines[header_row - 1])] + [
+            (i, line)
+            for i, line in enumerate(lines[header_row:], header_row + 1)
+            if line.strip() and not _is_comment(line)
+        ]
+    else:
+        content = [
+            (i, line) for i, line in enumerate(lines, 1) if line.strip() and not _is_comment(line)
+        ]
+        if not content:
+            raise DataFileError(f"{label}: empty file (no header row)")
+        start = _find_header(content, header_names)
+        content = content[start:]
+    preamble = (
+        0
+        if header_row is not None
+        else sum(1 for i, line in enumerate(lines, 1) if i < content[0][0] and line.strip())
+    )
     header_no, header_text = content[0]
     data = content[1:]
     delimiter = _choose_delimiter(header_text, [line for _, line in data[:SNIFF_ROWS]])
@@ -108,15 +151,20 @@ def _parse_table(text: str, label: str) -> _Table:
     if all(_NUMBER.fullmatch(_decimal_point(n, delimiter)) for n in names):
         raise DataFileError(
             f"{label}: line {header_no}: the first line holds numbers, not column names (one "
-            "header row is required; lines starting with # are comments)"
+            "header row is required; lines starting with # are comments; header_row = N names "
+            "the line of the column names)"
         )
     rows: list[list[str]] = []
     numbers: list[int] = []
     width = len(names)
-    for no, line in data:
+    units: list[str] | None = None
+    for k, (no, line) in enumerate(data):
         cells = _split_cells(line, delimiter)
         if not any(cells):
             continue  # only delimiters: a blank row of a spreadsheet
+        if k == 0 and _is_units_row(cells, delimiter):
+            units = (cells + [""] * width)[:width]
+            continue
         if len(cells) < width or any(cells[width:]):
             n = len(cells) if len(cells) < width else _trimmed_length(cells)
             raise DataFileError(
@@ -127,7 +175,36 @@ def _parse_table(text: str, label: str) -> _Table:
         numbers.append(no)
     if not rows:
         raise DataFileError(f"{label}: header only, no data rows")
-    return _Table(label, names, header_no, rows, numbers, delimiter)
+    if preamble:
+        logger.info("%s: %d preamble lines above the header (line %d)", label, preamble, header_no)
+    return _Table(label, names, header_no, rows, numbers, delimiter, units, preamble)
+
+
+def _find_header(content: Sequence[tuple[int, str]], names: Sequence[str] | None) -> int:
+    """Index in content of the first line holding one of names (see `_parse_table`), else 0."""
+    folded = {n.strip().casefold() for n in names or ()}
+
+    def holds(cell: str) -> bool:
+        c = cell.strip().casefold()
+        return c in folded if folded else c.startswith("depth")
+
+    for k, (_, line) in enumerate(content[:HEADER_SEARCH_LINES]):
+        for delimiter in _DELIMITERS:
+            if any(holds(c) for c in _header_cells(line, delimiter)):
+                return k
+    return 0
+
+
+def _is_units_row(cells: Sequence[str], delimiter: str | None) -> bool:
+    """A row without any number and with at least one unit-like cell: ``(nm)``, ``counts``."""
+    present = [c for c in cells if c and c.lower() not in MISSING_TOKENS]
+    if not present:
+        return False
+    if any(
+        _NUMBER.fullmatch(_decimal_point(c, delimiter)) or _INFINITY.fullmatch(c) for c in present
+    ):
+        return False
+    return all(len(c) <= MAX_UNIT_CHARS for c in present)
 
 
 def _is_comment(line: str) -> bool:

@@ -51,16 +51,19 @@ Inconsistent arguments (not file content) raise ValueError.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .case import DataSpec
+from .case.keys import DEFAULT_RELATIVE_UNCERTAINTY, DEFAULT_UNCERTAINTY_FLOOR
 from .errors import DataFileError
 from .profile_depth import _autodetect_depth, _depth_nm
 from .profile_table import (
@@ -75,13 +78,13 @@ from .profile_table import (
     _show,
     _Table,
 )
-from .quantify import _bulk_scales
+from .quantify import QuantSettings, quantify
 
 __all__ = ["MeasuredProfile", "profile_from_spec", "read_profile"]
 
 logger = logging.getLogger(__name__)
 
-NORMALIZATIONS = ("none", "bulk")
+NORMALIZATIONS = ("none", "bulk", "matrix")
 
 # --------------------------------------------------------------------------------------------
 # The result
@@ -96,7 +99,10 @@ class MeasuredProfile:
     n_bulk}; sigma: {species: (n,) uncertainty of the value (fraction of n_bulk), > 0};
     file: the file it was read from, or None; after_stage: the stage (1-based) after which it was
     measured, 0 when unknown; depth_resolution_nm: Gaussian sigma of the SIMS depth resolution
-    (nm); species: the species in column order (default: the order of values).
+    (nm); species: the species in column order (default: the order of values); file_rows:
+    indices of the points among the file's complete rows sorted by depth (None: all);
+    info: how the values were obtained (normalisation, factors, bulk level, uncertainty model,
+    points used and excluded, depth calibration), for reports.
 
     The arrays are read-only float64 copies. Equality is identity (arrays do not compare as one
     truth value).
@@ -109,6 +115,8 @@ class MeasuredProfile:
     after_stage: int = 0
     depth_resolution_nm: float = 0.0
     species: tuple[str, ...] = ()
+    file_rows: np.ndarray | None = None
+    info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         depth = _frozen_array(self.depth_nm)
@@ -145,6 +153,9 @@ class MeasuredProfile:
         object.__setattr__(self, "species", species)
         object.__setattr__(self, "file", None if self.file is None else Path(self.file))
         object.__setattr__(self, "depth_resolution_nm", float(self.depth_resolution_nm))
+        if self.file_rows is not None:
+            object.__setattr__(self, "file_rows", np.array(self.file_rows, dtype=np.intp))
+        object.__setattr__(self, "info", dict(self.info))
 
     @property
     def n_points(self) -> int:
@@ -180,12 +191,21 @@ def read_profile(
     sputter_rate_nm_s: float | None = None,
     crater_depth_nm: float | None = None,
     uncertainty_columns: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-    relative_uncertainty: float = 0.05,
-    uncertainty_floor: float = 0.005,
+    relative_uncertainty: float | None = None,
+    uncertainty_floor: float = DEFAULT_UNCERTAINTY_FLOOR,
     normalize: str = "none",
     native: str | None = None,
     after_stage: int = 0,
     depth_resolution_nm: float = 0.0,
+    header_row: int | None = None,
+    matrix_column: str | None = None,
+    sensitivity: Mapping[str, float] | None = None,
+    background: Mapping[str, float] | None = None,
+    bulk_level: float | None = None,
+    fit_range_nm: tuple[float, float] | None = None,
+    depth_scale: float = 1.0,
+    depth_offset_nm: float = 0.0,
+    rows: Sequence[int] | np.ndarray | None = None,
 ) -> MeasuredProfile:
     """Read a measured depth profile from a delimited text file (format: see the module docstring).
 
@@ -197,19 +217,29 @@ def read_profile(
     sputter_rate_nm_s (nm/s; depth = t * rate) or crater_depth_nm (nm; depth = crater * t / t_max).
     With neither, the one column whose header starts with "depth" (any case) is used.
     A column name matches a header exactly, else case-insensitively ignoring surrounding
-    whitespace.
+    whitespace. header_row: the file line (1-based) holding the column names; None: the first
+    line holding the depth/time column's name (lines above it are a preamble).
     uncertainty_columns: species -> column of its uncertainty (same units as its values);
-    relative_uncertainty: sigma = relative_uncertainty * |value| where no column is given (1);
-    uncertainty_floor: smallest sigma (fraction of n_bulk, > 0).
+    relative_uncertainty: sigma = relative_uncertainty * |value| in quadrature (1; None: 0.05
+    for fractions, 0 for counts); uncertainty_floor: smallest sigma (fraction of n_bulk, > 0).
     normalize: "none" (values are fractions of n_bulk) | "bulk" (raw counts, normalised with the
-    native species `native` and electroneutrality, see the module docstring).
-    after_stage, depth_resolution_nm (nm): stored in the result.
+    native species `native` and electroneutrality) | "matrix" (counts divided by the counts of
+    matrix_column first); sensitivity: {species: relative sensitivity factor}; background:
+    {species: counts subtracted}; bulk_level: the native signal of the pristine bulk (else from
+    the deepest rows); see :mod:`nppsim.quantify`.
+    fit_range_nm: (low, high) depth range (nm, the file's own calibration) of the points kept;
+    depth_scale, depth_offset_nm (nm): depth = depth_scale * file depth + depth_offset_nm;
+    rows: keep exactly these complete rows (indices by increasing depth, as in
+    ``MeasuredProfile.file_rows``) instead of fit_range_nm (a fit re-reading a block keeps its
+    points). after_stage, depth_resolution_nm (nm): stored in the result.
 
     Raises DataFileError (one line naming the file, line and/or column) for any problem with the
     file, ValueError for inconsistent arguments.
     """
     col_map = _pairs(columns, "columns")
     unc_map = _pairs(uncertainty_columns, "uncertainty_columns")
+    if relative_uncertainty is None:
+        relative_uncertainty = DEFAULT_RELATIVE_UNCERTAINTY if normalize == "none" else 0.0
     _check_arguments(
         col_map,
         depth_column,
@@ -223,14 +253,35 @@ def read_profile(
         after_stage,
         depth_resolution_nm,
     )
+    _check_quantification(
+        normalize, matrix_column, sensitivity, background, bulk_level, fit_range_nm,
+        depth_scale, depth_offset_nm, header_row,
+    )  # fmt: skip
     label = _clean(str(path))
     p = Path(path)
-    table = _parse_table(_read_text(p, label), label)
+    if time_column is not None:
+        names: list[str] = [time_column]
+    elif depth_column is not None:
+        names = [depth_column]
+    else:
+        names = []
+    table = _parse_table(_read_text(p, label), label, header_row, names)
+    q = QuantSettings(
+        normalize=normalize,
+        native=native,
+        matrix=None,
+        sensitivity=dict(sensitivity or {}),
+        background=dict(background or {}),
+        bulk_level=bulk_level,
+        relative_uncertainty=float(relative_uncertainty),
+        uncertainty_floor=float(uncertainty_floor),
+    )
+    depth_map = DepthMap(fit_range_nm, float(depth_scale), float(depth_offset_nm), rows)
     try:
         # overflow (1e308 um -> nm) or invalid operations are errors of the file, whatever the
         # caller's numpy error settings
         with np.errstate(all="raise", under="ignore"):
-            depth, values, sigma, species = _build(
+            depth, values, sigma, species, kept, record = _build(
                 table,
                 col_map,
                 unc_map,
@@ -238,10 +289,9 @@ def read_profile(
                 time_column,
                 sputter_rate_nm_s,
                 crater_depth_nm,
-                relative_uncertainty,
-                uncertainty_floor,
-                normalize,
-                native,
+                matrix_column,
+                q,
+                depth_map,
             )
     except (FloatingPointError, OverflowError, np.linalg.LinAlgError) as exc:
         raise DataFileError(
@@ -255,14 +305,19 @@ def read_profile(
         after_stage=after_stage,
         depth_resolution_nm=float(depth_resolution_nm),
         species=species,
+        file_rows=kept,
+        info=record,
     )
 
 
-def profile_from_spec(spec: DataSpec, native: str) -> MeasuredProfile:
+def profile_from_spec(
+    spec: DataSpec, native: str, rows: Sequence[int] | np.ndarray | None = None
+) -> MeasuredProfile:
     """Read the measured profile of a ``[[data]]`` block of a loaded case.
 
     spec: the block (``case.data[i]``); native: the name of the case's native species
-    (``case.native.name``), needed when ``spec.normalize == "bulk"``.
+    (``case.native.name``), needed when ``spec.normalize`` is "bulk" or "matrix"; rows: see
+    `read_profile` (a fit re-reading the block with new data-side values keeps its points).
     """
     return read_profile(
         spec.file,
@@ -278,12 +333,16 @@ def profile_from_spec(spec: DataSpec, native: str) -> MeasuredProfile:
         native=native,
         after_stage=spec.after_stage,
         depth_resolution_nm=spec.depth_resolution_nm,
+        header_row=spec.header_row,
+        matrix_column=spec.matrix_column,
+        sensitivity=dict(spec.sensitivity) if spec.sensitivity else None,
+        background=dict(spec.background) if spec.background else None,
+        bulk_level=spec.bulk_level,
+        fit_range_nm=spec.fit_range_nm,
+        depth_scale=spec.depth_scale,
+        depth_offset_nm=spec.depth_offset_nm,
+        rows=rows,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Arguments
-# --------------------------------------------------------------------------------------------
 
 
 def _pairs(
@@ -329,8 +388,8 @@ def _check_arguments(
         raise ValueError(f"uncertainty_floor must be > 0, got {uncertainty_floor!r}")
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
-    if normalize == "bulk" and native is None:
-        raise ValueError('normalize="bulk" needs native (the name of the native species)')
+    if normalize != "none" and native is None:
+        raise ValueError(f"normalize={normalize!r} needs native (the name of the native species)")
     if after_stage < 0:
         raise ValueError(f"after_stage must be >= 0, got {after_stage!r}")
     if not (math.isfinite(depth_resolution_nm) and depth_resolution_nm >= 0.0):
@@ -342,6 +401,60 @@ def _check_arguments(
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DepthMap:
+    """Which rows are kept and how file depths become true depths (see `read_profile`)."""
+
+    fit_range_nm: tuple[float, float] | None
+    scale: float
+    offset_nm: float
+    rows: Sequence[int] | np.ndarray | None
+
+
+def _check_quantification(
+    normalize: str,
+    matrix_column: str | None,
+    sensitivity: Mapping[str, float] | None,
+    background: Mapping[str, float] | None,
+    bulk_level: float | None,
+    fit_range_nm: tuple[float, float] | None,
+    depth_scale: float,
+    depth_offset_nm: float,
+    header_row: int | None,
+) -> None:
+    counts = normalize != "none"
+    if (normalize == "matrix") != (matrix_column is not None):
+        raise ValueError('normalize="matrix" and matrix_column go together')
+    for name, table, positive in (
+        ("sensitivity", sensitivity, True),
+        ("background", background, False),
+    ):
+        if table is None:
+            continue
+        if not counts:
+            raise ValueError(f"{name} is only used with counts (normalize 'bulk' or 'matrix')")
+        for s, v in table.items():
+            ok = math.isfinite(v) and (v > 0.0 if positive else v >= 0.0)
+            if not ok:
+                raise ValueError(
+                    f"{name} of {s!r} must be {'> 0' if positive else '>= 0'}, got {v!r}"
+                )
+    if bulk_level is not None and not (counts and math.isfinite(bulk_level) and bulk_level > 0.0):
+        raise ValueError(f"bulk_level must be > 0 and used with counts, got {bulk_level!r}")
+    if fit_range_nm is not None:
+        low, high = fit_range_nm
+        if not (math.isfinite(low) and math.isfinite(high) and 0.0 <= low < high):
+            raise ValueError(
+                f"fit_range_nm must be [low, high] with 0 <= low < high, got {fit_range_nm!r}"
+            )
+    if not (math.isfinite(depth_scale) and depth_scale > 0.0):
+        raise ValueError(f"depth_scale must be > 0, got {depth_scale!r}")
+    if not math.isfinite(depth_offset_nm):
+        raise ValueError(f"depth_offset_nm must be finite, got {depth_offset_nm!r}")
+    if header_row is not None and header_row < 1:
+        raise ValueError(f"header_row must be >= 1, got {header_row!r}")
+
+
 def _build(
     table: _Table,
     col_map: dict[str, str] | None,
@@ -350,16 +463,27 @@ def _build(
     time_column: str | None,
     rate: float | None,
     crater: float | None,
-    relative_uncertainty: float,
-    uncertainty_floor: float,
-    normalize: str,
-    native: str | None,
-) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray], tuple[str, ...]]:
-    """(depth_nm, values, sigma, species) from the cells: rows sorted, incomplete rows dropped."""
+    matrix_column: str | None,
+    q: QuantSettings,
+    dm: DepthMap,
+) -> tuple[
+    np.ndarray,
+    dict[str, np.ndarray],
+    dict[str, np.ndarray],
+    tuple[str, ...],
+    np.ndarray,
+    dict[str, Any],
+]:
+    """(depth_nm, values, sigma, species, kept rows, record) from the cells: rows sorted,
+    incomplete rows dropped, quantified, selected and mapped to true depth."""
     label = table.label
     pos, species_idx, unc_idx = _select_columns(
-        table, col_map, unc_map, depth_column, time_column, normalize, native
+        table, col_map, unc_map, depth_column, time_column, q.normalize, q.native
     )
+    matrix_idx = None
+    if matrix_column is not None:
+        matrix_idx = _find_column(table, matrix_column, "matrix_column")
+        q = dataclasses.replace(q, matrix=matrix_idx)
     species = tuple(species_idx)
     depth, order = _depth_nm(table, pos, time_column is not None, rate, crater)
     values = {s: _column_numbers(table, j, missing_ok=True) for s, j in species_idx.items()}
@@ -371,10 +495,13 @@ def _build(
                 f"{label}: line {table.lines[bad[0]]}: column {_show(table.names[unc_idx[s]])}: "
                 f"uncertainty {_num(u[bad[0]])} is negative"
             )
+    matrix = None if matrix_idx is None else _column_numbers(table, matrix_idx, missing_ok=True)
 
     # ---- rows with a value in every used column, by increasing depth
     keep = np.ones(len(table.rows), dtype=bool)
     used = [(species_idx[s], values[s]) for s in species] + [(unc_idx[s], unc[s]) for s in unc]
+    if matrix is not None:
+        used.append((matrix_idx, matrix))
     for j, column in used:
         present = ~np.isnan(column)
         if not present.any():
@@ -387,47 +514,85 @@ def _build(
             f"{label}: no row has a value in every used column "
             f"({_list_columns([table.names[j] for j, _ in used])})"
         )
-    if not keep.all():
-        logger.info("%s: %d rows with missing values dropped", label, int((~keep).sum()))
+    n_missing = int((~keep).sum())
+    if n_missing:
+        logger.info("%s: %d rows with missing values dropped", label, n_missing)
     rows = order[keep[order]]
     depth = depth[rows]
     values = {s: v[rows] for s, v in values.items()}
     unc = {s: u[rows] for s, u in unc.items()}
+    if matrix is not None:
+        matrix = matrix[rows]
+    lines = np.asarray(table.lines)[rows]
     steps = np.flatnonzero(np.diff(depth) <= 0.0)
     if steps.size:
         # distinct in the file, equal after the unit conversion (subnormal numbers)
         i = steps[0] + 1
         raise DataFileError(
-            f"{label}: line {table.lines[rows[i]]}: depth {_num(depth[i])} nm equals the "
+            f"{label}: line {lines[i]}: depth {_num(depth[i])} nm equals the "
             "previous one after conversion to nm"
         )
 
-    # ---- normalisation and uncertainty
-    if normalize == "bulk":
-        assert native is not None
-        scales = _bulk_scales(label, table, species_idx, values, native)
-        sigma = {}
-        for s in species:
-            counts = values[s]
-            values[s] = counts * scales[s]
-            if s in unc:
-                sigma[s] = unc[s] * scales[s]
-            else:
-                sigma[s] = np.hypot(
-                    relative_uncertainty * np.abs(values[s]), np.sqrt(np.abs(counts)) * scales[s]
-                )
-    else:
-        sigma = {
-            s: unc[s] if s in unc else relative_uncertainty * np.abs(values[s]) for s in species
-        }
-    sigma = {s: np.maximum(sig, uncertainty_floor) for s, sig in sigma.items()}
-    for s in species:
-        if not (np.all(np.isfinite(values[s])) and np.all(np.isfinite(sigma[s]))):
+    # ---- the points compared with the model (file depth), quantification, true depth
+    n = depth.size
+    excluded = []
+    if n_missing:
+        excluded.append(f"{n_missing} rows with a missing value")
+    if dm.rows is not None:
+        kept = np.asarray(dm.rows, dtype=np.intp)
+        if kept.size == 0 or kept.min() < 0 or kept.max() >= n:
+            raise ValueError(f"rows must index the {n} complete rows of {label}")
+        mask = np.zeros(n, dtype=bool)
+        mask[kept] = True
+    elif dm.fit_range_nm is not None:
+        low, high = dm.fit_range_nm
+        mask = (depth >= low) & (depth <= high)
+        below, above = int((depth < low).sum()), int((depth > high).sum())
+        if below:
+            excluded.append(f"{below} rows above {low:g} nm (fit_range_nm)")
+        if above:
+            excluded.append(f"{above} rows below {high:g} nm (fit_range_nm)")
+        if not mask.any():
             raise DataFileError(
-                f"{label}: column {_show(table.names[species_idx[s]])}: values out of range "
-                "after normalisation"
+                f"{label}: fit_range_nm [{low:g}, {high:g}] holds no row (the file depths run "
+                f"{depth[0]:.4g}-{depth[-1]:.4g} nm)"
             )
-    return depth, values, sigma, species
+    else:
+        mask = np.ones(n, dtype=bool)
+    fractions, sigma, record = quantify(
+        table, species_idx, values, unc, matrix, lines, depth, mask, q
+    )
+    kept = np.flatnonzero(mask)
+    true_depth = dm.scale * depth[kept] + dm.offset_nm
+    if true_depth[0] < 0.0:
+        raise DataFileError(
+            f"{label}: line {lines[kept[0]]}: depth {true_depth[0]:.4g} nm < 0 after "
+            f"depth_scale {dm.scale:g} and depth_offset_nm {dm.offset_nm:g} (raise the low end of "
+            "fit_range_nm or the offset)"
+        )
+    record.update(
+        {
+            "rows_in_file": len(table.rows),
+            "points_used": int(kept.size),
+            "excluded": excluded,
+            "preamble_lines": table.preamble_lines,
+            "header_line": table.header_line,
+            "units_row": table.units is not None,
+            "fit_range_nm": None if dm.fit_range_nm is None else list(dm.fit_range_nm),
+            "depth_scale": dm.scale,
+            "depth_offset_nm": dm.offset_nm,
+            "file_depth_range_nm": [float(depth[kept[0]]), float(depth[kept[-1]])],
+            "depth_range_nm": [float(true_depth[0]), float(true_depth[-1])],
+        }
+    )
+    return (
+        true_depth,
+        {s: v[kept] for s, v in fractions.items()},
+        {s: v[kept] for s, v in sigma.items()},
+        species,
+        kept,
+        record,
+    )
 
 
 def _select_columns(
@@ -471,9 +636,9 @@ def _select_columns(
                 f"{label}: uncertainty column given for {_show(s)}, which is not among the "
                 f"species ({_list_columns(list(species_idx))})"
             )
-    if normalize == "bulk" and native not in species_idx:
+    if normalize != "none" and native not in species_idx:
         raise DataFileError(
-            f"{label}: normalize='bulk' needs the native species {_show(native)} among the "
+            f"{label}: normalize={normalize!r} needs the native species {_show(native)} among the "
             f"columns (species: {_list_columns(list(species_idx))})"
         )
     return pos, species_idx, unc_idx
