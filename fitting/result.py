@@ -302,10 +302,11 @@ def correlation_warnings(
 
 
 def _relative_error(p: FittedParameter) -> float:
+    """stderr / |value| (stderr / bound range for a value of 0); inf when undetermined."""
     if not math.isfinite(p.stderr):
         return math.inf
-    if p.log:  # relative error of a log-scale value: compare on the same footing
-        return abs(p.stderr / p.value) if p.value else math.inf
+    if p.value != 0.0:
+        return abs(p.stderr / p.value)
     span = p.high - p.low
     return abs(p.stderr) / span if span > 0 else math.inf
 

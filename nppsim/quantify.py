@@ -105,11 +105,16 @@ def quantify(
         sigma = {
             s: unc[s] if s in unc else q.relative_uncertainty * np.abs(values[s]) for s in species
         }
-        record["uncertainty_model"] = (
-            "fractions: "
-            + ("uncertainty columns; " if unc else "")
-            + f"relative {q.relative_uncertainty:g} of the value; floor {q.uncertainty_floor:g}"
-        )
+        parts = []
+        if unc:
+            parts.append("uncertainty columns (" + ", ".join(unc) + ")")
+        rest = [s for s in species if s not in unc]
+        if rest:
+            parts.append(
+                f"relative {q.relative_uncertainty:g} of the value (" + ", ".join(rest) + ")"
+            )
+        parts.append(f"floor {q.uncertainty_floor:g}")
+        record["uncertainty_model"] = "fractions: " + "; ".join(parts)
         fractions = {s: np.asarray(values[s], dtype=float) for s in species}
         record["factors"] = {s: 1.0 for s in species}
     else:

@@ -205,3 +205,23 @@ def test_run_plot_overlays_the_data(case):
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert "Li, data.1 (lbo_k_surfacelab.txt)" in labels
     assert "K, data.1 (lbo_k_surfacelab.txt)" in labels
+
+
+def test_correlation_warnings_name_the_parameter_to_fix():
+    from fitting.result import FittedParameter, correlation_warnings
+
+    def par(key, value, stderr, low, high, log=False):
+        return FittedParameter(key, None, value, stderr, low, high, False, log, value)
+
+    fwhm = par("species.Li.sed.fwhm_eV", 0.22, 0.01, 0.05, 0.8)
+    d_k = par("species.K.D_cm2_s", 3e-16, 3e-17, 1e-18, 1e-14, log=True)
+    scale = par("data.1.depth_scale", 0.94, 0.001, 0.8, 1.2)
+    corr = np.array([[1.0, 0.2, 0.1], [0.2, 1.0, 0.99], [0.1, 0.99, 1.0]])
+    (w,) = correlation_warnings([fwhm, d_k, scale], corr)
+    assert w.startswith("C(species.K.D_cm2_s, data.1.depth_scale) = +0.990")
+    assert "fix data.1.depth_scale (a depth calibration" in w
+    # two physical parameters: the one with the larger relative error is named
+    corr = np.array([[1.0, -0.97, 0.0], [-0.97, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    (w,) = correlation_warnings([fwhm, d_k, scale], corr)
+    assert "fix species.K.D_cm2_s (the less determined" in w
+    assert correlation_warnings([fwhm, d_k, scale], np.eye(3)) == []
