@@ -143,6 +143,10 @@ def test_counts_without_normalize_are_refused(tmp_path, capsys):
     assert "lbo_k_surfacelab.txt" in msg and 'set normalize = "bulk" or "matrix"' in msg
     assert msg.count("\n") == 1
     assert main(["data", str(path)]) == 2
+    # run --plot would draw the counts on the fraction axis: refused before simulating
+    h5 = tmp_path / "run.h5"
+    assert main(["run", str(path), "--plot", str(tmp_path / "r.png"), "-o", str(h5)]) == 2
+    assert not h5.exists()
 
 
 def test_profile_cut_before_the_bulk_is_refused(tmp_path, capsys):
