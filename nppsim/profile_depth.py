@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .errors import DataFileError
-from .profile_table import _column_numbers, _list_columns, _num, _show, _Table
+from .profile_table import _column_numbers, _num, _show, _Table
 
 _BRACKETED = re.compile(r"[(\[]\s*([^()\[\]]*?)\s*[)\]]")
 _TOKEN_SEPARATORS = re.compile(r"[\s_/\-()\[\],:;]+")
@@ -88,22 +88,6 @@ def _depth_nm(
         )
     assert crater is not None
     return crater * (t_s / t_last), order
-
-
-def _autodetect_depth(table: _Table) -> int:
-    found = [j for j, n in enumerate(table.names) if n.strip().casefold().startswith("depth")]
-    if len(found) == 1:
-        return found[0]
-    if found:
-        raise DataFileError(
-            f"{table.label}: line {table.header_line}: several depth columns "
-            f"({_list_columns([table.names[j] for j in found])}); choose one with depth_column"
-        )
-    raise DataFileError(
-        f"{table.label}: no depth column (no header starts with 'depth'; columns: "
-        f"{_list_columns(table.names)}); name it with depth_column, or give time_column with "
-        "sputter_rate_nm_s or crater_depth_nm"
-    )
 
 
 def _check_positions(table: _Table, raw: np.ndarray, kind: str, unit: str) -> np.ndarray:

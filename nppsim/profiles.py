@@ -65,7 +65,7 @@ import numpy as np
 from .case import DataSpec
 from .case.keys import DEFAULT_RELATIVE_UNCERTAINTY, DEFAULT_UNCERTAINTY_FLOOR
 from .errors import DataFileError
-from .profile_depth import _autodetect_depth, _depth_nm
+from .profile_depth import _depth_nm
 from .profile_table import (
     _clean,
     _column_numbers,
@@ -74,7 +74,7 @@ from .profile_table import (
     _num,
     _parse_table,
     _read_text,
-    _short,
+    _select_columns,
     _show,
     _Table,
 )
@@ -593,52 +593,3 @@ def _build(
         kept,
         record,
     )
-
-
-def _select_columns(
-    table: _Table,
-    col_map: dict[str, str] | None,
-    unc_map: dict[str, str] | None,
-    depth_column: str | None,
-    time_column: str | None,
-    normalize: str,
-    native: str | None,
-) -> tuple[int, dict[str, int], dict[str, int]]:
-    """Indices of the depth/time column, {species: value column}, {species: uncertainty column}."""
-    label = table.label
-    if time_column is not None:
-        pos = _find_column(table, time_column, "time column")
-    elif depth_column is not None:
-        pos = _find_column(table, depth_column, "depth column")
-    else:
-        pos = _autodetect_depth(table)
-    unc_idx = {
-        s: _find_column(table, c, f"uncertainty of {_short(s)}") for s, c in (unc_map or {}).items()
-    }
-    if col_map is None:
-        skip = {pos, *unc_idx.values()}
-        species_idx = {table.names[j]: j for j in range(len(table.names)) if j not in skip}
-        if not species_idx:
-            raise DataFileError(
-                f"{label}: no value columns besides the depth/time and uncertainty columns "
-                f"(columns: {_list_columns(table.names)})"
-            )
-        if len(species_idx) != len(table.names) - len(skip):
-            dup = next(n for n in species_idx if table.names.count(n) > 1)
-            raise DataFileError(
-                f"{label}: line {table.header_line}: column name {_show(dup)} appears twice"
-            )
-    else:
-        species_idx = {s: _find_column(table, c) for s, c in col_map.items()}
-    for s in unc_idx:
-        if s not in species_idx:
-            raise DataFileError(
-                f"{label}: uncertainty column given for {_show(s)}, which is not among the "
-                f"species ({_list_columns(list(species_idx))})"
-            )
-    if normalize != "none" and native not in species_idx:
-        raise DataFileError(
-            f"{label}: normalize={normalize!r} needs the native species {_show(native)} among the "
-            f"columns (species: {_list_columns(list(species_idx))})"
-        )
-    return pos, species_idx, unc_idx
