@@ -26,7 +26,7 @@ from scipy.stats import qmc
 
 from fitting.forward import FAILED_RESIDUAL, ForwardModel, as_case_list
 from fitting.parameters import FreeParameter, case_values, expand_parameters
-from fitting.result import FitResult, FittedParameter
+from fitting.result import FitResult, FittedParameter, correlation_warnings
 from nppsim.case import Case
 from nppsim.errors import InputError, SimulationError
 
@@ -312,6 +312,7 @@ def fit(
             f"{n_fail} of {model.n_simulations} simulations failed during the fit (penalised); "
             f"last: {model.last_error}"
         )
+    warnings.extend(correlation_warnings(fitted, corr))
     success = (not interrupted) and not failed_best
     return FitResult(
         success=success,

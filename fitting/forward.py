@@ -7,7 +7,10 @@ of a multi-stage protocol). Residuals are (model - measured) / uncertainty for e
 column of every block, in the order case, block, species, depth.
 
 Simulations are cached by the case without its data blocks: a parameter that only changes the
-depth resolution (``data.1.depth_resolution_nm``) costs no new simulation.
+depth resolution (``data.1.depth_resolution_nm``) costs no new simulation. A data-side parameter
+that changes the measured profile itself (``data.1.depth_scale``, ``data.1.depth_offset_nm``,
+``data.1.sputter_rate_nm_s``, ``data.1.background.K``, ...) re-reads the block from its file with
+the trial values at every evaluation, keeping the points chosen at the start of the fit.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from fitting.resolution import GaussianResolution, MRIResolution, measured_profi
 from nppsim.case import Case, DataSpec
 from nppsim.errors import InputError, SimulationError
 from nppsim.profiles import MeasuredProfile, profile_from_spec
+from nppsim.quantify import check_fractions, site_density_limit
 from nppsim.result import Result
 from nppsim.simulate import simulate
 
@@ -58,7 +62,8 @@ class ModelProfile:
     case_name; data_index (1-based); after_stage (1-based); depth_nm (n,); species: names;
     measured, sigma, model: {species: (n,)} fractions of n_bulk (model blurred with the depth
     resolution); sim_depth_nm, sim: the simulated (unblurred) stage-end profile {species:
-    fraction} on the cell centres up to a little beyond the deepest measured point.
+    fraction} on the cell centres up to a little beyond the deepest measured point; info: how
+    the measured values were obtained (`nppsim.profiles.MeasuredProfile.info`).
     """
 
     case_name: str
@@ -71,6 +76,7 @@ class ModelProfile:
     model: dict[str, np.ndarray]
     sim_depth_nm: np.ndarray
     sim: dict[str, np.ndarray]
+    info: dict = dataclasses.field(default_factory=dict)
 
     def residuals(self) -> dict[str, np.ndarray]:
         """(model - measured) / sigma per species."""
@@ -122,8 +128,11 @@ class ForwardModel:
             if not case.data:
                 label = case.path or case.meta.name
                 raise InputError(f"{label}: no [[data]] block: nothing to fit")
+            limit = site_density_limit(case)
             for k, spec in enumerate(case.data, 1):
                 prof = profile_from_spec(spec, case.native.name)
+                label = str(prof.file) if prof.file is not None else f"data.{k}"
+                check_fractions(label, prof.values, prof.species, spec.normalize, limit)
                 self.blocks.append(DataBlock(i, k, prof))
         self.n_points = int(
             sum(len(b.profile.depth_nm) * len(b.profile.species) for b in self.blocks)
@@ -132,6 +141,7 @@ class ForwardModel:
         self.n_failed = 0
         self.last_error = ""
         self._cache: OrderedDict[Case, Result | str] = OrderedDict()
+        self._profile_cache: OrderedDict[tuple, MeasuredProfile] = OrderedDict()
 
     # ------------------------------------------------------------------ simulations
     def simulate(self, case: Case) -> Result:
@@ -178,7 +188,7 @@ class ForwardModel:
                 results[b.case_index] = self.simulate(case)
             res = results[b.case_index]
             spec = case.data[b.data_index - 1]
-            prof = b.profile
+            prof = self.measured(b, case)
             stage = spec.after_stage
             t_idx = res.stage_end_index[stage - 1]
             model_res = self.resolution.get((b.case_index, b.data_index)) or resolution_of(spec)
@@ -203,9 +213,27 @@ class ForwardModel:
                     model=model,
                     sim_depth_nm=x[keep],
                     sim=sim,
+                    info=dict(prof.info),
                 )
             )
         return out
+
+    def measured(self, block: DataBlock, case: Case) -> MeasuredProfile:
+        """The block's measured profile for the data-side values of `case`: the profile read at
+        the start when they are unchanged, else the file re-read with them (same points).
+        Raises DataFileError (an InputError) when the values make it invalid."""
+        base_spec = self.cases[block.case_index].data[block.data_index - 1]
+        spec = case.data[block.data_index - 1]
+        if spec == base_spec:
+            return block.profile
+        key = (block.case_index, block.data_index, spec)
+        hit = self._profile_cache.get(key)
+        if hit is None:
+            hit = profile_from_spec(spec, case.native.name, rows=block.profile.file_rows)
+            self._profile_cache[key] = hit
+            while len(self._profile_cache) > CACHE_SIZE:
+                self._profile_cache.popitem(last=False)
+        return hit
 
     def residual_vector(self, profiles: Sequence[ModelProfile]) -> np.ndarray:
         """Weighted residuals of model profiles, concatenated (case, block, species, depth)."""

@@ -39,6 +39,8 @@ DEFAULT_LOG_FACTOR = 100.0
 #: default bounds of a positive linear parameter: value / 4 to value * 4
 DEFAULT_LINEAR_FACTOR = 4.0
 
+#: data-block keys that are whole numbers choosing what is compared, not continuous values
+_DISCRETE_DATA_KEY = re.compile(r"^data\.\d+\.(after_stage|header_row)$")
 _FREE_RE = re.compile(r"^\s*([^=\s]+)\s*(?:=\s*([^:]+?)\s*:\s*(.+?)\s*)?$")
 
 
@@ -244,6 +246,12 @@ def expand_parameters(
                 raise InputError(f"--free {pattern}: not a number in {labels[0]!r} (got {value!r})")
             where = labels[0] if len(cases) == 1 else "any case"
             raise InputError(f"--free {pattern}: no numeric value at this key in {where}")
+        for key in per_key:
+            if _DISCRETE_DATA_KEY.match(key):
+                raise InputError(
+                    f"--free {key}: a whole number that selects rows or stages, not a value "
+                    "a fit can vary"
+                )
         is_shared = pattern in shared_set or any(k in shared_set for k in per_key)
         for key, idx in per_key.items():
             groups = [idx] if is_shared else [[i] for i in idx]

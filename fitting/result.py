@@ -20,7 +20,13 @@ from fitting.forward import ModelProfile
 from nppsim.errors import InputError
 from nppsim.fileio import atomic_path, atomic_write
 
-__all__ = ["FitResult", "FittedParameter", "load_fit"]
+__all__ = ["FitResult", "FittedParameter", "block_chi2", "correlation_warnings", "load_fit"]
+
+#: |correlation| above this: the two parameters are not separately identifiable from the data
+CORRELATION_WARN = 0.95
+#: keys of the depth calibration: when one of them is degenerate with a physical parameter,
+#: the calibration is what an operator can measure independently (crater depth by profilometry)
+_CALIBRATION_SUFFIXES = ("depth_scale", "depth_offset_nm", "sputter_rate_nm_s", "crater_depth_nm")
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,16 @@ class FitResult:
             lines.append("[[Correlations]] (unreported correlations are < 0.100)")
             for _, r, a, b in sorted(pairs, reverse=True):
                 lines.append(f"    C({a}, {b}) = {r:+.3f}")
+        blocks = block_chi2(self.profiles)
+        if blocks:
+            lines.append("[[Data blocks]] (chi-square without species weights)")
+            for p, b in zip(self.profiles, blocks, strict=True):
+                per = ", ".join(f"{s} {v:.4g}" for s, v in b["chi2_species"].items())
+                lines.append(
+                    f"    {p.case_name} data.{p.data_index}: {b['n_points']} points, "
+                    f"chi-square {b['chi2']:.4g} ({per})"
+                )
+                lines.extend(f"        {t}" for t in _info_lines(p.info))
         if self.check:
             c = self.check
             lines.append("[[Check with the full NPP solver]]")
@@ -192,6 +208,15 @@ class FitResult:
             "check": {k: _num(v) if isinstance(v, float) else v for k, v in self.check.items()},
             "starts": [_jsonable(s) for s in self.starts],
             "profiles": [_profile_dict(p) for p in self.profiles],
+            "blocks": [
+                {
+                    "case": p.case_name,
+                    "data_index": p.data_index,
+                    **b,
+                    "quantification": _jsonable(p.info),
+                }
+                for p, b in zip(self.profiles, block_chi2(self.profiles), strict=True)
+            ],
             "cases": list(self.case_tomls),
         }
 
@@ -231,6 +256,96 @@ class FitResult:
         return path
 
 
+def block_chi2(profiles: tuple[ModelProfile, ...] | list[ModelProfile]) -> list[dict[str, Any]]:
+    """Per data block: n_points, chi2 (sum of squared (model - measured) / sigma) and
+    chi2_species {species: chi2}, without species weights."""
+    out = []
+    for p in profiles:
+        per = {s: float(np.sum(r * r)) for s, r in p.residuals().items()}
+        out.append(
+            {
+                "n_points": int(len(p.depth_nm) * len(p.species)),
+                "chi2": float(sum(per.values())),
+                "chi2_species": per,
+            }
+        )
+    return out
+
+
+def correlation_warnings(
+    parameters: tuple[FittedParameter, ...] | list[FittedParameter], correlation: np.ndarray
+) -> list[str]:
+    """One warning per pair of parameters correlated above CORRELATION_WARN, naming the one
+    to fix: a depth-calibration key (measure it independently), else the one with the larger
+    relative standard error."""
+    out = []
+    n = len(parameters)
+    corr = np.asarray(correlation, dtype=float)
+    for i in range(n):
+        for j in range(i + 1, n):
+            r = corr[i, j]
+            if not (math.isfinite(r) and abs(r) > CORRELATION_WARN):
+                continue
+            a, b = parameters[i], parameters[j]
+            cal_a, cal_b = (p.key.endswith(_CALIBRATION_SUFFIXES) for p in (a, b))
+            if cal_a != cal_b:
+                fix = a if cal_a else b
+                why = "a depth calibration: measure the crater depth and fix it"
+            else:
+                fix = a if _relative_error(a) >= _relative_error(b) else b
+                why = "the less determined of the two"
+            out.append(
+                f"C({a.label}, {b.label}) = {r:+.3f}: the data do not tell them apart; "
+                f"fix {fix.label} ({why}) or add data that separates them"
+            )
+    return out
+
+
+def _relative_error(p: FittedParameter) -> float:
+    """stderr / |value| (stderr / bound range for a value of 0); inf when undetermined."""
+    if not math.isfinite(p.stderr):
+        return math.inf
+    if p.value != 0.0:
+        return abs(p.stderr / p.value)
+    span = p.high - p.low
+    return abs(p.stderr) / span if span > 0 else math.inf
+
+
+def _info_lines(info: dict[str, Any]) -> list[str]:
+    """The quantification record of a block (MeasuredProfile.info) as report lines."""
+    if not info:
+        return []
+    out = [f"normalize = {info.get('normalize')}"]
+    if info.get("matrix_column"):
+        out[0] += f" (matrix column {info['matrix_column']!r})"
+    if info.get("bulk_level") is not None:
+        out.append(f"bulk level {info['bulk_level']:.6g} from {info.get('bulk_level_from')}")
+    factors = info.get("factors") or {}
+    if factors and info.get("normalize") != "none":
+        how = info.get("factor_from") or {}
+        out.append(
+            "factors to fractions: "
+            + ", ".join(f"{s} {f:.4g} ({how.get(s, '')})" for s, f in factors.items())
+        )
+    for name in ("sensitivity", "background"):
+        if info.get(name):
+            out.append(f"{name}: " + ", ".join(f"{s} {v:g}" for s, v in info[name].items()))
+    out.append(f"uncertainty: {info.get('uncertainty_model')}")
+    floored = {s: n for s, n in (info.get("floored_points") or {}).items() if n}
+    if floored:
+        out.append("points at the floor: " + ", ".join(f"{s} {n}" for s, n in floored.items()))
+    used = f"points used: {info.get('points_used')} of {info.get('rows_in_file')} rows"
+    if info.get("excluded"):
+        used += " (excluded: " + "; ".join(info["excluded"]) + ")"
+    out.append(used)
+    lo, hi = info.get("depth_range_nm") or (math.nan, math.nan)
+    out.append(
+        f"depth = {info.get('depth_scale', 1.0):.6g} * file depth + "
+        f"{info.get('depth_offset_nm', 0.0):.4g} nm (data span {lo:.4g}-{hi:.4g} nm)"
+    )
+    return out
+
+
 def _num(v: Any) -> Any:
     if isinstance(v, float | np.floating):
         return float(v) if math.isfinite(v) else None
@@ -261,6 +376,7 @@ def _profile_dict(p: ModelProfile) -> dict[str, Any]:
         "model": {s: _jsonable(v) for s, v in p.model.items()},
         "sim_depth_nm": _jsonable(p.sim_depth_nm),
         "sim": {s: _jsonable(v) for s, v in p.sim.items()},
+        "info": _jsonable(p.info),
     }
 
 
@@ -309,6 +425,7 @@ def load_fit(path: str | os.PathLike[str]) -> FitResult:
                 model={s: _arr(v) for s, v in q["model"].items()},
                 sim_depth_nm=_arr(q["sim_depth_nm"]),
                 sim={s: _arr(v) for s, v in q["sim"].items()},
+                info=dict(q.get("info") or {}),
             )
             for q in d.get("profiles", [])
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -224,7 +225,9 @@ def _plot_current(ax, result: Result) -> None:
         ax.legend(loc="best", fontsize="small")
 
 
-def plot_result(result: Result, path: str | os.PathLike[str] | None = None) -> Figure:
+def plot_result(
+    result: Result, path: str | os.PathLike[str] | None = None, data: Sequence[Any] = ()
+) -> Figure:
     """Three-panel overview of `result`; saved atomically to `path` (PNG/PDF/SVG by extension).
 
     Panels: fractions of n_bulk vs depth (nm) at the stored times (final bold, earlier thin and
@@ -233,7 +236,8 @@ def plot_result(result: Result, path: str | os.PathLike[str] | None = None) -> F
     (A/cm^2) vs time (s), log-log where positive: the total current (ionic plus displacement, the
     current of the external circuit) solid, the ionic current dashed where it differs by more
     than 1e-3 of the largest current (at a blocking front it is 0 and the total current alone
-    is drawn). Returns the matplotlib Figure (not shown).
+    is drawn). data: measured profiles (`nppsim.profiles.MeasuredProfile`) drawn as points on
+    the profile panel. Returns the matplotlib Figure (not shown).
     """
     if path is not None:
         figure_format(path)  # fail on a bad extension before drawing
@@ -245,6 +249,11 @@ def plot_result(result: Result, path: str | os.PathLike[str] | None = None) -> F
     else:
         x_max = profile_depth_range_nm(result)
         _plot_profiles(ax_c, result, x_max)
+        if data:
+            from nppsim.plot_data import overlay_data
+
+            overlay_data(ax_c, data, result.species)
+            ax_c.legend(loc="best", fontsize="small")
         _plot_potential(ax_u, result, x_max)
     _plot_current(ax_j, result)
     title = f"{result.case_name} ({result.method})"

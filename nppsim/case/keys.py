@@ -20,7 +20,7 @@ FILLINGS = ("step", "fermi-dirac")
 #: fraction of the species at the start of each stage (per cell; the Double-CAIT second stage)
 SED_REFERENCES = ("pristine", "stage_start")
 METHODS = ("npp", "electroneutral")
-NORMALIZATIONS = ("none", "bulk")
+NORMALIZATIONS = ("none", "bulk", "matrix")
 CONTROL_KEYS = ("potential_V", "current_density_A_cm2", "potential_table_V", "current_table_A_cm2")
 
 # Cells finer than this are far below any SIMS depth resolution and only make the grid huge.
@@ -32,6 +32,12 @@ MAX_GRID_GROWTH = 1.5
 # of a 5 mm sample with 0.01 nm cells to 5 um has ~5e5); the check stops a typo (fine_depth_nm in
 # um, a growth of 1.000001) from exhausting the memory before the first step.
 MAX_GRID_CELLS = 1_000_000
+#: default smallest uncertainty of a measured fraction: well below a 1 % plateau (the Li plateau
+#: behind a Cs front is 0.3-1 % of n_bulk), so that stated or counting uncertainties decide
+DEFAULT_UNCERTAINTY_FLOOR = 1.0e-4
+#: default relative uncertainty of values given as fractions (normalize = "none"); counts
+#: ("bulk", "matrix") default to Poisson statistics alone (relative 0)
+DEFAULT_RELATIVE_UNCERTAINTY = 0.05
 # Snapshots stored per stage: more than anyone can plot (10^8 would allocate gigabytes before
 # the first step).
 MAX_N_OUTPUT = 10_000
@@ -77,6 +83,14 @@ _DATA_KEYS = (
     "relative_uncertainty",
     "uncertainty_floor",
     "normalize",
+    "header_row",
+    "matrix_column",
+    "sensitivity",
+    "background",
+    "bulk_level",
+    "fit_range_nm",
+    "depth_scale",
+    "depth_offset_nm",
 )
 _TABLE_KEYS = {
     "meta": _META_KEYS,
@@ -93,7 +107,7 @@ _SHAPE_PARAMS = {
     "table": ("energies_eV", "density"),
 }
 _PARAM_SHAPE = {p: shape for shape, params in _SHAPE_PARAMS.items() for p in params}
-_INLINE_TABLE_KEYS = frozenset({"columns", "uncertainty_columns"})
+_INLINE_TABLE_KEYS = frozenset({"columns", "uncertainty_columns", "sensitivity", "background"})
 
 _MISSING: Any = object()
 

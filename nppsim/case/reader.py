@@ -21,6 +21,8 @@ from nppsim.case.keys import (
     _TOP_KEYS,
     BACK_CONDITIONS,
     CONTROL_KEYS,
+    DEFAULT_RELATIVE_UNCERTAINTY,
+    DEFAULT_UNCERTAINTY_FLOOR,
     FILLINGS,
     MAX_GRID_CELLS,
     MAX_GRID_GROWTH,
@@ -330,6 +332,26 @@ def _read_solver(r: _Reader, doc: Mapping[str, Any]) -> SolverConfig:
     )
 
 
+def _number_map(
+    r: _Reader, value: object, key: str, allowed: Sequence[str], lower: str
+) -> tuple[tuple[str, float], ...]:
+    """A table species -> number (> 0 with lower="gt", >= 0 with "ge") over fitted species."""
+    t = r.table(value, key)
+    if not t:
+        r.fail(key, "must name at least one species, e.g. { K = 1.0 }")
+    out = []
+    for species, number in t.items():
+        skey = _join(key, species)
+        if species not in allowed:
+            r.fail(
+                skey,
+                f"species not in {key.rsplit('.', 1)[0]}.columns: {_show(species)}"
+                f"{_did_you_mean(species, allowed)}",
+            )
+        out.append((species, r.number(number, skey, **{lower: 0.0})))
+    return tuple(out)
+
+
 def _column_map(
     r: _Reader, value: object, key: str, allowed: Sequence[str], what: str
 ) -> tuple[tuple[str, str], ...]:
@@ -380,9 +402,9 @@ def _read_data(
         if "columns" not in t:
             r.fail(f"{key}.columns", 'required key is missing, e.g. columns = { Li = "Li" }')
         columns = _column_map(r, t["columns"], f"{key}.columns", names, "unknown species")
+        fitted = [s for s, _ in columns]
         unc = None
         if "uncertainty_columns" in t:
-            fitted = [s for s, _ in columns]
             unc = _column_map(
                 r,
                 t["uncertainty_columns"],
@@ -390,6 +412,46 @@ def _read_data(
                 fitted,
                 f"species not in {key}.columns:",
             )
+        normalize = r.get_string(t, key, "normalize", "none", NORMALIZATIONS)
+        counts = normalize != "none"
+        matrix = r.get_string(t, key, "matrix_column", None)
+        if normalize == "matrix" and matrix is None:
+            r.fail(
+                f"{key}.matrix_column",
+                'normalize = "matrix" needs the column of the matrix signal, e.g. '
+                'matrix_column = "11B+"',
+            )
+        if matrix is not None and normalize != "matrix":
+            r.fail(
+                f"{key}.matrix_column", f'only used with normalize = "matrix" (got "{normalize}")'
+            )
+        tables = {}
+        for name, lower in (("sensitivity", "gt"), ("background", "ge")):
+            if name in t and not counts:
+                r.fail(
+                    f"{key}.{name}",
+                    'only used with counts (normalize = "bulk" or "matrix"); the values of this '
+                    "block are fractions",
+                )
+            tables[name] = (
+                _number_map(r, t[name], f"{key}.{name}", fitted, lower) if name in t else None
+            )
+        bulk_level = r.get_number(t, key, "bulk_level", None, gt=0.0)
+        if bulk_level is not None and not counts:
+            r.fail(f"{key}.bulk_level", 'only used with normalize = "bulk" or "matrix"')
+        fit_range = None
+        if "fit_range_nm" in t:
+            rkey = f"{key}.fit_range_nm"
+            pair = r.array(t["fit_range_nm"], rkey)
+            if len(pair) != 2:
+                r.fail(rkey, f"must be [low, high] (nm), got {_show(pair)}")
+            low = r.number(pair[0], rkey, where="low", ge=0.0)
+            high = r.number(pair[1], rkey, where="high")
+            if not high > low:
+                r.fail(rkey, f"high must be > low, got [{_show(low)}, {_show(high)}]")
+            fit_range = (low, high)
+        header_row = r.get_integer(t, key, "header_row", None, ge=1)
+        relative_default = 0.0 if counts else DEFAULT_RELATIVE_UNCERTAINTY
         out.append(
             DataSpec(
                 file=file,
@@ -403,10 +465,22 @@ def _read_data(
                 mixing_nm=r.get_number(t, key, "mixing_nm", 0.0, ge=0.0),
                 information_nm=r.get_number(t, key, "information_nm", 0.0, ge=0.0),
                 uncertainty_columns=unc,
-                relative_uncertainty=r.get_number(t, key, "relative_uncertainty", 0.05, ge=0.0),
+                relative_uncertainty=r.get_number(
+                    t, key, "relative_uncertainty", relative_default, ge=0.0
+                ),
                 # a zero floor would divide by zero where a measured fraction is 0
-                uncertainty_floor=r.get_number(t, key, "uncertainty_floor", 0.005, gt=0.0),
-                normalize=r.get_string(t, key, "normalize", "none", NORMALIZATIONS),
+                uncertainty_floor=r.get_number(
+                    t, key, "uncertainty_floor", DEFAULT_UNCERTAINTY_FLOOR, gt=0.0
+                ),
+                normalize=normalize,
+                header_row=header_row,
+                matrix_column=matrix,
+                sensitivity=tables["sensitivity"],
+                background=tables["background"],
+                bulk_level=bulk_level,
+                fit_range_nm=fit_range,
+                depth_scale=r.get_number(t, key, "depth_scale", 1.0, gt=0.0),
+                depth_offset_nm=r.get_number(t, key, "depth_offset_nm", 0.0),
             )
         )
     return tuple(out)

@@ -200,7 +200,17 @@ class DataSpec:
     ...) or None;
     relative_uncertainty: used where no uncertainty column is given (1);
     uncertainty_floor: smallest uncertainty (fraction of n_bulk); normalize: "none" (values are
-    fractions of n_bulk) | "bulk" (raw counts, normalised to the bulk).
+    fractions of n_bulk) | "bulk" (raw counts, normalised to the bulk) | "matrix" (raw counts
+    divided point by point by the counts of matrix_column, then normalised to the bulk);
+    header_row: the file line (1-based) of the column names, None: found automatically;
+    sensitivity: ((species, factor), ...) relative sensitivity factors multiplying the counts,
+    or None; background: ((species, counts), ...) subtracted from the counts, or None;
+    bulk_level: the native signal (after background, sensitivity and matrix normalisation) of
+    the pristine bulk, None: the mean over the deepest rows; fit_range_nm: (low, high) depths in
+    the file's own calibration (nm) of the points compared with the model, or None (all);
+    depth_scale, depth_offset_nm: true depth = depth_scale * file depth + depth_offset_nm (nm).
+    The reader's default relative_uncertainty is 0.05 for fractions and 0 for counts (Poisson
+    statistics alone); the dataclass defaults are those of fractions.
     """
 
     file: Path
@@ -215,8 +225,16 @@ class DataSpec:
     information_nm: float = 0.0
     uncertainty_columns: tuple[tuple[str, str], ...] | None = None
     relative_uncertainty: float = 0.05
-    uncertainty_floor: float = 0.005
+    uncertainty_floor: float = 1.0e-4
     normalize: str = "none"
+    header_row: int | None = None
+    matrix_column: str | None = None
+    sensitivity: tuple[tuple[str, float], ...] | None = None
+    background: tuple[tuple[str, float], ...] | None = None
+    bulk_level: float | None = None
+    fit_range_nm: tuple[float, float] | None = None
+    depth_scale: float = 1.0
+    depth_offset_nm: float = 0.0
 
 
 @dataclass(frozen=True)

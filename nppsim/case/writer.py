@@ -78,6 +78,16 @@ def _canonical_doc(case: Case) -> dict[str, Any]:
         b["relative_uncertainty"] = d.relative_uncertainty
         b["uncertainty_floor"] = d.uncertainty_floor
         b["normalize"] = d.normalize
+        for k in ("header_row", "matrix_column", "bulk_level"):
+            if getattr(d, k) is not None:
+                b[k] = getattr(d, k)
+        for k in ("sensitivity", "background"):
+            if getattr(d, k) is not None:
+                b[k] = dict(getattr(d, k))
+        if d.fit_range_nm is not None:
+            b["fit_range_nm"] = list(d.fit_range_nm)
+        b["depth_scale"] = d.depth_scale
+        b["depth_offset_nm"] = d.depth_offset_nm
         blocks.append(b)
     if blocks:
         doc["data"] = blocks

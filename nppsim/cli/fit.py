@@ -18,6 +18,32 @@ from nppsim.cli.common import (
 )
 from nppsim.errors import InputError
 
+#: what ``nppsim fit -o`` writes: the fit result (JSON or HDF5) or the fitted curves (CSV)
+FIT_SUFFIXES = (".json", ".h5", ".hdf5", ".csv")
+#: columns of the CSV of fitted curves, one row per (block, species, depth)
+FIT_CSV_COLUMNS = ("case", "data_block", "species", "depth_nm", "measured", "sigma", "model")
+
+
+def write_fit_csv(result: Any, path: Path) -> Path:
+    """The fitted curves as CSV (atomically): one row per data block, species and measured
+    depth with the measured fraction, its uncertainty and the best-fit model (fractions of
+    n_bulk, the model blurred with the depth resolution)."""
+    import csv
+
+    from nppsim.fileio import atomic_write
+
+    with atomic_write(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(FIT_CSV_COLUMNS)
+        for p in result.profiles:
+            for s in p.species:
+                for x, m, e, y in zip(
+                    p.depth_nm, p.measured[s], p.sigma[s], p.model[s], strict=True
+                ):
+                    w.writerow([p.case_name, p.data_index, s, repr(float(x)), repr(float(m)),
+                                repr(float(e)), repr(float(y))])  # fmt: skip
+    return path
+
 
 class _FitProgress:
     """One self-updating line on stderr: simulations run and the best chi^2 so far."""
@@ -48,6 +74,12 @@ def cmd(args: argparse.Namespace) -> int:
         Path(args.output) if args.output else Path.cwd() / f"{Path(args.cases[0]).stem}_fit.json"
     )
     check_output_path(output, "fit")
+    suffix = output.suffix.lower()
+    if suffix not in FIT_SUFFIXES:
+        raise InputError(
+            f"{output}: cannot write a fit as {suffix or 'a file without suffix'!r}: use .json "
+            "(the fit result), .h5 (the same in HDF5) or .csv (the fitted curves)"
+        )
     plot_path = Path(args.plot) if args.plot else None
     if plot_path is not None:
         from nppsim.plot import figure_format
@@ -74,7 +106,10 @@ def cmd(args: argparse.Namespace) -> int:
         )
     finally:
         progress.close()
-    result.save(output)
+    if suffix == ".csv":
+        write_fit_csv(result, output)
+    else:
+        result.save(output)
     if plot_path is not None and result.profiles:
         from nppsim.plot import plot_fit
 
@@ -124,7 +159,8 @@ def add_parser(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument(
         "-o", "--output", metavar="FIT.json",
-        help="fit result, JSON or .h5 (default: <first case stem>_fit.json here)",
+        help="fit result, .json or .h5, or .csv for the fitted curves (default: <first case "
+        "stem>_fit.json here)",
     )  # fmt: skip
     p.add_argument(
         "--solver",

@@ -129,6 +129,11 @@ def _info_lines(case: Any) -> list[str]:
     for sp in case.species:
         if sp.sed is not None or getattr(sp, "D_table", None) is not None:
             lines += _d_of_n_lines(case, sp, foreigns)
+    for k, d in enumerate(getattr(case, "data", ()), 1):
+        lines.append(
+            f"data.{k}: {d.file.name}, after stage {d.after_stage}, normalize = {d.normalize}, "
+            f"species {', '.join(s for s, _ in d.columns)} (nppsim data CASE shows it read)"
+        )
     return lines
 
 

@@ -27,6 +27,28 @@ def _is_fit_file(path: Path) -> bool:
     return False
 
 
+#: suffixes of measured-profile exports (text), which ``nppsim data`` draws
+_PROFILE_SUFFIXES = (".txt", ".csv", ".tsv", ".dat", ".asc")
+
+
+def _refuse_text_input(source: Path) -> None:
+    """InputError with the command that draws it, for a case file or a measured profile."""
+    from nppsim.errors import InputError
+
+    suffix = source.suffix.lower()
+    if suffix == ".toml":
+        raise InputError(
+            f"{source}: a case file, not a result: draw its simulation with "
+            "`nppsim run CASE --plot FIG.png`, its data blocks with "
+            "`nppsim data CASE --plot FIG.png`"
+        )
+    if suffix in _PROFILE_SUFFIXES:
+        raise InputError(
+            f"{source}: a measured profile, not a result: draw it with "
+            "`nppsim data CASE --plot FIG.png` (the case's [[data]] block says how to read it)"
+        )
+
+
 def cmd(args: argparse.Namespace) -> int:
     """``nppsim plot``: draw a saved result, fit or sweep to a figure file."""
     from nppsim.plot import figure_format, plot_fit, plot_result
@@ -37,6 +59,7 @@ def cmd(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else source.with_suffix(".png")
     check_output_path(output, "figure")
     figure_format(output)
+    _refuse_text_input(source)
     if _is_fit_file(source):
         from fitting.result import load_fit
 

@@ -82,6 +82,17 @@ def cmd(args: argparse.Namespace) -> int:
         check_output_path(plot_path, "figure")
         figure_format(plot_path)
     case = load_case_for_run(args)
+    data = ()
+    if plot_path is not None and getattr(case, "data", ()):
+        from nppsim.profiles import profile_from_spec
+        from nppsim.quantify import check_fractions, site_density_limit
+
+        # read before simulating: a broken data block is an input error (exit 2)
+        data = tuple(profile_from_spec(d, case.native.name) for d in case.data)
+        for d, prof in zip(case.data, data, strict=True):
+            check_fractions(
+                str(prof.file), prof.values, prof.species, d.normalize, site_density_limit(case)
+            )
     # a result file that is missing, damaged or does not fit the case: InputError (exit 2)
     initial = Path(args.initial) if args.initial else None
     from nppsim.simulate import simulate
@@ -111,7 +122,7 @@ def cmd(args: argparse.Namespace) -> int:
     if plot_path is not None:
         from nppsim.plot import plot_result
 
-        plot_result(result, plot_path)
+        plot_result(result, plot_path, data=data)
         written.append(plot_path)
     if not args.quiet:
         _print_summary(case, result)

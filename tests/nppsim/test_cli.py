@@ -388,8 +388,14 @@ def test_plot_not_a_result_exit_2(tmp_path, capsys):
     path = tmp_path / "profile.csv"
     path.write_text("depth_nm,Li\n1,1\n")
     assert main(["plot", str(path)]) == 2
-    _assert_one_error_line(capsys.readouterr().err, "profile.csv", "not an HDF5 file")
+    err = capsys.readouterr().err
+    _assert_one_error_line(err, "profile.csv", "a measured profile, not a result")
+    assert "nppsim data CASE --plot FIG.png" in err
     assert not (tmp_path / "profile.png").exists()
+    case = tmp_path / "case.toml"
+    case.write_text("[meta]\n")
+    assert main(["plot", str(case)]) == 2
+    _assert_one_error_line(capsys.readouterr().err, "case.toml", "a case file, not a result")
 
 
 def _run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -83,7 +83,7 @@ def check_error(err: BaseException, path: Path, *fragments: str) -> str:
     return msg
 
 
-def default_sigma(values: np.ndarray, relative: float = 0.05, floor: float = 0.005) -> np.ndarray:
+def default_sigma(values: np.ndarray, relative: float = 0.05, floor: float = 1e-4) -> np.ndarray:
     return np.maximum(relative * np.abs(values), floor)
 
 
@@ -137,7 +137,7 @@ def test_defaults_and_metadata(tmp_path):
     assert p.species == ("Li", "K")  # every column but depth, in file order
     assert (p.after_stage, p.depth_resolution_nm, p.n_points) == (2, 1.5, 3)
     np.testing.assert_allclose(p.sigma["K"], default_sigma(np.array(SIMPLE_K)), rtol=1e-15)
-    np.testing.assert_allclose(p.sigma["Li"], [0.005, 0.0125, 0.025], rtol=1e-15)
+    np.testing.assert_allclose(p.sigma["Li"], [0.000395, 0.0125, 0.025], rtol=1e-12)
     assert not p.depth_nm.flags.writeable and not p.values["K"].flags.writeable
     assert "a.csv" in repr(p) and "n_points=3" in repr(p)
 
@@ -326,10 +326,10 @@ def test_bulk_normalisation_recovers_the_fractions(tmp_path):
     _, fractions = synthetic_fractions()
     for s, f in fractions.items():
         np.testing.assert_allclose(p.values[s], f, rtol=0.0, atol=1e-12, err_msg=s)
-    # counting statistics in quadrature with the relative uncertainty, then the floor
+    # counts: Poisson statistics alone by default (relative 0), then the floor
     for s, f in fractions.items():
         counting = np.sqrt(SENSITIVITY[s] * f) / SENSITIVITY[s]
-        expected = np.maximum(np.hypot(0.05 * f, counting), 0.005)
+        expected = np.maximum(counting, 1e-4)
         np.testing.assert_allclose(p.sigma[s], expected, rtol=1e-9, err_msg=s)
 
 

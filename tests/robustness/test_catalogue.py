@@ -435,6 +435,67 @@ CATALOGUE: dict[str, Entry] = {
         "no column 'depth_um' (depth column; did you mean 'depth_nm'?",
         named="{bad}/profiles/good.csv",
     ),
+    # ---- real SIMS exports: quantification and depth calibration (issue 16)
+    "data-counts-without-normalize": fit_case(
+        "data_counts_without_normalize.toml",
+        "species Li: measured fraction 2e+04 exceeds the largest site density",
+        'set normalize = "bulk" or "matrix"',
+        named="{bad}/profiles/counts.csv",
+    ),
+    "data-cut-before-bulk": fit_case(
+        "data_cut_before_bulk.toml",
+        "the profile does not reach the bulk: the native signal 'Li' still changes",
+        "give bulk_level (the native signal of the pristine glass) or a longer profile",
+        named="{bad}/profiles/counts_cut.csv",
+    ),
+    "data-matrix-zero": fit_case(
+        "data_matrix_zero.toml",
+        "line 6: column 'B': matrix counts 0.0 are not > 0",
+        named="{bad}/profiles/matrix_zero.csv",
+    ),
+    "data-matrix-column-missing": fit_case(
+        "data_matrix_column_missing.toml",
+        "no column '11B+' (matrix_column; columns: depth_nm, Li, K, B)",
+        named="{bad}/profiles/counts.csv",
+    ),
+    "data-matrix-without-column": fit_case(
+        "data_matrix_without_column.toml",
+        'data.1.matrix_column: normalize = "matrix" needs the column of the matrix signal',
+    ),
+    "data-fit-range-empty": fit_case(
+        "data_fit_range_empty.toml",
+        "fit_range_nm [100, 200] holds no row (the file depths run 1-24 nm)",
+        named="{bad}/profiles/counts.csv",
+    ),
+    "data-header-row-past-end": fit_case(
+        "data_header_row_past_end.toml",
+        "line 99: header_row points to a line past the end of the file",
+        named="{bad}/profiles/counts.csv",
+    ),
+    "data-background-unknown-species": fit_case(
+        "data_background_unknown_species.toml",
+        "data.1.background.Na: species not in data.1.columns: 'Na'",
+    ),
+    "data-background-on-fractions": fit_case(
+        "data_background_on_fractions.toml", "data.1.background: only used with counts"
+    ),
+    "data-negative-depth-offset": fit_case(
+        "data_negative_depth_offset.toml",
+        "line 2: depth -4 nm < 0 after depth_scale 1 and depth_offset_nm -5",
+        named="{bad}/profiles/counts.csv",
+    ),
+    "fit-output-suffix": Entry(
+        ("fit", "{bad}/valid_fit_case.toml", "--free", "species.K.D_cm2_s", "-o", "{out}"),
+        "{out}",
+        ("cannot write a fit as '.txt': use .json", ".csv (the fitted curves)"),
+        output="fit.txt",
+    ),
+    "data-free-after-stage": Entry(
+        ("fit", "{bad}/valid_fit_case.toml", "--free", "data.1.after_stage", "-o", "{out}"),
+        "--free data.1.after_stage",
+        ("a whole number that selects rows or stages",),
+        output="fit.json",
+    ),
     # ---- --set values
     "set-not-a-number": set_value(
         "sample.temperature_K=abc", "sample.temperature_K: must be a number, got 'abc'"
@@ -555,6 +616,8 @@ def test_catalogue_is_large_and_its_files_exist():
     files = {p.relative_to(BAD).as_posix() for p in BAD.rglob("*") if p.is_file()}
     # every file in bad_inputs/ is used (the profile entries name theirs with --set)
     used |= {f"profiles/{name}" for name in PROFILE_ENTRIES} | {"profiles/good.csv"}
+    # profile files named by the [[data]] blocks of the case entries
+    used |= {"profiles/counts.csv", "profiles/counts_cut.csv", "profiles/matrix_zero.csv"}
     assert files - used == set()
 
 
