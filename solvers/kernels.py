@@ -232,8 +232,8 @@ N_IS = 11
 @njit(cache=True)
 def advance(
     t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
-    max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v,
+    rtol, atol, max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
 ):  # fmt: skip
     """Integrate from fs[FS_T] to t_stop with adaptive variable-step BDF2 (BE first step).
 
@@ -245,7 +245,9 @@ def advance(
     carries) and psi_front is an extra unknown (bordered Newton system). tab_t: absolute
     times (s). max_order: 2 (BDF2 with error control) or 1 (backward Euler, no error control:
     steps set by the caller). c_limit: per species the largest fraction a step may reach
-    (STATUS_OVERFULL beyond). rec_*: per accepted step time, ionic front flux, front psi,
+    (STATUS_OVERFULL beyond). c_imm: per species the immobile fraction (MODEL.md section 10:
+    only max(c - c_imm, 0) drifts and diffuses, with D at c; 0 for an ordinary species).
+    rec_*: per accepted step time, ionic front flux, front psi,
     ionic charge (fraction nm), total current (ionic flux plus the displacement current
     lam2 dG/dt by the step's BDF formula, the one the galvanostatic control holds at its target:
     in 1D the current of the external circuit) and total charge (ionic charge plus
@@ -253,7 +255,7 @@ def advance(
     """
     status, ya, y1a, y2a = _advance_steps(
         t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c, kind,
-        d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
+        d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v, rtol, atol,
         max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
     )  # fmt: skip
     # the accepted states rotate through four buffers: copy the final ones into the caller's
@@ -269,8 +271,8 @@ def advance(
 @njit(cache=True)
 def _advance_steps(
     t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
-    max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v,
+    rtol, atol, max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
 ):  # fmt: skip
     """`advance`, with the accepted states rotating through the buffers y, y1, y2 and a work
     buffer: returns (status, current, previous, the one before)."""
@@ -407,15 +409,15 @@ def _advance_steps(
             if use_blocks and not safe_retry:
                 solved = newton_system_2(
                     ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
-                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen,
-                    fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
+                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder,
+                    c_seen, fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
                 )  # fmt: skip
             if not solved:
                 ist[IS_BANDED] += 1
                 assemble(
                     ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
-                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, res, ab,
-                    dres_du, jac_front, fflux, fdl, fdr, fdp, c_seen,
+                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder,
+                    res, ab, dres_du, jac_front, fflux, fdl, fdr, fdp, c_seen,
                 )  # fmt: skip
                 if banded_lu(ab, kl, ku, ipiv) != 0:
                     lu_failed = True
@@ -524,7 +526,7 @@ def _advance_steps(
                 for i in range(n_species):
                     balance[i] = storage[i] + boundary_balance(
                         ynew, i, dt, psi_front, d, z, src, c_src, back_kind, back_c, kind,
-                        d_const, u0, du, logd, slope, n_lo, cref,
+                        d_const, u0, du, logd, slope, n_lo, cref, c_imm,
                     )  # fmt: skip
                 balanced = True
                 for i in range(n_species):
@@ -536,7 +538,7 @@ def _advance_steps(
                     # total current (ionic plus displacement) equals the target
                     flux_it = front_flux(
                         ynew, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope,
-                        n_lo, cref,
+                        n_lo, cref, c_imm,
                     )  # fmt: skip
                     psi_0 = ynew[n_species]
                     disp = lam2 * (a0 * (psi_front - psi_0) / d[0] + hist_g) / dt
@@ -579,7 +581,21 @@ def _advance_steps(
         # accept
         safe_retry = False
         flux = front_flux(
-            ynew, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo, cref
+            ynew,
+            psi_front,
+            d,
+            z,
+            src,
+            c_src,
+            kind,
+            d_const,
+            u0,
+            du,
+            logd,
+            slope,
+            n_lo,
+            cref,
+            c_imm,
         )
         q_new = (dt * flux - a1 * fs[FS_Q] - (a2 * fs[FS_Q1] if order == 2 else 0.0)) / a0
         # total current: the displacement term of the galvanostatic constraint (hist_g there is

@@ -40,7 +40,7 @@ def _add(ab, kv, row, col, value):
 @njit(cache=True)
 def assemble(
     y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, res, ab, dres_du, jac_front,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder, res, ab, dres_du, jac_front,
     fflux, fdl, fdr, fdp, c_seen,
 ):  # fmt: skip
     """Residual `res` and banded Jacobian `ab` of one implicit step (BDF form).
@@ -107,7 +107,7 @@ def assemble(
     # by face from face_fluxes (the flux part of the two-species block path too)
     face_fluxes(
         y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
-        n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
+        n_lo, cref, c_imm, dval, dder, c_seen, fflux, fdl, fdr, fdp,
     )  # fmt: skip
     front_jacobian(z, fflux, fdr, fdp, jac_front)
     for i in range(n_species):
@@ -165,8 +165,24 @@ def front_jacobian(z, fflux, fdr, fdp, jac_front):
 
 
 @njit(cache=True)
-def front_flux(y, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo, cref):
-    """Total scaled flux sum z_i F_i through x = 0 (fraction * nm/s), positive into the sample."""
+def mobile_part(c, c_imm_i):
+    """(m, dm/dc): the mobile part m = max(c - c_imm_i, 0) of a fraction c whose part c_imm_i
+    is immobile (MODEL.md section 10), and its derivative, 1 for c >= c_imm_i (the one-sided
+    derivative at the kink, so that Newton sees the mobile branch the solution lives on) and 0
+    below. With c_imm_i = 0 and c >= 0 this is (c, 1.0) bit for bit, so a case without an
+    immobile fraction computes exactly what it did before the fraction existed."""
+    m = c - c_imm_i
+    if m < 0.0:
+        return 0.0, 0.0
+    return m, 1.0
+
+
+@njit(cache=True)
+def front_flux(
+    y, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm
+):
+    """Total scaled flux sum z_i F_i through x = 0 (fraction * nm/s), positive into the sample.
+    c_imm: the immobile fraction of each species (only the mobile part drifts and diffuses)."""
     if src < 0:
         return 0.0
     n_species = z.shape[0]
@@ -176,13 +192,15 @@ def front_flux(y, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slop
     d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
     dpsi = zi * (y[n_species] - psi_front)
     df = 0.5 * (dsrc + d1)
-    return zi * df / d[0] * (bernoulli(dpsi) * c_src - bernoulli(-dpsi) * y[i])
+    m_src, _ = mobile_part(c_src, c_imm[i])
+    m1, _ = mobile_part(y[i], c_imm[i])
+    return zi * df / d[0] * (bernoulli(dpsi) * m_src - bernoulli(-dpsi) * m1)
 
 
 @njit(cache=True)
 def conservation_residual(
     y, hist, a0, dt, psi_front, h, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du,
-    logd, slope, n_lo, cref, out,
+    logd, slope, n_lo, cref, c_imm, out,
 ):  # fmt: skip
     """Discrete balance of each species for the BDF step of `assemble`: out[i] = sum_k h_k
     (a0 c_ik + hist_ik) - dt F_i(0) + dt F_i(L) (fraction nm), the boundary fluxes exactly as
@@ -208,14 +226,14 @@ def conservation_residual(
             k += 1
         out[i] = (t0 + t1) + (t2 + t3) + boundary_balance(
             y, i, dt, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du,
-            logd, slope, n_lo, cref,
+            logd, slope, n_lo, cref, c_imm,
         )  # fmt: skip
 
 
 @njit(cache=True)
 def boundary_balance(
     y, i, dt, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd,
-    slope, n_lo, cref,
+    slope, n_lo, cref, c_imm,
 ):  # fmt: skip
     """The boundary part of species i's balance in `conservation_residual`: -dt F_i(0) +
     dt F_i(L) (fraction nm), the front and back fluxes exactly as `assemble` computes them."""
@@ -228,7 +246,9 @@ def boundary_balance(
         dsrc, _ = species_mobility(c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
         d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
         bp, bm, _, _ = bernoulli_pair(zi * (y[n_species] - psi_front))
-        total -= dt * (0.5 * (dsrc + d1) / d[0] * (bp * c_src - bm * y[i]))
+        m_src, _ = mobile_part(c_src, c_imm[i])
+        m1, _ = mobile_part(y[i], c_imm[i])
+        total -= dt * (0.5 * (dsrc + d1) / d[0] * (bp * m_src - bm * m1))
     bk = back_kind[i]
     if bk != 1:
         cb = back_c[i] if bk == 0 else 0.0
@@ -237,7 +257,9 @@ def boundary_balance(
         cn = y[kc * nb + i]
         dn_, _ = species_mobility(cn, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
         bp, bm, _, _ = bernoulli_pair(zi * (0.0 - y[kc * nb + n_species]))
-        total += dt * (0.5 * (dn_ + dback) / d[n_cells] * (bp * cn - bm * cb))
+        mn, _ = mobile_part(cn, c_imm[i])
+        mb, _ = mobile_part(cb, c_imm[i])
+        total += dt * (0.5 * (dn_ + dback) / d[n_cells] * (bp * mn - bm * mb))
     return total
 
 
@@ -245,16 +267,17 @@ def boundary_balance(
 # Two species: the Newton system assembled from the face fluxes
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True)
-def _sg_face(g, inv_d, bp, bm, dbp, dbm, zi, cl, cr, ddl, ddr):
+def _sg_face(g, inv_d, bp, bm, dbp, dbm, zi, cl, cr, sl, sr, ddl, ddr):
     """Scharfetter-Gummel flux through a face and its derivatives, as in `assemble`: g the
     face's D over the node distance, inv_d 1 / node distance, (bp, bm, dbp, dbm) the Bernoulli
-    pair of zi (psi_r - psi_l), cl / cr the fractions and ddl / ddr the dD/dc left and right.
+    pair of zi (psi_r - psi_l), cl / cr the mobile parts of the fractions (`mobile_part`), sl /
+    sr their derivatives with respect to the fractions, ddl / ddr the dD/dc left and right.
     Returns (F, dF/dcl, dF/dcr, dF/dpsi_r); dF/dpsi_l = -dF/dpsi_r."""
     drift = bp * cl - bm * cr
     return (
         g * drift,
-        g * bp + 0.5 * ddl * inv_d * drift,
-        -g * bm + 0.5 * ddr * inv_d * drift,
+        g * bp * sl + 0.5 * ddl * inv_d * drift,
+        -g * bm * sr + 0.5 * ddr * inv_d * drift,
         g * zi * (dbp * cl + dbm * cr),
     )
 
@@ -262,7 +285,7 @@ def _sg_face(g, inv_d, bp, bm, dbp, dbm, zi, cl, cr, ddl, ddr):
 @njit(cache=True)
 def face_fluxes(
     y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo,
-    cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
+    cref, c_imm, dval, dder, c_seen, fflux, fdl, fdr, fdp,
 ):  # fmt: skip
     """Scharfetter-Gummel flux of every species through every face and its derivatives, the
     numbers `assemble` uses.
@@ -273,7 +296,9 @@ def face_fluxes(
     is -fdp). At the front the left side is the source (c_src at psi_front), at the back the
     right side the back condition (back_c or 0 at potential 0); fdl[:, 0] and fdr[:, N] are 0,
     and all four are 0 at a blocking face. dval, dder: D and dD/dc per species and cell,
-    brought up to date here (`update_mobilities`, with c_seen).
+    brought up to date here (`update_mobilities`, with c_seen). c_imm: the immobile fraction
+    of each species: the flux moves the mobile part max(c - c_imm, 0) (`mobile_part`) with D
+    at the total fraction c (MODEL.md section 10).
     """
     n_species = z.shape[0]
     nb = n_species + 1
@@ -294,9 +319,11 @@ def face_fluxes(
             )  # fmt: skip
             bp, bm, dbp, dbm = bernoulli_pair(zi * (y[n_species] - psi_front))
             inv_d = 1.0 / d[0]
+            m_src, s_src = mobile_part(c_src, c_imm[i])
+            m1, s1 = mobile_part(y[i], c_imm[i])
             f_, _, r_, p_ = _sg_face(
-                0.5 * (dsrc + dval[i, 0]) * inv_d, inv_d, bp, bm, dbp, dbm, zi, c_src, y[i],
-                0.0, dder[i, 0],
+                0.5 * (dsrc + dval[i, 0]) * inv_d, inv_d, bp, bm, dbp, dbm, zi, m_src, m1,
+                s_src, s1, 0.0, dder[i, 0],
             )  # fmt: skip
             fflux[i, 0] = f_
             fdr[i, 0] = r_
@@ -308,9 +335,11 @@ def face_fluxes(
             dback, _ = species_mobility(cb, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
             bp, bm, dbp, dbm = bernoulli_pair(zi * (0.0 - y[kc * nb + n_species]))
             inv_d = 1.0 / d[n_cells]
+            mn, sn = mobile_part(y[kc * nb + i], c_imm[i])
+            mb, sb = mobile_part(cb, c_imm[i])
             f_, l_, _, p_ = _sg_face(
-                0.5 * (dval[i, kc] + dback) * inv_d, inv_d, bp, bm, dbp, dbm, zi,
-                y[kc * nb + i], cb, dder[i, kc], 0.0,
+                0.5 * (dval[i, kc] + dback) * inv_d, inv_d, bp, bm, dbp, dbm, zi, mn, mb, sn, sb,
+                dder[i, kc], 0.0,
             )  # fmt: skip
             fflux[i, n_cells] = f_
             fdl[i, n_cells] = l_
@@ -326,9 +355,11 @@ def face_fluxes(
             if zi != z_done:
                 bp, bm, dbp, dbm = bernoulli_pair(zi * dpsi0)
                 z_done = zi
+            ml, sl = mobile_part(y[(f - 1) * nb + i], c_imm[i])
+            mr, sr = mobile_part(y[f * nb + i], c_imm[i])
             f_, l_, r_, p_ = _sg_face(
-                0.5 * (dval[i, f - 1] + dval[i, f]) * inv_d, inv_d, bp, bm, dbp, dbm, zi,
-                y[(f - 1) * nb + i], y[f * nb + i], dder[i, f - 1], dder[i, f],
+                0.5 * (dval[i, f - 1] + dval[i, f]) * inv_d, inv_d, bp, bm, dbp, dbm, zi, ml, mr,
+                sl, sr, dder[i, f - 1], dder[i, f],
             )  # fmt: skip
             fflux[i, f] = f_
             fdl[i, f] = l_
@@ -339,7 +370,7 @@ def face_fluxes(
 @njit(cache=True)
 def newton_system_2(
     y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder, c_seen, fflux, fdl, fdr, fdp,
     res, dy, jac_front, bordered, zcol, xblk,
 ):  # fmt: skip
     """Residual, Newton update dy = -J^-1 res and (if `bordered`) zcol = J^-1 d res/d psi_front
@@ -350,7 +381,7 @@ def newton_system_2(
     fill and factor with pivoting."""
     face_fluxes(
         y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
-        n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
+        n_lo, cref, c_imm, dval, dder, c_seen, fflux, fdl, fdr, fdp,
     )  # fmt: skip
     front_jacobian(z, fflux, fdr, fdp, jac_front)
     return block_solve_2(

@@ -148,6 +148,17 @@ def _read_species(r: _Reader, doc: Mapping[str, Any]) -> tuple[SpeciesConfig, ..
                 f'reference density; or set sed.reference = "stage_start"), got '
                 f"{_show(initial)}",
             )
+        immobile = r.get_number(t, key, "immobile_fraction", 0.0, ge=0.0, lt=1.0)
+        if immobile > 0.0 and role != "native":
+            r.fail(
+                f"{key}.immobile_fraction",
+                f"only a native species has an immobile fraction, {name} is {role}",
+            )
+        if immobile > 0.0 and not immobile < initial:
+            r.fail(
+                f"{key}.immobile_fraction",
+                f"must be below initial_fraction ({_show(initial)}), got {_show(immobile)}",
+            )
         D_table = None
         if "D_table" in t:
             tkey = f"{key}.D_table"
@@ -167,6 +178,7 @@ def _read_species(r: _Reader, doc: Mapping[str, Any]) -> tuple[SpeciesConfig, ..
                 back=back,
                 sed=sed,
                 D_table=D_table,
+                immobile_fraction=immobile,
             )
         )
     if not any(s.role == "native" for s in out):

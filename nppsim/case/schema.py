@@ -94,7 +94,9 @@ class SpeciesConfig:
     back: condition at the back electrode, "reservoir" | "blocking" | "absorbing"
     (default: native "reservoir", foreign "absorbing");
     sed: site-energy distribution giving D(n), or None;
-    D_table: ((fraction of n_bulk, D_cm2_s), ...), a tabulated D(n), or None (not with sed).
+    D_table: ((fraction of n_bulk, D_cm2_s), ...), a tabulated D(n), or None (not with sed);
+    immobile_fraction: fraction of n_bulk that sits in the deepest sites and never moves
+    (native species only, 0 <= f < initial_fraction; MODEL.md section 10), default 0.
     """
 
     name: str
@@ -105,6 +107,7 @@ class SpeciesConfig:
     back: str = None  # type: ignore[assignment]  # resolved from role
     sed: SEDSpec | None = None
     D_table: tuple[tuple[float, float], ...] | None = None
+    immobile_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.initial_fraction is None:

@@ -36,6 +36,8 @@ def _canonical_doc(case: Case) -> dict[str, Any]:
             "initial_fraction": s.initial_fraction,
             "back": s.back,
         }
+        if s.immobile_fraction != 0.0:
+            t["immobile_fraction"] = s.immobile_fraction
         if s.D_table is not None:
             t["D_table"] = _plain(s.D_table)
         if s.sed is not None:
