@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: keys ending like this are fitted on a log scale (diffusion coefficients span decades)
-LOG_SCALE_SUFFIXES = ("D_cm2_s",)
+LOG_SCALE_SUFFIXES = ("D_cm2_s", "D0_cm2_s")
 #: default bounds of a log-scale parameter: value / 100 to value * 100
 DEFAULT_LOG_FACTOR = 100.0
 #: default bounds of a positive linear parameter: value / 4 to value * 4

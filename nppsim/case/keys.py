@@ -50,6 +50,8 @@ _SPECIES_KEYS = (
     "role",
     "charge",
     "D_cm2_s",
+    "D0_cm2_s",
+    "activation_energy_eV",
     "initial_fraction",
     "immobile_fraction",
     "back",

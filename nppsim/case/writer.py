@@ -32,7 +32,11 @@ def _canonical_doc(case: Case) -> dict[str, Any]:
         t: dict[str, Any] = {
             "role": s.role,
             "charge": s.charge,
-            "D_cm2_s": s.D_cm2_s,
+            **(
+                {"D_cm2_s": s.D_cm2_s}
+                if s.D0_cm2_s is None
+                else {"D0_cm2_s": s.D0_cm2_s, "activation_energy_eV": s.activation_energy_eV}
+            ),
             "initial_fraction": s.initial_fraction,
             "back": s.back,
         }

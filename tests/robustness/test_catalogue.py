@@ -463,6 +463,21 @@ CATALOGUE: dict[str, Entry] = {
         "immobile_above_initial.toml",
         "species.Li.immobile_fraction: must be below initial_fraction (0.5), got 0.6",
     ),
+    "d0-with-d": run_case(
+        "d0_with_d.toml",
+        "species.K.D0_cm2_s: give either D_cm2_s or D0_cm2_s with activation_energy_eV, not both",
+    ),
+    "set-d0-alone": set_value(
+        "species.K.D0_cm2_s=1e-3", "species.K.activation_energy_eV: required with D0_cm2_s"
+    ),
+    "set-activation-alone": set_value(
+        "species.K.activation_energy_eV=0.9",
+        "species.K.D0_cm2_s: required with activation_energy_eV",
+    ),
+    "activation-underflow": run_case(
+        "activation_underflow.toml",
+        "species.K.activation_energy_eV: D0 exp(-E_a / k_B T) = 0 cm^2/s at 350 K",
+    ),
     "set-grid": set_value(
         "grid.fine_spacing_nm=0.001", "grid.fine_spacing_nm: must be >= 0.01, got 0.001"
     ),
