@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import nppsim
+from fitting.fit import fit
 from fitting.parameters import expand_parameters
 from nppsim.cli import main
 from nppsim.errors import CaseError
@@ -77,7 +78,7 @@ def test_arrhenius_slope_is_recovered_from_the_simulated_conductivity():
     """A pristine 1 um sample with Li+ injected at the front and discharged at the back
     carries the ohmic current j = sigma U / L, sigma = e^2 n D_Li(T) / (k_B T) (MODEL.md
     section 8, item 1): the slope of ln(j T) against 1 / T over 300-400 K, from the simulated
-    currents, is -E_a / k_B to 1e-5 (measured: 1e-9)."""
+    currents, is -E_a / k_B to 1e-5 (measured: 2.4e-13)."""
     d0, e_a = LI["species.Li.D0_cm2_s"], LI["species.Li.activation_energy_eV"]
     inv_t, ln_jt = [], []
     for t in TEMPERATURES_K:
@@ -171,3 +172,40 @@ def test_info_shows_d_at_the_case_temperature(tmp_path, capsys):
         in text
     )
     assert "D of Li (at the pristine density)" in text
+
+
+def _series_case(tmp_path: Path, temperature_K: float) -> nppsim.Case:
+    """cases/lbo2024_rb.toml with the Arrhenius parameters of the test at temperature_K (2e4 s,
+    electroneutral), with a [[data]] block of its own simulated final profile (every 2 nm, no
+    blur, no noise), starting the fit from D0(Rb+) = 1e-4 cm^2/s and E_a(Rb+) = 0.85 eV."""
+    case = _at(temperature_K, **{"stage.1.duration_s": 2.0e4, "solver.method": "electroneutral"})
+    res = nppsim.simulate(case.with_values({"solver.n_output": 1}))
+    depth = np.arange(1.0, 200.0, 2.0)
+    rows = ["depth_nm,Li,Rb"] + [
+        f"{z:.17g},{np.interp(z, res.depth_nm, res.final_fraction('Li')):.17g},"
+        f"{np.interp(z, res.depth_nm, res.final_fraction('Rb')):.17g}"
+        for z in depth
+    ]
+    name = f"rb_{temperature_K:g}K"
+    (tmp_path / f"{name}.csv").write_text("\n".join(rows) + "\n")
+    text = case.to_toml().replace('name = "Rb+', f'name = "{name}: Rb+', 1)
+    text += (
+        f'\n[[data]]\nfile = "{name}.csv"\ndepth_column = "depth_nm"\n'
+        'columns = { Li = "Li", Rb = "Rb" }\nrelative_uncertainty = 0.02\n'
+        "uncertainty_floor = 0.002\n"
+    )
+    start = {"species.Rb.D0_cm2_s": 1.0e-4, "species.Rb.activation_energy_eV": 0.85}
+    return nppsim.loads_case(text, base_dir=tmp_path).with_values(start)
+
+
+@pytest.mark.slow
+def test_a_temperature_series_fits_jointly_to_the_arrhenius_parameters(tmp_path):
+    """Profiles at 330 K and 370 K (fronts near 25 and 150 nm), fitted jointly with D0(Rb+)
+    and E_a(Rb+) shared: E_a to 0.005 eV and D0 to 10 % (noise-free data)."""
+    cases = [_series_case(tmp_path, t) for t in (330.0, 370.0)]
+    keys = ["species.Rb.D0_cm2_s", "species.Rb.activation_energy_eV"]
+    result = fit(cases, keys, shared=keys, check=False)
+    assert result.success
+    values = {p.key: p.value for p in result.parameters}
+    assert abs(values[keys[1]] - RB[keys[1]]) < 0.005
+    assert abs(values[keys[0]] / RB[keys[0]] - 1.0) < 0.1
