@@ -394,7 +394,7 @@ def kernel_profile(problem: Problem, state: np.ndarray, calls: int) -> dict:
         cref = np.ones((n_species, n_cells))
         args = (y, hist, 1.0, 10.0, psi, ka.h, ka.d, ka.lam2, ka.z, ka.cfix, src,
                 stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind, ka.d_const, ka.u0,
-                ka.du, ka.logd, ka.slope, ka.n_lo, cref)  # fmt: skip
+                ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_imm)  # fmt: skip
         ab = np.zeros((n, 2 * kl + ku + 1))
         res = np.zeros(n)
         ipiv = np.zeros(n, dtype=np.int64)
@@ -438,8 +438,8 @@ def kernel_profile(problem: Problem, state: np.ndarray, calls: int) -> dict:
             dval, dder = work[0].copy(), work[1].copy()
             seen = np.full((n_species, n_cells), np.nan)
             fargs = (y, psi, ka.d, ka.z, src, stage.surface_fraction, ka.back_kind, ka.back_c,
-                     ka.kind, ka.d_const, ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, dval,
-                     dder)  # fmt: skip
+                     ka.kind, ka.d_const, ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref,
+                     ka.c_imm, dval, dder)  # fmt: skip
             cold = np.full((n_species, n_cells), np.nan)
             out["numba_face_fluxes_s"] = per_call(
                 lambda: K.face_fluxes(*fargs, cold.copy(), *faces)

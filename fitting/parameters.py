@@ -33,11 +33,19 @@ __all__ = [
 ]
 
 #: keys ending like this are fitted on a log scale (diffusion coefficients span decades)
-LOG_SCALE_SUFFIXES = ("D_cm2_s",)
+LOG_SCALE_SUFFIXES = ("D_cm2_s", "D0_cm2_s")
 #: default bounds of a log-scale parameter: value / 100 to value * 100
 DEFAULT_LOG_FACTOR = 100.0
 #: default bounds of a positive linear parameter: value / 4 to value * 4
 DEFAULT_LINEAR_FACTOR = 4.0
+#: keys that are fractions of n_bulk with a physical range [0, 1): an immobile fraction
+FRACTION_SUFFIXES = ("immobile_fraction",)
+#: default bounds of such a fraction: 0 to FRACTION_DEFAULT_FACTOR times its value, at least
+#: FRACTION_DEFAULT_HIGH_MIN (a start value of 0 still gets a useful range) and at most
+#: FRACTION_DEFAULT_HIGH_MAX (the case reader rejects fractions >= 1)
+FRACTION_DEFAULT_FACTOR = 4.0
+FRACTION_DEFAULT_HIGH_MIN = 0.3
+FRACTION_DEFAULT_HIGH_MAX = 0.9
 
 #: data-block keys that are whole numbers choosing what is compared, not continuous values
 _DISCRETE_DATA_KEY = re.compile(r"^data\.\d+\.(after_stage|header_row)$")
@@ -106,8 +114,15 @@ def is_log_key(key: str) -> bool:
 
 
 def default_bounds(key: str, value: float) -> tuple[float, float]:
-    """Bounds used when none are given: x/100..x*100 for log keys, x/4..4x for positive linear
-    values, [x - 1, x + 1] * max(1, |x|) otherwise (a value of 0 or a negative value)."""
+    """Bounds used when none are given: x/100..x*100 for log keys, 0..4x (within [0.3, 0.9])
+    for an immobile fraction, x/4..4x for positive linear values, [x - 1, x + 1] * max(1, |x|)
+    otherwise (a value of 0 or a negative value)."""
+    if key.endswith(FRACTION_SUFFIXES):
+        high = min(
+            FRACTION_DEFAULT_HIGH_MAX,
+            max(FRACTION_DEFAULT_HIGH_MIN, FRACTION_DEFAULT_FACTOR * value),
+        )
+        return 0.0, high
     if is_log_key(key) and value > 0.0:
         return value / DEFAULT_LOG_FACTOR, value * DEFAULT_LOG_FACTOR
     if value > 0.0:

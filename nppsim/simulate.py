@@ -117,6 +117,7 @@ def problem_from_case(case: Case) -> Problem:
             back=sp.back,
             back_fraction=sp.initial_fraction,
             mobility_reference="pristine" if sp.sed is None else sp.sed.reference,
+            immobile_fraction=sp.immobile_fraction,
         )
         for sp in case.species
     )

@@ -53,6 +53,13 @@ the profile needs more cells than the reduced grid has and the last cell holds a
 fraction above 1e-6, the run stops (completed False, message with the time). Outputs are on the
 problem's cell centres, bulk cells pristine, so they compare directly with `solvers.npp.solve`.
 
+Immobile native fraction f (MODEL.md section 10): only the mobile native part 1 - f - c moves,
+with D_N at the total native fraction 1 - c; then F = t_F v - D_F D_N (1 - f) / s dc/dx,
+s = D_F c + D_N (1 - f - c). In the scaled variables c' = c / (1 - f), v' = v / (1 - f) this is
+the equation above for c' with D_N evaluated at 1 - (1 - f) c' (and the potential formulas hold
+unchanged, with c_s / (1 - f) in the Donnan step): the kernels solve for c' and v'
+(`a_mob` = 1 - f), and this driver scales in and out. f = 0 is bit for bit the model above.
+
 Time integration: variable-step BDF2 with the local error control of `solvers.kernels.advance`
 (backward Euler first step, Milne device with the quadratic predictor, max norm over both
 fractions with weights atol + rtol |.|), Newton with the analytic Jacobian (the current v
@@ -184,6 +191,8 @@ def solve(
     mob = _native_table(problem.species[i_n].mobility)
     d_f = problem.species[i_f].mobility.kernel_table().D_const * 1.0e14
     d_n1 = EK.mobility(1.0, *mob)[0]
+    # the immobile native fraction: the kernels work in c / a_mob and v / a_mob (docstring)
+    a_mob = 1.0 - float(problem.species[i_n].immobile_fraction)
     vt = K_B_EV_K * problem.temperature_K
     flux_to_a = E_CHARGE_C * problem.n_bulk_cm3 / NM_PER_CM
 
@@ -194,7 +203,7 @@ def solve(
             raise ValueError(f"initial state must have {n_full} cells, got shape {init.shape}")
         if np.any(init[n_max:] > EK.WINDOW_TOL_REL * problem.atol):
             raise ValueError("initial state reaches beyond the reduced grid: use method 'npp'")
-        c[:] = np.clip(init[:n_max], 0.0, 1.0)
+        c[:] = np.clip(init[:n_max] / a_mob, 0.0, 1.0)
     c1 = c.copy()
     c2 = c.copy()
     fs = np.zeros(EK.N_FS)
@@ -210,21 +219,23 @@ def solve(
 
     def psi_front_of(cc: np.ndarray, v: float, front_open: bool, c_src: float) -> float:
         psi = np.zeros(n_max)
-        return float(EK.potential_profile(cc, v, front_open, d_f, c_src, *geo, *mob, xc, psi))
+        return float(
+            EK.potential_profile(cc, v, front_open, d_f, c_src, *geo, *mob, xc, psi, a_mob)
+        )
 
     def stage_current(stage, t_rel: float, cc: np.ndarray) -> tuple[float, float]:
-        """(v, psi_front) at t_rel from the stage start for profile cc."""
+        """(v, psi_front) at t_rel from the stage start for profile cc (v, cc scaled)."""
         front_open = stage.source is not None
-        c_src = float(stage.surface_fraction)
+        c_src = float(stage.surface_fraction) / a_mob
         if stage.control == "potential":
             psi = stage.value_at(t_rel) / vt
             v = 0.0
             if front_open:
                 v = EK.front_current(
-                    cc, int(ist[EK.IS_NACT]), psi, d_f, c_src, *geo, *mob
+                    cc, int(ist[EK.IS_NACT]), psi, d_f, c_src, *geo, *mob, a_mob
                 )  # fmt: skip
             return float(v), psi
-        v = stage.value_at(t_rel) / flux_to_a if front_open else 0.0
+        v = stage.value_at(t_rel) / flux_to_a / a_mob if front_open else 0.0
         return v, psi_front_of(cc, v, front_open, c_src)
 
     v0, psi0 = stage_current(problem.stages[0], 0.0, c)
@@ -244,13 +255,13 @@ def solve(
     try:
         for k_stage, stage in enumerate(problem.stages, start=1):
             front_open = stage.source is not None
-            c_src = float(stage.surface_fraction)
+            c_src = float(stage.surface_fraction) / a_mob
             if stage.control == "potential":
                 control = 0
                 tab_v = np.asarray(stage.table_value, dtype=float) / vt
             else:
                 control = 1
-                tab_v = np.asarray(stage.table_value, dtype=float) / flux_to_a
+                tab_v = np.asarray(stage.table_value, dtype=float) / flux_to_a / a_mob
             tab_t = np.asarray(stage.table_t_s, dtype=float) + t_stage0
             # a new stage restarts the multistep history: the control jumps
             ist[EK.IS_NHIST] = 1
@@ -272,7 +283,7 @@ def solve(
                         t_out, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
                         d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, *records.buffers, work, inv_geo,
+                        problem.max_order, *records.buffers, work, inv_geo, a_mob,
                     )  # fmt: skip
                     if compile_s == 0.0:
                         compile_s = _time.perf_counter() - tc
@@ -288,7 +299,8 @@ def solve(
                     if status == EK.STATUS_GRID_END:
                         message = (
                             f"solver stopped at {where}: the foreign profile reached the end of "
-                            f"the reduced grid at {faces[-1]:.6g} nm (fraction {c[-1]:.3g} > "
+                            f"the reduced grid at {faces[-1]:.6g} nm (fraction "
+                            f"{c[-1] * a_mob:.3g} > "
                             f"{EK.TAIL_FAIL:g} in its last cell); increase grid.fine_depth_nm"
                         )
                     else:
@@ -335,17 +347,17 @@ def solve(
     fractions = np.zeros((n_times, 2, n_full))
     potential = np.zeros((n_times, n_full))
     for j, (cc, v, st) in enumerate(zip(snapshots_c, snapshots_v, snapshot_src, strict=True)):
-        fractions[j, i_f, :n_max] = cc
+        fractions[j, i_f, :n_max] = cc * a_mob if a_mob != 1.0 else cc
         EK.potential_profile(
-            cc, v, st.source is not None, d_f, float(st.surface_fraction), *geo, *mob, xc,
-            potential[j],
+            cc, v, st.source is not None, d_f, float(st.surface_fraction) / a_mob, *geo, *mob,
+            xc, potential[j], a_mob,
         )  # fmt: skip
     fractions[:, i_n] = 1.0 - fractions[:, i_f]
     # the bulk beyond the reduced grid: the ohmic drop of the pristine glass
     potential[:, n_max:] = np.multiply.outer(snapshots_v, thickness - xc_full[n_max:]) / d_n1
     potential *= vt
     state = np.zeros(n_full)
-    state[:n_max] = c
+    state[:n_max] = c * a_mob if a_mob != 1.0 else c
     solve_s = _time.perf_counter() - t_start
     diagnostics = {
         "steps": int(ist[EK.IS_STEPS]),
@@ -369,6 +381,8 @@ def solve(
         diagnostics["newton_iterations"],
     )
     rec = records.arrays()
+    # the kernels' current and charge are scaled by 1 / a_mob (the physical ones: times a_mob)
+    rec = {k: (val * a_mob if k in ("v", "q") and a_mob != 1.0 else val) for k, val in rec.items()}
     return Solution(
         x_faces_nm=faces_full,
         x_centers_nm=xc_full,

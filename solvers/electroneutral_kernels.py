@@ -112,11 +112,16 @@ N_IS = 10
 # One face: flux, potential drop and their derivatives
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True, error_model="numpy")
-def native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn_u):
+def native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn_u, a_mob):
     """D_N(u) at the n faces of the active window (face f + 1 between cells f and f + 1, the
     last one at the window end, where c = 0): uf[f] the face-mean native fraction, dn[f],
     dn_u[f] = D_N and dD_N/du there, by the operations of `solvers.kernels.mobility` (so the
     same values; kind 0: constant, else the table).
+
+    a_mob = 1 - f, f the native immobile fraction (MODEL.md section 10): c is then the scaled
+    foreign fraction c / (1 - f) and uf = 1 - c_f the scaled mobile native fraction, while D_N
+    is evaluated at the total native fraction 1 - a_mob c_f = f + a_mob uf, and dn_u is
+    d D_N / d uf = a_mob D_N'. With a_mob = 1 every operation is the one of f = 0 (`_total`).
 
     Three passes (ln u; the table; exp) rather than one call of `mobility` per face: each pass
     is a short loop of independent iterations without calls, which the processor overlaps,
@@ -134,15 +139,15 @@ def native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn
     for f in range(n):
         u = 1.0 - 0.5 * (c[f] + (c[f + 1] if f < n - 1 else 0.0))
         uf[f] = u
-        dn[f] = math.log(max(u, n_lo))  # ln u, for now
+        dn[f] = math.log(max(_total(u, a_mob), n_lo))  # ln u, for now
     m = logd.shape[0]
     d_lo = math.exp(logd[0])
     inv_du = 1.0 / du
     for k in range(n):
-        u = uf[k]
+        u = _total(uf[k], a_mob)
         if u < n_lo:
             dn[k] = d_lo * u / n_lo if u > 0.0 else 0.0
-            dn_u[k] = d_lo / n_lo
+            dn_u[k] = d_lo / n_lo * a_mob
             continue
         # ln D and d ln D / d ln u: the table lookup of `mobility` (int() truncates towards
         # 0: the index of floor() after the clamp to [0, m - 2])
@@ -165,11 +170,20 @@ def native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn
         dn[k] = y
         dn_u[k] = dy
     for f in range(n):
-        u = uf[f]
+        u = _total(uf[f], a_mob)
         if u >= n_lo:
             d = math.exp(dn[f])
             dn[f] = d
-            dn_u[f] = d * dn_u[f] / u
+            dn_u[f] = d * dn_u[f] / u * a_mob
+
+
+@njit(cache=True, inline="always")
+def _total(u, a_mob):
+    """The total native fraction f + a_mob u of the scaled mobile fraction u (a_mob = 1 - f):
+    u itself, bit for bit, when there is no immobile fraction."""
+    if a_mob == 1.0:
+        return u
+    return 1.0 - a_mob * (1.0 - u)
 
 
 @njit(cache=True, inline="always")
@@ -202,18 +216,22 @@ def _face_d(cl, cr, cf, uf, dn, dn_u, dist, inv_dist, v, d_f, bp, bm, dbp, dbm):
 
 
 @njit(cache=True)
-def face_terms(cl, cr, dist, v, d_f, bp, bm, dbp, dbm, kind, d_const, u0, du, logd, slope, n_lo):
+def face_terms(
+    cl, cr, dist, v, d_f, bp, bm, dbp, dbm, kind, d_const, u0, du, logd, slope, n_lo, a_mob=1.0
+):  # fmt: skip
     """Foreign flux F and potential drop psi_L - psi_R between two nodes, with derivatives.
 
     cl, cr: foreign fractions at the nodes; dist: node distance (nm); v: total current
     (fraction nm/s); d_f: foreign D (nm^2/s); bp, bm, dbp, dbm: B(P), B(-P), B'(P), B'(-P) of
     the Peclet number P = v dist / d_f (see `peclet_terms`; the caller reuses them across
-    faces of equal width); the rest: the native D(u) table (nm^2/s).
+    faces of equal width); the rest: the native D(u) table (nm^2/s) and a_mob = 1 - f (see
+    `native_mobilities`: c, cl, cr scaled foreign fractions).
     Returns (F, dF/dcl, dF/dcr, dF/dv, dpsi, ddpsi/dcl, ddpsi/dcr, ddpsi/dv).
     """
     cf = 0.5 * (cl + cr)
     uf = 1.0 - cf
-    dn, dn_u = mobility(uf, kind, d_const, u0, du, logd, slope, n_lo)
+    dn, dn_u = mobility(_total(uf, a_mob), kind, d_const, u0, du, logd, slope, n_lo)
+    dn_u *= a_mob
     return _face_d(cl, cr, cf, uf, dn, dn_u, dist, 1.0 / dist, v, d_f, bp, bm, dbp, dbm)
 
 
@@ -260,7 +278,7 @@ def inverse_geometry(h, d):
 def newton_system(
     c, n, hist, a0, dt, v, front_open, border, d_f, c_src, h, inv_h, d, inv_d, inv_half,
     faces, thickness, d_n1, kind, d_const, u0, du, logd, slope, n_lo,
-    res, lo, di, up, bcol, brow, out, gam, y, z, uf, dn, dn_u,
+    res, lo, di, up, bcol, brow, out, gam, y, z, uf, dn, dn_u, a_mob=1.0,
 ):  # fmt: skip
     """`assemble` and the forward sweep of the tridiagonal elimination in one pass.
 
@@ -272,7 +290,7 @@ def newton_system(
     inv_d, inv_half: see `inverse_geometry`; uf, dn, dn_u: work arrays for
     `native_mobilities`. Returns 0, or k + 1 if pivot k is zero or not finite.
     """
-    native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn_u)
+    native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn_u, a_mob)
     bulk = (thickness - faces[n]) / d_n1
     psi = v * bulk
     psi_v = bulk
@@ -387,7 +405,7 @@ def back_substitute(gam, n, y, z, border, brow):
 @njit(cache=True)
 def assemble(
     c, n, hist, a0, dt, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
-    kind, d_const, u0, du, logd, slope, n_lo, res, lo, di, up, bcol, brow, out,
+    kind, d_const, u0, du, logd, slope, n_lo, res, lo, di, up, bcol, brow, out, a_mob=1.0,
 ):  # fmt: skip
     """Residual and Jacobian of one implicit step on the active cells 0..n-1.
 
@@ -396,7 +414,8 @@ def assemble(
     bcol = dres/dv; brow = dpsi_front/dc; out[0] = psi_front (thermal units: the drop from
     x = 0 to x = L), out[1] = dpsi_front/dv. h: cell widths; d: d[0] = first centre - 0,
     d[k] = centre distance of cells k-1, k; faces: cell faces (nm); thickness: L (nm);
-    d_n1: D_N(u = 1) (nm^2/s) of the pristine bulk beyond the window.
+    d_n1: D_N(u = 1) (nm^2/s) of the pristine bulk beyond the window; a_mob: see
+    `native_mobilities` (c, v and c_src are then scaled by 1 / a_mob).
     The time loop calls `newton_system`, which computes exactly this (and more).
     """
     inv_h, inv_d, inv_half = inverse_geometry(h, d)
@@ -405,14 +424,14 @@ def assemble(
         c, n, hist, a0, dt, v, front_open, True, d_f, c_src, h, inv_h, d, inv_d, inv_half,
         faces, thickness, d_n1, kind, d_const, u0, du, logd, slope, n_lo,
         res, lo, di, up, bcol, brow, out, np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m),
-        np.zeros(m), np.zeros(m),
+        np.zeros(m), np.zeros(m), a_mob,
     )  # fmt: skip
 
 
 @njit(cache=True)
 def potential_drops(
     c, n, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
-    kind, d_const, u0, du, logd, slope, n_lo, dpsi,
+    kind, d_const, u0, du, logd, slope, n_lo, dpsi, a_mob=1.0,
 ):  # fmt: skip
     """Potential drops of the reduced model (thermal units), the same formulas as `assemble`.
 
@@ -427,7 +446,7 @@ def potential_drops(
     uf = np.empty(n)
     dn = np.empty(n)
     dn_u = np.empty(n)
-    native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn_u)
+    native_mobilities(c, n, kind, d_const, u0, du, logd, slope, n_lo, uf, dn, dn_u, a_mob)
     for f in range(1, n + 1):
         k = f - 1
         cl = c[k]
@@ -457,7 +476,7 @@ def potential_drops(
 @njit(cache=True)
 def potential_profile(
     c, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
-    kind, d_const, u0, du, logd, slope, n_lo, xc, psi,
+    kind, d_const, u0, du, logd, slope, n_lo, xc, psi, a_mob=1.0,
 ):  # fmt: skip
     """psi (thermal units) at the cell centres xc of the reduced grid for profile c: the
     drops of `potential_drops` summed from x_end, over the cells up to one beyond the last
@@ -475,7 +494,7 @@ def potential_profile(
     dpsi = np.empty(n + 1)
     acc = potential_drops(
         c, n, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1, kind, d_const, u0, du,
-        logd, slope, n_lo, dpsi,
+        logd, slope, n_lo, dpsi, a_mob,
     )  # fmt: skip
     for k in range(n - 1, -1, -1):
         acc += dpsi[k + 1]
@@ -488,7 +507,7 @@ def potential_profile(
 @njit(cache=True)
 def front_current(
     c, n, psi_target, d_f, c_src, h, d, faces, thickness, d_n1,
-    kind, d_const, u0, du, logd, slope, n_lo,
+    kind, d_const, u0, du, logd, slope, n_lo, a_mob=1.0,
 ):  # fmt: skip
     """The total current v (fraction nm/s) at which the front potential of profile c (open
     front) equals psi_target (thermal units). psi_front = A + B v + ln(c(0+; v) / c_s): every
@@ -497,12 +516,12 @@ def front_current(
     dpsi = np.zeros(n + 1)
     a = potential_drops(
         c, n, 0.0, False, d_f, c_src, h, d, faces, thickness, d_n1, kind, d_const, u0, du,
-        logd, slope, n_lo, dpsi,
+        logd, slope, n_lo, dpsi, a_mob,
     )  # fmt: skip
     a += np.sum(dpsi)
     b = potential_drops(
         c, n, 1.0, False, d_f, c_src, h, d, faces, thickness, d_n1, kind, d_const, u0, du,
-        logd, slope, n_lo, dpsi,
+        logd, slope, n_lo, dpsi, a_mob,
     )  # fmt: skip
     b += np.sum(dpsi) - a
     # bracket the root of g(v) = a + b v + Donnan(v) - psi_target (g increasing), then Newton
@@ -616,7 +635,7 @@ def work_arrays(n_max):
 def advance(
     t_stop, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open, d_n1,
     kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol, atol, max_steps,
-    max_order, rec_t, rec_v, rec_psi, rec_q, work, inv_geo,
+    max_order, rec_t, rec_v, rec_psi, rec_q, work, inv_geo, a_mob=1.0,
 ):  # fmt: skip
     """Integrate from fs[FS_T] to t_stop with adaptive variable-step BDF2 (BE first step).
 
@@ -634,7 +653,9 @@ def advance(
     TAIL_FAIL. rec_*: per accepted step time, v, front potential (thermal units), charge
     (fraction nm), the charge integrated with the same BDF formula as the profile, so that
     int c dx = charge to round-off. work: N_WORK x (n_max + 1) scratch (see `work_arrays`);
-    inv_geo: `inverse_geometry(h, d)`. Returns a STATUS_*.
+    inv_geo: `inverse_geometry(h, d)`; a_mob: 1 - f, f the native immobile fraction (c, v,
+    tab_v under current control and c_src are then scaled by 1 / a_mob; `native_mobilities`).
+    Returns a STATUS_*.
     """
     n_max = c.shape[0]
     res, lo, di, up, bcol, brow = work[0], work[1], work[2], work[3], work[4], work[5]
@@ -720,7 +741,7 @@ def advance(
                     cnew, n, hist, a0, dt, v, front_open, potentiostatic, d_f, c_src, h,
                     inv_h, d, inv_d, inv_half, faces, thickness, d_n1, kind, d_const, u0, du,
                     logd, slope, n_lo, res, lo, di, up, bcol, brow, out, gam, y, z, uf, dn,
-                    dn_u,
+                    dn_u, a_mob,
                 )
                 != 0
             ):  # fmt: skip
@@ -848,7 +869,7 @@ def advance(
         else:
             psi_end = potential_drops(
                 cnew, n, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1, kind,
-                d_const, u0, du, logd, slope, n_lo, dpsi,
+                d_const, u0, du, logd, slope, n_lo, dpsi, a_mob,
             )  # fmt: skip
             psi_front = psi_end
             for f in range(n + 1):

@@ -17,12 +17,15 @@ from solvers.electroneutral_kernels import DONNAN_C_MIN
 from solvers.kernels_numpy import bernoulli, bernoulli_prime, mobility
 
 
-def face_terms(cl, cr, dist, v, d_f, kind, d_const, u0, du, logd, slope, n_lo):
-    """Vectorised `electroneutral_kernels.face_terms`: arrays cl, cr, dist of the faces."""
+def face_terms(cl, cr, dist, v, d_f, kind, d_const, u0, du, logd, slope, n_lo, a_mob=1.0):
+    """Vectorised `electroneutral_kernels.face_terms`: arrays cl, cr, dist of the faces.
+    a_mob = 1 - f (f the native immobile fraction): cl, cr are the foreign fractions divided
+    by a_mob, and D_N is taken at the total native fraction 1 - a_mob c_f."""
     cl, cr, dist = (np.asarray(a, dtype=float) for a in (cl, cr, dist))
     cf = 0.5 * (cl + cr)
     uf = 1.0 - cf
-    dn, dn_u = mobility(uf, kind, d_const, u0, du, logd, slope, n_lo)
+    dn, dn_u = mobility(1.0 - a_mob * cf, kind, d_const, u0, du, logd, slope, n_lo)
+    dn_u = a_mob * dn_u  # d D_N / d uf
     s = d_f * cf + dn * uf
     s_c = d_f - dn - uf * dn_u
     dtl = d_f * dn / s
@@ -61,10 +64,10 @@ def _donnan(c0, x0, v, d_f, c_src, front_open):
 
 
 def assemble(c, n, hist, a0, dt, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
-             kind, d_const, u0, du, logd, slope, n_lo):  # fmt: skip
+             kind, d_const, u0, du, logd, slope, n_lo, a_mob=1.0):  # fmt: skip
     """Returns (res, lo, di, up, bcol, brow, psi_front, dpsi_front/dv) of length n, as
     `electroneutral_kernels.assemble` fills them."""
-    mob = (kind, d_const, u0, du, logd, slope, n_lo)
+    mob = (kind, d_const, u0, du, logd, slope, n_lo, a_mob)
     cl, cr, dist = _faces(c, n, h, d)
     flux, f_cl, f_cr, f_v, dp, p_cl, p_cr, p_v = face_terms(cl, cr, dist, v, d_f, *mob)
     hh = h[:n]
@@ -98,10 +101,10 @@ def assemble(c, n, hist, a0, dt, v, front_open, d_f, c_src, h, d, faces, thickne
 
 
 def potential_drops(c, n, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
-                    kind, d_const, u0, du, logd, slope, n_lo):  # fmt: skip
+                    kind, d_const, u0, du, logd, slope, n_lo, a_mob=1.0):  # fmt: skip
     """Returns (dpsi[0..n], psi(x_end)) as `electroneutral_kernels.potential_drops`."""
     cl, cr, dist = _faces(c, n, h, d)
-    dp = face_terms(cl, cr, dist, v, d_f, kind, d_const, u0, du, logd, slope, n_lo)[4]
+    dp = face_terms(cl, cr, dist, v, d_f, kind, d_const, u0, du, logd, slope, n_lo, a_mob)[4]
     x0 = d[0]
     theta = x0 / (2.0 * (x0 + 0.5 * dist[0]))
     don = _donnan(c[0], x0, v, d_f, c_src, front_open)[0]
@@ -120,12 +123,12 @@ def tridiag_solve(lo, di, up, b):
 
 
 def potential_profile(c, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
-                      kind, d_const, u0, du, logd, slope, n_lo, xc):  # fmt: skip
+                      kind, d_const, u0, du, logd, slope, n_lo, xc, a_mob=1.0):  # fmt: skip
     """Returns (psi at the cell centres xc of the reduced grid, psi(0)) as
     `electroneutral_kernels.potential_profile`: the drops over the whole reduced grid, summed
     from its end (the pristine faces beyond the profile carry the ohmic drop)."""
     n = len(c)
     dp, end = potential_drops(c, n, v, front_open, d_f, c_src, h, d, faces, thickness, d_n1,
-                              kind, d_const, u0, du, logd, slope, n_lo)  # fmt: skip
+                              kind, d_const, u0, du, logd, slope, n_lo, a_mob)  # fmt: skip
     psi = end + np.cumsum(dp[:0:-1])[::-1]
     return psi, end + dp.sum()

@@ -1,4 +1,8 @@
-"""Compiled kernels of the full Nernst-Planck-Poisson solver (numba, cache=True).
+"""Compiled kernels of the full Nernst-Planck-Poisson solver (numba, cache=True): the time loop
+(`advance`) and its constants, and, re-exported under their old names, the kernels split by
+concept into `solvers.kernels_mobility` (Bernoulli function, D(c) tables),
+`solvers.kernels_assembly` (face fluxes, residual and Jacobian, balances) and
+`solvers.kernels_linalg` (banded LU, two-species block elimination).
 
 Scaled variables inside the kernels: fractions c = n / n_bulk, potential psi = e phi / (k_B T),
 lengths in nm, times in s, diffusion coefficients in nm^2/s, fluxes in (fraction * nm/s).
@@ -21,31 +25,44 @@ import math
 import numpy as np
 from numba import njit
 
-from sed.table import LN_OVERFULL_GAIN_MAX
-
-#: |x| below which the Bernoulli function and its derivative use their Taylor series: at 1e-2
-#: the first omitted terms are < 1e-20, while x/expm1(x) would lose digits in 1 - x - B.
-BERNOULLI_SERIES = 1.0e-2
-#: beyond this |x| exp(x) overflows; B(x) -> x e^{-x} (x > 0) or -x (x < 0) is then exact in
-#: double precision.
-BERNOULLI_BIG = 700.0
-
-#: beyond the last table node ln D is extrapolated with the (steep) slope of the site-saturation
-#: cap; it is held at most this far above the cap value (the convention of package sed), so
-#: that unphysical overfilling in a Newton iterate cannot overflow exp.
-LOGD_OVERFILL_MAX = LN_OVERFULL_GAIN_MAX
-
-#: mobility kinds: 0 constant D, 1 table in ln c, 2 the same table in ln(c / cref[i, k]) with a
-#: reference fraction per cell (an SED referenced to the species' local fraction at the start of
-#: the stage); D is held at the reference value D(1) where c >= cref.
-KIND_CONSTANT = 0
-KIND_TABLE = 1
-KIND_CELL_REFERENCE = 2
-#: a species whose fraction in a cell at the stage start is below this is absent there: the
-#: cell gets the reference 0, and the species moves with D(1) in it. (A tiny positive reference
-#: would make D(c) rise from 0 to D(1) within c < 1e-12, a flux so steep in c that Newton's
-#: update criterion is met long before the residual is: the species would not enter at all.)
-CREF_ABSENT = 1.0e-6
+from solvers.kernels_assembly import (  # noqa: F401  (re-exported)
+    _add,
+    _sg_face,
+    assemble,
+    band_widths,
+    boundary_balance,
+    conservation_residual,
+    face_fluxes,
+    front_flux,
+    front_jacobian,
+    newton_system_2,
+)
+from solvers.kernels_linalg import (  # noqa: F401  (re-exported)
+    BLOCK_DET_MIN,
+    _adjugate3,
+    _back_substitute_3,
+    banded_lu,
+    banded_solve,
+    block_solve_2,
+)
+from solvers.kernels_mobility import (  # noqa: F401  (re-exported)
+    BERNOULLI_BIG,
+    BERNOULLI_SERIES,
+    CREF_ABSENT,
+    KIND_CELL_REFERENCE,
+    KIND_CONSTANT,
+    KIND_TABLE,
+    LOGD_OVERFILL_MAX,
+    _species_mobilities,
+    bernoulli,
+    bernoulli_pair,
+    bernoulli_prime,
+    evaluate_mobilities,
+    hermite_log_d,
+    mobility,
+    species_mobility,
+    update_mobilities,
+)
 
 # Status codes of `advance`.
 STATUS_OK = 0
@@ -107,15 +124,6 @@ NEWTON_BALANCE_TOL = 1.0e-3
 # 2039, 3788 -> 4166; same steps), none in potentiostatic ones.
 NEWTON_CURRENT_TOL = 5.0e-10
 CURRENT_ROUNDOFF = 1.0e-15
-#: a 3 x 3 diagonal block of the two-species elimination (`newton_system_2`) whose determinant
-#: is below this fraction of the product of its row norms is treated as ill-conditioned: that
-#: Newton iteration is solved by the banded LU with partial pivoting instead. On lbo_k this
-#: happens in the first 22 of 1361 iterations (dt <= ~1e-4 s, where the Poisson rows of the
-#: deep 20 um cells are ~1e-12 of the species rows). Beyond it the block solution's normwise
-#: backward error is 1e-16 at the step sizes the run takes (dt >= 1 s on developed profiles)
-#: and grows as 1 / dt (6e-10 at dt = 1e-3 s on the final lbo_k profile): an inexact Newton
-#: iteration there, harmless, and a failed iteration is retried with the banded LU anyway.
-BLOCK_DET_MIN = 1.0e-10
 #: largest potential change per Newton iteration (thermal-voltage units); larger updates are
 #: scaled down as a whole (damping), which keeps the exponential SG fluxes in range.
 DPSI_MAX = 5.0
@@ -130,862 +138,6 @@ SHRINK_FAIL = 0.25
 #: convergence and sets tiny negative round-off above it to zero. (`advance` needs no such
 #: test: its Newton update keeps every fraction >= 0.)
 NEG_TOL = 1.0e-12
-
-
-@njit(cache=True)
-def band_widths(n_species):
-    """(kl, ku) of the Jacobian for unknowns ordered (c_1..c_S, psi) in each cell: a species
-    row reaches back to the same species one cell earlier (S+1 columns) and forward to the
-    next cell's potential (2S+1 columns)."""
-    return n_species + 1, 2 * n_species + 1
-
-
-# ---------------------------------------------------------------------------------------------
-# Bernoulli function B(x) = x / (exp(x) - 1) and its derivative
-# ---------------------------------------------------------------------------------------------
-@njit(cache=True)
-def bernoulli(x: float) -> float:
-    """B(x) = x / (exp(x) - 1), accurate and overflow-safe for all real x."""
-    ax = abs(x)
-    if ax < BERNOULLI_SERIES:
-        x2 = x * x
-        return 1.0 - 0.5 * x + x2 / 12.0 - x2 * x2 / 720.0 + x2 * x2 * x2 / 30240.0
-    if x > BERNOULLI_BIG:
-        return x * math.exp(-x)
-    if x < -BERNOULLI_BIG:
-        return -x
-    return x / math.expm1(x)
-
-
-@njit(cache=True)
-def bernoulli_pair(x):
-    """(B(x), B(-x), B'(x), B'(-x)) from one exponential: B(-x) = B(x) + x and
-    B'(-x) = -(B'(x) + 1), applied from the non-negative side to avoid cancellation."""
-    a = abs(x)
-    if a < BERNOULLI_SERIES:
-        b = bernoulli(a)
-        db = bernoulli_prime(a)
-    elif a > BERNOULLI_BIG:
-        b = bernoulli(a)
-        db = b * (1.0 - a - b) / a
-    else:
-        # B = a r and B' = B (1 - a - B) / a = r (1 - a - B), r = 1 / expm1(a): one division
-        r = 1.0 / math.expm1(a)
-        b = a * r
-        db = r * (1.0 - a - b)
-    if x >= 0.0:
-        return b, b + a, db, -(db + 1.0)
-    return b + a, b, -(db + 1.0), db
-
-
-@njit(cache=True)
-def bernoulli_prime(x: float) -> float:
-    """dB/dx = B(x) (1 - x - B(x)) / x, with its series near 0."""
-    ax = abs(x)
-    if ax < BERNOULLI_SERIES:
-        x2 = x * x
-        return -0.5 + x / 6.0 - x * x2 / 180.0 + x * x2 * x2 / 5040.0
-    b = bernoulli(x)
-    return b * (1.0 - x - b) / x
-
-
-# ---------------------------------------------------------------------------------------------
-# D(c) from a kernel table (see sed.table.evaluate_table for the numpy reference)
-# ---------------------------------------------------------------------------------------------
-@njit(cache=True)
-def hermite_log_d(t, l0, l1, g0, g1, du, inv_du):
-    """ln D and d ln D / d ln c at the fraction t in [0, 1] of a table interval: the cubic
-    Hermite interpolant through the nodal values l0, l1 with nodal slopes g0, g1 (d ln D /
-    d ln c), node spacing du (inv_du = 1 / du). Horner form (fewer operations than the basis
-    functions), written with the difference of the nodal values (avoids cancelling two large
-    ln D values). Scalars only, so that the compiled loops that call it per cell inline it
-    without passing arrays (the table lookup of `mobility`, `_species_mobilities` and
-    `solvers.electroneutral_kernels.native_mobilities`)."""
-    dl = l1 - l0
-    s0 = g0 * du
-    s1 = g1 * du
-    c2 = 3.0 * dl - 2.0 * s0 - s1
-    c3 = s0 + s1 - 2.0 * dl
-    return l0 + t * (s0 + t * (c2 + t * c3)), (s0 + t * (2.0 * c2 + 3.0 * t * c3)) * inv_du
-
-
-@njit(cache=True)
-def mobility(c, kind, d_const, u0, du, logd, slope, n_lo):
-    """(D, dD/dc) at fraction c; kind 0: constant d_const; kind 1: cubic Hermite in ln c.
-
-    logd, slope: table of ln D and d lnD / d ln c at nodes u0 + k du (D in the caller's units).
-    `_species_mobilities` performs the same operations in its loop over the cells.
-    """
-    if kind == 0:
-        return d_const, 0.0
-    m = logd.shape[0]
-    if c < n_lo:
-        # below the first node D is linear in c (the exponential only on this rare branch)
-        d_lo = math.exp(logd[0])
-        if c <= 0.0:
-            return 0.0, d_lo / n_lo
-        return d_lo * c / n_lo, d_lo / n_lo
-    u = math.log(c)
-    inv_du = 1.0 / du
-    s = (u - u0) * inv_du
-    # int() truncates: floor for s >= 0; s in (-1, 0) (round-off at the first node) gives 0
-    i = int(s)
-    if i > m - 2:
-        i = m - 2
-    if i < 0:
-        i = 0
-    t = s - i
-    if t > 1.0:
-        y = logd[m - 1] + slope[m - 1] * (u - (u0 + (m - 1) * du))
-        dy = slope[m - 1]
-        if y > logd[m - 1] + LOGD_OVERFILL_MAX:
-            y = logd[m - 1] + LOGD_OVERFILL_MAX
-            dy = 0.0
-    else:
-        y, dy = hermite_log_d(t, logd[i], logd[i + 1], slope[i], slope[i + 1], du, inv_du)
-    d = math.exp(y)
-    return d, d * dy / c
-
-
-@njit(cache=True)
-def species_mobility(c, i, k, kind, d_const, u0, du, logd, slope, n_lo, cref):
-    """(D, dD/dc) of species i at fraction c in cell k; kind 2 reads the table at c / cref[i, k]
-    and holds D at D(1) where c >= cref[i, k] or the species was absent (cref <= 0)."""
-    if kind[i] != KIND_CELL_REFERENCE:
-        return mobility(c, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
-    r = cref[i, k]
-    if r <= 0.0 or c >= r:
-        dv, _ = mobility(1.0, KIND_TABLE, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
-        return dv, 0.0
-    dv, dd = mobility(c / r, KIND_TABLE, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
-    return dv, dd / r
-
-
-@njit(cache=True)
-def _species_mobilities(
-    y, nb, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, memo
-):  # fmt: skip
-    """D and dD/dc of species i in every cell into dval[i], dder[i]: `species_mobility` cell by
-    cell, bit for bit, with the table lookup of `mobility` written out in the loop, apart from
-    the scalar `hermite_log_d` (a compiled call per cell that passes the table arrays pays
-    their reference counting, as much again as the lookup; numba's inline="always" avoids it
-    but quadrupled the compile time of the solver).
-    memo: skip the cells whose fraction equals c_seen[i, k] bit for bit (the fraction dval/dder
-    were last evaluated at; NaN: never), and record the new fractions in c_seen."""
-    n_cells = y.shape[0] // nb
-    ki = kind[i]
-    if ki == KIND_CONSTANT:
-        for k in range(n_cells):
-            dval[i, k] = d_const[i]
-            dder[i, k] = 0.0
-        return
-    logdi = logd[i]
-    slopei = slope[i]
-    m = logdi.shape[0]
-    u0i = u0[i]
-    dui = du[i]
-    inv_du = 1.0 / dui
-    nloi = n_lo[i]
-    d_lo = math.exp(logdi[0])
-    u_last = u0i + (m - 1) * dui
-    y_cap = logdi[m - 1] + LOGD_OVERFILL_MAX
-    ref = ki == KIND_CELL_REFERENCE
-    d_one = 0.0
-    if ref:
-        d_one, _ = mobility(1.0, KIND_TABLE, d_const[i], u0i, dui, logdi, slopei, nloi)
-    for k in range(n_cells):
-        c = y[k * nb + i]
-        if memo:
-            if c == c_seen[i, k]:
-                continue
-            c_seen[i, k] = c
-        x = c
-        r = 1.0
-        if ref:
-            r = cref[i, k]
-            if r <= 0.0 or c >= r:
-                dval[i, k] = d_one
-                dder[i, k] = 0.0
-                continue
-            x = c / r
-        # `mobility` at x, the same operations
-        if x < nloi:
-            dv = 0.0 if x <= 0.0 else d_lo * x / nloi
-            dd = d_lo / nloi
-        else:
-            u = math.log(x)
-            s = (u - u0i) * inv_du
-            j = int(s)
-            if j > m - 2:
-                j = m - 2
-            if j < 0:
-                j = 0
-            t = s - j
-            if t > 1.0:
-                yv = logdi[m - 1] + slopei[m - 1] * (u - u_last)
-                dyv = slopei[m - 1]
-                if yv > y_cap:
-                    yv = y_cap
-                    dyv = 0.0
-            else:
-                yv, dyv = hermite_log_d(
-                    t, logdi[j], logdi[j + 1], slopei[j], slopei[j + 1], dui, inv_du
-                )
-            dv = math.exp(yv)
-            dd = dv * dyv / x
-        dval[i, k] = dv
-        dder[i, k] = dd / r if ref else dd
-
-
-@njit(cache=True)
-def evaluate_mobilities(
-    y, n_species, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder
-):  # fmt: skip
-    """Fill dval[i, k], dder[i, k] with D and dD/dc of species i in cell k (nm^2/s)."""
-    for i in range(n_species):
-        _species_mobilities(
-            y, n_species + 1, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder,
-            dval, False,
-        )  # fmt: skip
-
-
-@njit(cache=True)
-def update_mobilities(
-    y, n_species, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen
-):  # fmt: skip
-    """`evaluate_mobilities`, re-evaluating D(c) only in cells whose fraction differs from
-    c_seen[i, k] (the fraction dval/dder were last evaluated at; NaN: never), which it updates.
-
-    Exact (a fraction equal bit for bit has the same D); it pays because most cells of a CAIT
-    profile are untouched bulk whose native fraction stays exactly 1 from step to step
-    (lbo_k at 1000 s: 1315 of 1421 cells), where the SED table costs a log and an exp.
-    """
-    for i in range(n_species):
-        _species_mobilities(
-            y, n_species + 1, i, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder,
-            c_seen, True,
-        )  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------
-# Residual and Jacobian
-# ---------------------------------------------------------------------------------------------
-@njit(cache=True)
-def _add(ab, kv, row, col, value):
-    ab[col, kv + row - col] += value
-
-
-@njit(cache=True)
-def assemble(
-    y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, res, ab, dres_du, jac_front,
-    fflux, fdl, fdr, fdp, c_seen,
-):  # fmt: skip
-    """Residual `res` and banded Jacobian `ab` of one implicit step (BDF form).
-
-    Species rows: a0 c + hist + dt/h_k (F_{k+1/2} - F_{k-1/2}) = 0, with hist the history part
-    of the BDF formula; Poisson rows (scaled by lambda^2/h_k): lambda^2/h_k (flux of grad psi)
-    + sum z c - cfix = 0. psi_front: potential at x = 0 (thermal units); src: index of the
-    source species (-1: blocking front) held at c_src; back_kind/back_c: per-species back
-    condition (0 reservoir at back_c, 1 blocking, 2 absorbing). h: cell widths (nm); d: node
-    distances (N+1, the first and last are half cells to the boundaries); lam2: Debye length
-    squared (nm^2). Outputs: dres_du (rows of cell 0: derivative w.r.t. psi_front),
-    jac_front: [total front flux sum z F(0), its derivatives w.r.t. cell-0 unknowns (S+1),
-    w.r.t. psi_front]. Workspace: fflux, fdl, fdr, fdp (S, N + 1) and c_seen (S, N) of
-    `face_fluxes` (dval/dder are brought up to date where c differs from c_seen). Returns
-    nothing; arrays are overwritten.
-    """
-    n_species = z.shape[0]
-    nb = n_species + 1
-    n_cells = h.shape[0]
-    kl, ku = band_widths(n_species)
-    kv = kl + ku
-    ab[:, :] = 0.0
-    dres_du[:] = 0.0
-
-    # time derivative and Poisson source terms
-    for k in range(n_cells):
-        base = k * nb
-        q = 0.0
-        for i in range(n_species):
-            res[base + i] = a0 * y[base + i] + hist[base + i]
-            ab[base + i, kv] = a0
-            q += z[i] * y[base + i]
-            _add(ab, kv, base + n_species, base + i, z[i])
-        res[base + n_species] = q - cfix
-
-    # Poisson: interior faces and the two boundary faces (psi_front at x = 0, 0 at x = L)
-    for f in range(n_cells + 1):
-        if f == 0:
-            r = n_species
-            coef = lam2 / (h[0] * d[0])
-            psi0 = y[r]
-            res[r] += coef * (psi_front - psi0)
-            _add(ab, kv, r, r, -coef)
-            dres_du[n_species] += coef
-        elif f == n_cells:
-            r = (n_cells - 1) * nb + n_species
-            coef = lam2 / (h[n_cells - 1] * d[n_cells])
-            res[r] += coef * (0.0 - y[r])
-            _add(ab, kv, r, r, -coef)
-        else:
-            rl = (f - 1) * nb + n_species
-            rr = f * nb + n_species
-            gl = lam2 / (h[f - 1] * d[f])
-            gr = lam2 / (h[f] * d[f])
-            diff = y[rr] - y[rl]
-            res[rl] += gl * diff
-            _add(ab, kv, rl, rr, gl)
-            _add(ab, kv, rl, rl, -gl)
-            res[rr] -= gr * diff
-            _add(ab, kv, rr, rr, -gr)
-            _add(ab, kv, rr, rl, gr)
-
-    # species fluxes (Scharfetter-Gummel, arithmetic mean of the nodal D at each face), face
-    # by face from face_fluxes (the flux part of the two-species block path too)
-    face_fluxes(
-        y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
-        n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
-    )  # fmt: skip
-    front_jacobian(z, fflux, fdr, fdp, jac_front)
-    for i in range(n_species):
-        # front face x = 0: -w F(0) in the rows of cell 0 (F depends on c_0, psi_0, psi_front)
-        if src == i:
-            w = dt / h[0]
-            res[i] -= w * fflux[i, 0]
-            _add(ab, kv, i, i, -w * fdr[i, 0])
-            _add(ab, kv, i, n_species, -w * fdp[i, 0])
-            dres_du[i] += w * fdp[i, 0]
-        # back face x = L: +w F(L) in the rows of the last cell
-        if back_kind[i] != 1:
-            kc = n_cells - 1
-            rc = kc * nb + i
-            w = dt / h[kc]
-            res[rc] += w * fflux[i, n_cells]
-            _add(ab, kv, rc, rc, w * fdl[i, n_cells])
-            _add(ab, kv, rc, kc * nb + n_species, -w * fdp[i, n_cells])
-    # interior faces: +w F in the rows of the cell on the left, -w F on the right
-    for f in range(1, n_cells):
-        pl = (f - 1) * nb + n_species
-        pr = f * nb + n_species
-        wl = dt / h[f - 1]
-        wr = dt / h[f]
-        for i in range(n_species):
-            rl = (f - 1) * nb + i
-            rr = f * nb + i
-            flux = fflux[i, f]
-            dcl = fdl[i, f]
-            dcr = fdr[i, f]
-            dpr = fdp[i, f]
-            res[rl] += wl * flux
-            _add(ab, kv, rl, rl, wl * dcl)
-            _add(ab, kv, rl, rr, wl * dcr)
-            _add(ab, kv, rl, pl, -wl * dpr)
-            _add(ab, kv, rl, pr, wl * dpr)
-            res[rr] -= wr * flux
-            _add(ab, kv, rr, rl, -wr * dcl)
-            _add(ab, kv, rr, rr, -wr * dcr)
-            _add(ab, kv, rr, pl, wr * dpr)
-            _add(ab, kv, rr, pr, -wr * dpr)
-
-
-@njit(cache=True)
-def front_jacobian(z, fflux, fdr, fdp, jac_front):
-    """jac_front = [sum z F(0), its derivatives with respect to the cell-0 unknowns (S + 1),
-    with respect to psi_front], from the front-face arrays of `face_fluxes`."""
-    n_species = z.shape[0]
-    jac_front[:] = 0.0
-    for i in range(n_species):
-        jac_front[0] += z[i] * fflux[i, 0]
-        jac_front[1 + i] = z[i] * fdr[i, 0]
-        jac_front[1 + n_species] += z[i] * fdp[i, 0]
-    jac_front[2 + n_species] = -jac_front[1 + n_species]
-
-
-@njit(cache=True)
-def front_flux(y, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo, cref):
-    """Total scaled flux sum z_i F_i through x = 0 (fraction * nm/s), positive into the sample."""
-    if src < 0:
-        return 0.0
-    n_species = z.shape[0]
-    i = src
-    zi = z[i]
-    dsrc, _ = species_mobility(c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
-    d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
-    dpsi = zi * (y[n_species] - psi_front)
-    df = 0.5 * (dsrc + d1)
-    return zi * df / d[0] * (bernoulli(dpsi) * c_src - bernoulli(-dpsi) * y[i])
-
-
-@njit(cache=True)
-def conservation_residual(
-    y, hist, a0, dt, psi_front, h, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du,
-    logd, slope, n_lo, cref, out,
-):  # fmt: skip
-    """Discrete balance of each species for the BDF step of `assemble`: out[i] = sum_k h_k
-    (a0 c_ik + hist_ik) - dt F_i(0) + dt F_i(L) (fraction nm), the boundary fluxes exactly as
-    `assemble` computes them; it equals sum_k h_k res_k of assemble's species rows, in which
-    the interior fluxes cancel, and is zero (to round-off) at a solution of the step."""
-    n_species = z.shape[0]
-    nb = n_species + 1
-    n_cells = h.shape[0]
-    for i in range(n_species):
-        # four partial sums: one running sum is a chain of dependent additions (3x slower)
-        t0 = t1 = t2 = t3 = 0.0
-        k = 0
-        while k + 3 < n_cells:
-            r = k * nb + i
-            t0 += h[k] * (a0 * y[r] + hist[r])
-            t1 += h[k + 1] * (a0 * y[r + nb] + hist[r + nb])
-            t2 += h[k + 2] * (a0 * y[r + 2 * nb] + hist[r + 2 * nb])
-            t3 += h[k + 3] * (a0 * y[r + 3 * nb] + hist[r + 3 * nb])
-            k += 4
-        while k < n_cells:
-            r = k * nb + i
-            t0 += h[k] * (a0 * y[r] + hist[r])
-            k += 1
-        out[i] = (t0 + t1) + (t2 + t3) + boundary_balance(
-            y, i, dt, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du,
-            logd, slope, n_lo, cref,
-        )  # fmt: skip
-
-
-@njit(cache=True)
-def boundary_balance(
-    y, i, dt, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd,
-    slope, n_lo, cref,
-):  # fmt: skip
-    """The boundary part of species i's balance in `conservation_residual`: -dt F_i(0) +
-    dt F_i(L) (fraction nm), the front and back fluxes exactly as `assemble` computes them."""
-    n_species = z.shape[0]
-    nb = n_species + 1
-    n_cells = d.shape[0] - 1
-    total = 0.0
-    zi = z[i]
-    if src == i:
-        dsrc, _ = species_mobility(c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
-        d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
-        bp, bm, _, _ = bernoulli_pair(zi * (y[n_species] - psi_front))
-        total -= dt * (0.5 * (dsrc + d1) / d[0] * (bp * c_src - bm * y[i]))
-    bk = back_kind[i]
-    if bk != 1:
-        cb = back_c[i] if bk == 0 else 0.0
-        kc = n_cells - 1
-        dback, _ = species_mobility(cb, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
-        cn = y[kc * nb + i]
-        dn_, _ = species_mobility(cn, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
-        bp, bm, _, _ = bernoulli_pair(zi * (0.0 - y[kc * nb + n_species]))
-        total += dt * (0.5 * (dn_ + dback) / d[n_cells] * (bp * cn - bm * cb))
-    return total
-
-
-# ---------------------------------------------------------------------------------------------
-# Banded LU with partial pivoting (the LAPACK gbtf2 algorithm), and its solve
-# ---------------------------------------------------------------------------------------------
-@njit(cache=True)
-def banded_lu(ab, kl, ku, ipiv):
-    """Factor a banded matrix in place (transposed gbtrf layout, n x (2kl+ku+1)); partial pivoting.
-
-    Returns 0 on success, j+1 if the pivot of column j is exactly zero.
-    """
-    n = ab.shape[0]
-    kv = kl + ku
-    ju = 0
-    for j in range(n):
-        km = min(kl, n - 1 - j)
-        p = 0
-        amax = abs(ab[j, kv])
-        for r in range(1, km + 1):
-            v = abs(ab[j, kv + r])
-            if v > amax:
-                amax = v
-                p = r
-        ipiv[j] = j + p
-        if amax == 0.0:
-            return j + 1
-        jlast = min(j + ku + p, n - 1)
-        if jlast > ju:
-            ju = jlast
-        if p != 0:
-            for c in range(j, ju + 1):
-                a = kv + j - c
-                b = kv + j + p - c
-                tmp = ab[c, a]
-                ab[c, a] = ab[c, b]
-                ab[c, b] = tmp
-        inv = 1.0 / ab[j, kv]
-        for r in range(1, km + 1):
-            ab[j, kv + r] *= inv
-        # the update of the trailing columns, unrolled for the usual full column (kl = S + 1,
-        # one or two species): 35 % faster than the generic loop, which numba does not unroll
-        if km == 3:
-            l1 = ab[j, kv + 1]
-            l2 = ab[j, kv + 2]
-            l3 = ab[j, kv + 3]
-            for c in range(j + 1, ju + 1):
-                off = kv + j - c
-                ujc = ab[c, off]
-                ab[c, off + 1] -= l1 * ujc
-                ab[c, off + 2] -= l2 * ujc
-                ab[c, off + 3] -= l3 * ujc
-        elif km == 2:
-            l1 = ab[j, kv + 1]
-            l2 = ab[j, kv + 2]
-            for c in range(j + 1, ju + 1):
-                off = kv + j - c
-                ujc = ab[c, off]
-                ab[c, off + 1] -= l1 * ujc
-                ab[c, off + 2] -= l2 * ujc
-        else:
-            for c in range(j + 1, ju + 1):
-                off = kv + j - c
-                ujc = ab[c, off]
-                if ujc != 0.0:
-                    for r in range(1, km + 1):
-                        ab[c, off + r] -= ab[j, kv + r] * ujc
-    return 0
-
-
-@njit(cache=True)
-def banded_solve(ab, kl, ku, ipiv, b):
-    """Solve A x = b in place with the factors of `banded_lu`."""
-    n = ab.shape[0]
-    kv = kl + ku
-    for j in range(n):
-        p = ipiv[j]
-        if p != j:
-            tmp = b[j]
-            b[j] = b[p]
-            b[p] = tmp
-        km = min(kl, n - 1 - j)
-        bj = b[j]
-        if bj != 0.0:
-            for r in range(1, km + 1):
-                b[j + r] -= ab[j, kv + r] * bj
-    for j in range(n - 1, -1, -1):
-        b[j] /= ab[j, kv]
-        bj = b[j]
-        i0 = max(0, j - kv)
-        for i in range(i0, j):
-            b[i] -= ab[j, kv + i - j] * bj
-
-
-# ---------------------------------------------------------------------------------------------
-# Two species: the Newton system assembled and eliminated cell by cell (block tridiagonal)
-# ---------------------------------------------------------------------------------------------
-@njit(cache=True)
-def _sg_face(g, inv_d, bp, bm, dbp, dbm, zi, cl, cr, ddl, ddr):
-    """Scharfetter-Gummel flux through a face and its derivatives, as in `assemble`: g the
-    face's D over the node distance, inv_d 1 / node distance, (bp, bm, dbp, dbm) the Bernoulli
-    pair of zi (psi_r - psi_l), cl / cr the fractions and ddl / ddr the dD/dc left and right.
-    Returns (F, dF/dcl, dF/dcr, dF/dpsi_r); dF/dpsi_l = -dF/dpsi_r."""
-    drift = bp * cl - bm * cr
-    return (
-        g * drift,
-        g * bp + 0.5 * ddl * inv_d * drift,
-        -g * bm + 0.5 * ddr * inv_d * drift,
-        g * zi * (dbp * cl + dbm * cr),
-    )
-
-
-@njit(cache=True)
-def face_fluxes(
-    y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo,
-    cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
-):  # fmt: skip
-    """Scharfetter-Gummel flux of every species through every face and its derivatives, the
-    numbers `assemble` uses.
-
-    Face f lies between cells f-1 and f (f = 0: the front x = 0, f = N: the back x = L).
-    fflux[i, f]: flux F (fraction nm/s, positive towards the back); fdl / fdr: dF/dc of the
-    cell on the left / right; fdp: dF/dpsi of the cell on the right (dF/dpsi of the left cell
-    is -fdp). At the front the left side is the source (c_src at psi_front), at the back the
-    right side the back condition (back_c or 0 at potential 0); fdl[:, 0] and fdr[:, N] are 0,
-    and all four are 0 at a blocking face. dval, dder: D and dD/dc per species and cell,
-    brought up to date here (`update_mobilities`, with c_seen).
-    """
-    n_species = z.shape[0]
-    nb = n_species + 1
-    n_cells = d.shape[0] - 1
-    update_mobilities(
-        y, n_species, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen
-    )  # fmt: skip
-    for i in range(n_species):
-        zi = z[i]
-        for f in (0, n_cells):
-            fflux[i, f] = 0.0
-            fdl[i, f] = 0.0
-            fdr[i, f] = 0.0
-            fdp[i, f] = 0.0
-        if src == i:
-            dsrc, _ = species_mobility(
-                c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref
-            )  # fmt: skip
-            bp, bm, dbp, dbm = bernoulli_pair(zi * (y[n_species] - psi_front))
-            inv_d = 1.0 / d[0]
-            f_, _, r_, p_ = _sg_face(
-                0.5 * (dsrc + dval[i, 0]) * inv_d, inv_d, bp, bm, dbp, dbm, zi, c_src, y[i],
-                0.0, dder[i, 0],
-            )  # fmt: skip
-            fflux[i, 0] = f_
-            fdr[i, 0] = r_
-            fdp[i, 0] = p_
-        bk = back_kind[i]
-        if bk != 1:
-            cb = back_c[i] if bk == 0 else 0.0
-            kc = n_cells - 1
-            dback, _ = species_mobility(cb, i, kc, kind, d_const, u0, du, logd, slope, n_lo, cref)
-            bp, bm, dbp, dbm = bernoulli_pair(zi * (0.0 - y[kc * nb + n_species]))
-            inv_d = 1.0 / d[n_cells]
-            f_, l_, _, p_ = _sg_face(
-                0.5 * (dval[i, kc] + dback) * inv_d, inv_d, bp, bm, dbp, dbm, zi,
-                y[kc * nb + i], cb, dder[i, kc], 0.0,
-            )  # fmt: skip
-            fflux[i, n_cells] = f_
-            fdl[i, n_cells] = l_
-            fdp[i, n_cells] = p_
-    for f in range(1, n_cells):
-        pl = (f - 1) * nb + n_species
-        dpsi0 = y[pl + nb] - y[pl]
-        inv_d = 1.0 / d[f]
-        z_done = math.nan  # one Bernoulli evaluation per face for all species of one charge
-        bp = bm = dbp = dbm = 0.0
-        for i in range(n_species):
-            zi = z[i]
-            if zi != z_done:
-                bp, bm, dbp, dbm = bernoulli_pair(zi * dpsi0)
-                z_done = zi
-            f_, l_, r_, p_ = _sg_face(
-                0.5 * (dval[i, f - 1] + dval[i, f]) * inv_d, inv_d, bp, bm, dbp, dbm, zi,
-                y[(f - 1) * nb + i], y[f * nb + i], dder[i, f - 1], dder[i, f],
-            )  # fmt: skip
-            fflux[i, f] = f_
-            fdl[i, f] = l_
-            fdr[i, f] = r_
-            fdp[i, f] = p_
-
-
-@njit(cache=True)
-def _adjugate3(a00, a01, a02, a10, a11, a12, a20, a21, a22):
-    """Adjugate (c00 .. c22, inverse = adjugate / det) and determinant of a 3 x 3 matrix, and
-    a conditioning flag: False when the determinant is below BLOCK_DET_MIN of the product of
-    the row norms, or not finite (an ill-conditioned or singular block: the caller uses the
-    banded LU with pivoting instead)."""
-    m00 = a11 * a22 - a12 * a21
-    m01 = a12 * a20 - a10 * a22
-    m02 = a10 * a21 - a11 * a20
-    det = a00 * m00 + a01 * m01 + a02 * m02
-    n0 = abs(a00) + abs(a01) + abs(a02)
-    n1 = abs(a10) + abs(a11) + abs(a12)
-    n2 = abs(a20) + abs(a21) + abs(a22)
-    ok = abs(det) > BLOCK_DET_MIN * (n0 * n1 * n2) and math.isfinite(det)
-    return (
-        m00, a02 * a21 - a01 * a22, a01 * a12 - a02 * a11,
-        m01, a00 * a22 - a02 * a20, a02 * a10 - a00 * a12,
-        m02, a01 * a20 - a00 * a21, a00 * a11 - a01 * a10,
-        det, ok,
-    )  # fmt: skip
-
-
-@njit(cache=True)
-def block_solve_2(
-    y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy, bordered,
-    zcol, xblk,
-):  # fmt: skip
-    """Residual `res` and Newton update dy = -J^-1 res of one implicit step with two species,
-    from the face fluxes of `face_fluxes`: the system of `assemble`, solved without forming
-    the band.
-
-    Unknowns per cell (c_0, c_1, psi); the Jacobian is block tridiagonal with 3 x 3 blocks
-    A_k (diagonal), B_k (to cell k+1), C_k (to cell k-1). Forward sweep:
-    D_k = A_k - C_k X_{k-1}, X_k = D_k^-1 B_k, y_k = D_k^-1 (b_k - C_k y_{k-1}); backward:
-    x_k = y_k - X_k x_{k+1}. There is no pivoting across cells: each D_k is inverted by its
-    adjugate and checked (`_adjugate3`); the function returns False at the first
-    ill-conditioned block, and the caller solves that iteration with `assemble` and the banded
-    LU. If `bordered`, zcol = J^-1 e, e = d res / d psi_front (non-zero in cell 0), is solved
-    in the same sweeps. xblk: workspace (N, 9).
-
-    Accuracy: the adjugate of a block with det / (product of row norms) = q loses ~eps / q, so
-    the normwise backward error is ~1e-16 at the states and step sizes of the shipped cases
-    and at most ~eps / BLOCK_DET_MIN otherwise (over 3000 random states: below 1e-12 in all
-    but one, 3.3e-9 there; LAPACK's pivoted band LU stays at ~1e-16). That makes a Newton
-    iteration inexact by as much, which the iteration absorbs: each iterate's residual and
-    balance are evaluated exactly, and a failed iteration is retried with the banded LU.
-
-    The forward sweep is a chain of dependent operations (the 3 x 3 inverse includes a
-    division): ~25 ns per cell, bound by latency. It calls no function that is not inlined: a
-    call (exp, log) would make the compiled code save the live block values around it (x86-64
-    has no callee-saved floating-point registers); this is why the fluxes are evaluated in a
-    separate pass (fusing the two passes was 20 % slower). Also measured slower: a twisted
-    elimination (two chains from both ends, 1.5x: their values do not fit the registers) and
-    the block row computed by a helper returning a tuple (1.7x).
-    Tried and reverted (7868901, a7f4eb7): the two chains in two threads (numba prange,
-    OpenMP), each with the D(c) and faces of its half. The solve alone ran 1.7x faster, the
-    time loop of lbo_k only ~8 % (the other thread's half of the unknowns moves between the
-    cores' caches at every iteration), at times 2x slower (the barrier waits whenever the host
-    deschedules the other vCPU), and two processes solving with two threads each ran 5.5x
-    slower than with one (GNU OpenMP's spinning threads oversubscribe the cores).
-    """
-    n_cells = h.shape[0]
-    z0 = z[0]
-    z1 = z[1]
-    x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = 0.0
-    p0 = p1 = p2 = 0.0
-    q0 = q1 = q2 = 0.0
-    for k in range(n_cells):
-        base = 3 * k
-        w = dt / h[k]
-        c0 = y[base]
-        c1 = y[base + 1]
-        psi = y[base + 2]
-        psi_l = psi_front if k == 0 else y[base - 1]
-        psi_r = 0.0 if k == n_cells - 1 else y[base + 5]
-        gl = lam2 / (h[k] * d[k])
-        gr = lam2 / (h[k] * d[k + 1])
-        # residuals: a0 c + hist + w (F_right - F_left); q - cfix + lam2/h (psi' right - left)
-        r0 = a0 * c0 + hist[base] + w * (fflux[0, k + 1] - fflux[0, k])
-        r1 = a0 * c1 + hist[base + 1] + w * (fflux[1, k + 1] - fflux[1, k])
-        r2 = z0 * c0 + z1 * c1 - cfix + gr * (psi_r - psi) - gl * (psi - psi_l)
-        res[base] = r0
-        res[base + 1] = r1
-        res[base + 2] = r2
-        # diagonal block A_k: a species row depends on its own fraction and the potential
-        a00 = a0 + w * (fdl[0, k + 1] - fdr[0, k])
-        a01 = 0.0
-        a02 = -w * (fdp[0, k + 1] + fdp[0, k])
-        a10 = 0.0
-        a11 = a0 + w * (fdl[1, k + 1] - fdr[1, k])
-        a12 = -w * (fdp[1, k + 1] + fdp[1, k])
-        a20 = z0
-        a21 = z1
-        a22 = -(gl + gr)
-        b0 = -r0
-        b1 = -r1
-        b2 = -r2
-        e0 = e1 = e2 = 0.0
-        if k == 0:
-            if bordered:
-                # d res / d psi_front: the front face couples cell 0 to psi_front
-                e0 = w * fdp[0, 0]
-                e1 = w * fdp[1, 0]
-                e2 = gl
-        else:
-            # C_k: species row i -> c_i (-w dF/dc_left) and psi (w dF/dpsi_right) of cell k-1
-            # through the left face, Poisson row -> psi (gl)
-            cd0 = -w * fdl[0, k]
-            cl0 = w * fdp[0, k]
-            cd1 = -w * fdl[1, k]
-            cl1 = w * fdp[1, k]
-            # minus C_k X_{k-1} and C_k y_{k-1}
-            a00 -= cd0 * x00 + cl0 * x20
-            a01 -= cd0 * x01 + cl0 * x21
-            a02 -= cd0 * x02 + cl0 * x22
-            a10 -= cd1 * x10 + cl1 * x20
-            a11 -= cd1 * x11 + cl1 * x21
-            a12 -= cd1 * x12 + cl1 * x22
-            a20 -= gl * x20
-            a21 -= gl * x21
-            a22 -= gl * x22
-            b0 -= cd0 * p0 + cl0 * p2
-            b1 -= cd1 * p1 + cl1 * p2
-            b2 -= gl * p2
-            if bordered:
-                e0 -= cd0 * q0 + cl0 * q2
-                e1 -= cd1 * q1 + cl1 * q2
-                e2 -= gl * q2
-        # D^-1 = adj(D) / det: the products of the adjugate with the right-hand sides and B_k
-        # do not wait for the division (they run while it does), which shortens the chain of
-        # dependent operations from one cell to the next
-        c00, c01, c02, c10, c11, c12, c20, c21, c22, det, ok = _adjugate3(
-            a00, a01, a02, a10, a11, a12, a20, a21, a22
-        )
-        if not ok:
-            return False
-        inv = 1.0 / det
-        p0 = (c00 * b0 + c01 * b1 + c02 * b2) * inv
-        p1 = (c10 * b0 + c11 * b1 + c12 * b2) * inv
-        p2 = (c20 * b0 + c21 * b1 + c22 * b2) * inv
-        dy[base] = p0
-        dy[base + 1] = p1
-        dy[base + 2] = p2
-        if bordered:
-            q0 = (c00 * e0 + c01 * e1 + c02 * e2) * inv
-            q1 = (c10 * e0 + c11 * e1 + c12 * e2) * inv
-            q2 = (c20 * e0 + c21 * e1 + c22 * e2) * inv
-            zcol[base] = q0
-            zcol[base + 1] = q1
-            zcol[base + 2] = q2
-        if k < n_cells - 1:
-            # X_k = D_k^-1 B_k; B_k: species row i -> c_i (w dF/dc_right) and psi
-            # (w dF/dpsi_right) of cell k+1 through the right face; Poisson row -> psi (gr)
-            bd0 = w * fdr[0, k + 1]
-            bd1 = w * fdr[1, k + 1]
-            bl0 = w * fdp[0, k + 1]
-            bl1 = w * fdp[1, k + 1]
-            x00 = (c00 * bd0) * inv
-            x01 = (c01 * bd1) * inv
-            x02 = (c00 * bl0 + c01 * bl1 + c02 * gr) * inv
-            x10 = (c10 * bd0) * inv
-            x11 = (c11 * bd1) * inv
-            x12 = (c10 * bl0 + c11 * bl1 + c12 * gr) * inv
-            x20 = (c20 * bd0) * inv
-            x21 = (c21 * bd1) * inv
-            x22 = (c20 * bl0 + c21 * bl1 + c22 * gr) * inv
-            xblk[k, 0] = x00
-            xblk[k, 1] = x01
-            xblk[k, 2] = x02
-            xblk[k, 3] = x10
-            xblk[k, 4] = x11
-            xblk[k, 5] = x12
-            xblk[k, 6] = x20
-            xblk[k, 7] = x21
-            xblk[k, 8] = x22
-    _back_substitute_3(xblk, dy)
-    if bordered:
-        _back_substitute_3(xblk, zcol)
-    return True
-
-
-@njit(cache=True)
-def _back_substitute_3(xblk, v):
-    """v_k -= X_k v_{k+1} from the next-to-last cell to the first (3 unknowns per cell)."""
-    n_cells = xblk.shape[0]
-    n0 = v[3 * n_cells - 3]
-    n1 = v[3 * n_cells - 2]
-    n2 = v[3 * n_cells - 1]
-    for k in range(n_cells - 2, -1, -1):
-        base = 3 * k
-        n0, n1, n2 = (
-            v[base] - (xblk[k, 0] * n0 + xblk[k, 1] * n1 + xblk[k, 2] * n2),
-            v[base + 1] - (xblk[k, 3] * n0 + xblk[k, 4] * n1 + xblk[k, 5] * n2),
-            v[base + 2] - (xblk[k, 6] * n0 + xblk[k, 7] * n1 + xblk[k, 8] * n2),
-        )
-        v[base] = n0
-        v[base + 1] = n1
-        v[base + 2] = n2
-
-
-@njit(cache=True)
-def newton_system_2(
-    y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
-    res, dy, jac_front, bordered, zcol, xblk,
-):  # fmt: skip
-    """Residual, Newton update dy = -J^-1 res and (if `bordered`) zcol = J^-1 d res/d psi_front
-    of one implicit step with two species: `face_fluxes`, then `block_solve_2`; jac_front as
-    in `assemble`; dval, dder, c_seen: see `face_fluxes`. Returns False if a diagonal block is
-    ill-conditioned (see `block_solve_2`).
-    About 3x faster than `assemble` + `banded_lu` + `banded_solve` on lbo_k: no band to clear,
-    fill and factor with pivoting."""
-    face_fluxes(
-        y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
-        n_lo, cref, dval, dder, c_seen, fflux, fdl, fdr, fdp,
-    )  # fmt: skip
-    front_jacobian(z, fflux, fdr, fdp, jac_front)
-    return block_solve_2(
-        y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy,
-        bordered, zcol, xblk,
-    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1080,8 +232,8 @@ N_IS = 11
 @njit(cache=True)
 def advance(
     t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
-    max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v,
+    rtol, atol, max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
 ):  # fmt: skip
     """Integrate from fs[FS_T] to t_stop with adaptive variable-step BDF2 (BE first step).
 
@@ -1093,7 +245,9 @@ def advance(
     carries) and psi_front is an extra unknown (bordered Newton system). tab_t: absolute
     times (s). max_order: 2 (BDF2 with error control) or 1 (backward Euler, no error control:
     steps set by the caller). c_limit: per species the largest fraction a step may reach
-    (STATUS_OVERFULL beyond). rec_*: per accepted step time, ionic front flux, front psi,
+    (STATUS_OVERFULL beyond). c_imm: per species the immobile fraction (MODEL.md section 10:
+    only max(c - c_imm, 0) drifts and diffuses, with D at c; 0 for an ordinary species).
+    rec_*: per accepted step time, ionic front flux, front psi,
     ionic charge (fraction nm), total current (ionic flux plus the displacement current
     lam2 dG/dt by the step's BDF formula, the one the galvanostatic control holds at its target:
     in 1D the current of the external circuit) and total charge (ionic charge plus
@@ -1101,7 +255,7 @@ def advance(
     """
     status, ya, y1a, y2a = _advance_steps(
         t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c, kind,
-        d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
+        d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v, rtol, atol,
         max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
     )  # fmt: skip
     # the accepted states rotate through four buffers: copy the final ones into the caller's
@@ -1117,8 +271,8 @@ def advance(
 @njit(cache=True)
 def _advance_steps(
     t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, c_limit, control, tab_t, tab_v, rtol, atol,
-    max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v,
+    rtol, atol, max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
 ):  # fmt: skip
     """`advance`, with the accepted states rotating through the buffers y, y1, y2 and a work
     buffer: returns (status, current, previous, the one before)."""
@@ -1255,15 +409,15 @@ def _advance_steps(
             if use_blocks and not safe_retry:
                 solved = newton_system_2(
                     ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
-                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, c_seen,
-                    fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
+                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder,
+                    c_seen, fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
                 )  # fmt: skip
             if not solved:
                 ist[IS_BANDED] += 1
                 assemble(
                     ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
-                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, dval, dder, res, ab,
-                    dres_du, jac_front, fflux, fdl, fdr, fdp, c_seen,
+                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder,
+                    res, ab, dres_du, jac_front, fflux, fdl, fdr, fdp, c_seen,
                 )  # fmt: skip
                 if banded_lu(ab, kl, ku, ipiv) != 0:
                     lu_failed = True
@@ -1372,7 +526,7 @@ def _advance_steps(
                 for i in range(n_species):
                     balance[i] = storage[i] + boundary_balance(
                         ynew, i, dt, psi_front, d, z, src, c_src, back_kind, back_c, kind,
-                        d_const, u0, du, logd, slope, n_lo, cref,
+                        d_const, u0, du, logd, slope, n_lo, cref, c_imm,
                     )  # fmt: skip
                 balanced = True
                 for i in range(n_species):
@@ -1384,7 +538,7 @@ def _advance_steps(
                     # total current (ionic plus displacement) equals the target
                     flux_it = front_flux(
                         ynew, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope,
-                        n_lo, cref,
+                        n_lo, cref, c_imm,
                     )  # fmt: skip
                     psi_0 = ynew[n_species]
                     disp = lam2 * (a0 * (psi_front - psi_0) / d[0] + hist_g) / dt
@@ -1427,7 +581,21 @@ def _advance_steps(
         # accept
         safe_retry = False
         flux = front_flux(
-            ynew, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo, cref
+            ynew,
+            psi_front,
+            d,
+            z,
+            src,
+            c_src,
+            kind,
+            d_const,
+            u0,
+            du,
+            logd,
+            slope,
+            n_lo,
+            cref,
+            c_imm,
         )
         q_new = (dt * flux - a1 * fs[FS_Q] - (a2 * fs[FS_Q1] if order == 2 else 0.0)) / a0
         # total current: the displacement term of the galvanostatic constraint (hist_g there is

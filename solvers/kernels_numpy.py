@@ -101,6 +101,14 @@ def species_mobility(c, i, kind, d_const, u0, du, logd, slope, n_lo, cref=None):
     return dv, np.where(full, 0.0, dd / safe_r)
 
 
+def mobile_part(c, c_imm_i):
+    """(max(c - c_imm_i, 0), dm/dc), vectorised (see `solvers.kernels.mobile_part`)."""
+    c = np.asarray(c, dtype=float)
+    m = c - c_imm_i
+    keep = m >= 0.0
+    return np.where(keep, m, 0.0), keep.astype(float)
+
+
 def _sg(df, dist, zi, cl, cr, psil, psir):
     """SG flux and its derivatives w.r.t. (cl, cr, psil, psir); df, its c-derivatives apart."""
     dpsi = zi * (psir - psil)
@@ -112,16 +120,19 @@ def _sg(df, dist, zi, cl, cr, psil, psir):
 
 
 def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-             kind, d_const, u0, du, logd, slope, n_lo, cref=None):  # fmt: skip
+             kind, d_const, u0, du, logd, slope, n_lo, cref=None, c_imm=None):  # fmt: skip
     """Residual and banded Jacobian (transposed LAPACK gbtrf layout) of one implicit step.
 
-    cref: per-cell reference fractions (n_species, n_cells) for species of kind 2 (else unused).
+    cref: per-cell reference fractions (n_species, n_cells) for species of kind 2 (else unused);
+    c_imm: per species the immobile fraction (None: all 0); the SG fluxes move the mobile
+    part max(c - c_imm, 0) with D at c.
     Returns (res, ab, dres_du, jac_front) exactly as `solvers.kernels.assemble` fills them.
     """
     n_species = len(z)
     nb = n_species + 1
     n_cells = len(h)
     n = n_cells * nb
+    c_imm = np.zeros(n_species) if c_imm is None else np.asarray(c_imm, dtype=float)
     kl, ku = n_species + 1, 2 * n_species + 1  # see solvers.kernels.band_widths
     kv = kl + ku
     cells = np.arange(n_cells)
@@ -161,11 +172,12 @@ def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_k
         dv, dd = species_mobility(c[i], i, *tab, cref)
         zi = z[i]
         rc = cells * nb + i
+        m, sm = mobile_part(c[i], c_imm[i])
         # interior faces
         df = 0.5 * (dv[:-1] + dv[1:])
-        f, ddf, dcl, dcr, dpl, dpr = _sg(df, d[1:-1], zi, c[i, :-1], c[i, 1:], psi[:-1], psi[1:])
-        dcl = dcl + 0.5 * dd[:-1] * ddf
-        dcr = dcr + 0.5 * dd[1:] * ddf
+        f, ddf, dcl, dcr, dpl, dpr = _sg(df, d[1:-1], zi, m[:-1], m[1:], psi[:-1], psi[1:])
+        dcl = dcl * sm[:-1] + 0.5 * dd[:-1] * ddf
+        dcr = dcr * sm[1:] + 0.5 * dd[1:] * ddf
         wl = dt / h[:-1]
         wr = dt / h[1:]
         res[rc[:-1]] += wl * f
@@ -180,11 +192,11 @@ def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_k
                 np.array([c_src]), i, *tab, None if cref is None else cref[:, :1]
             )
             df0 = 0.5 * (dsrc[0] + dv[0])
+            m_src = mobile_part(np.array([c_src]), c_imm[i])[0]
             f0, ddf0, _, dcr0, dpl0, dpr0 = _sg(
-                np.array([df0]), d[0], zi, np.array([c_src]), c[i, :1], np.array([psi_front]),
-                psi[:1],
+                np.array([df0]), d[0], zi, m_src, m[:1], np.array([psi_front]), psi[:1],
             )  # fmt: skip
-            dc1 = dcr0[0] + 0.5 * dd[0] * ddf0[0]
+            dc1 = dcr0[0] * sm[0] + 0.5 * dd[0] * ddf0[0]
             w = dt / h[0]
             res[i] -= w * f0[0]
             add(i, i, -w * dc1)
@@ -200,12 +212,13 @@ def assemble(y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_k
                 np.array([cb]), i, *tab, None if cref is None else cref[:, -1:]
             )
             dfn = 0.5 * (dv[-1] + dbk[0])
+            m_back = mobile_part(np.array([cb]), c_imm[i])[0]
             fn, ddfn, dcn, _, dpn, _ = _sg(
-                np.array([dfn]), d[-1], zi, c[i, -1:], np.array([cb]), psi[-1:], np.array([0.0])
+                np.array([dfn]), d[-1], zi, m[-1:], m_back, psi[-1:], np.array([0.0])
             )
             w = dt / h[-1]
             res[rc[-1]] += w * fn[0]
-            add(rc[-1], rc[-1], w * (dcn[0] + 0.5 * dd[-1] * ddfn[0]))
+            add(rc[-1], rc[-1], w * (dcn[0] * sm[-1] + 0.5 * dd[-1] * ddfn[0]))
             add(rc[-1], prow[-1], w * dpn[0])
     r = np.concatenate(rows)
     col = np.concatenate(cols)
@@ -221,13 +234,14 @@ def banded_solve(ab, kl, ku, b):
 
 
 def conservation_residual(y, hist, a0, dt, psi_front, h, d, z, src, c_src, back_kind, back_c,
-                          kind, d_const, u0, du, logd, slope, n_lo, cref=None):  # fmt: skip
+                          kind, d_const, u0, du, logd, slope, n_lo, cref=None,
+                          c_imm=None):  # fmt: skip
     """Discrete balance of each species (see `solvers.kernels.conservation_residual`):
     sum_k h_k res_k over the species rows of `assemble`, in which the interior fluxes cancel."""
     n_species = len(z)
     nb = n_species + 1
     res, *_ = assemble(
         y, hist, a0, dt, psi_front, h, d, 1.0, z, 0.0, src, c_src, back_kind, back_c, kind,
-        d_const, u0, du, logd, slope, n_lo, cref,
+        d_const, u0, du, logd, slope, n_lo, cref, c_imm,
     )  # fmt: skip
     return np.array([np.dot(h, res[i::nb]) for i in range(n_species)])

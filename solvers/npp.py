@@ -74,6 +74,8 @@ class KernelArrays:
     thermal_voltage_V: float
     flux_to_A_cm2: float
     c_limit: np.ndarray
+    #: per species the immobile fraction (MODEL.md section 10)
+    c_imm: np.ndarray
 
 
 def debye_length_nm(problem: Problem) -> float:
@@ -138,6 +140,7 @@ def kernel_arrays(problem: Problem) -> KernelArrays:
         thermal_voltage_V=vt,
         flux_to_A_cm2=E_CHARGE_C * problem.n_bulk_cm3 / NM_PER_CM,
         c_limit=fraction_limits(problem),
+        c_imm=np.array([float(sp.immobile_fraction) for sp in species]),
     )
 
 
@@ -169,14 +172,15 @@ def fraction_limits(problem: Problem) -> np.ndarray:
 
 
 def _bulk_conductance(ka: KernelArrays, c0: np.ndarray) -> float:
-    """sum z^2 c D of the pristine state (fraction nm^2/s): flux per unit -dpsi/dx."""
+    """sum z^2 m D of the pristine state (fraction nm^2/s, m the mobile part of c): flux per
+    unit -dpsi/dx."""
     total = 0.0
     for i in range(len(c0)):
         dv, _ = K.mobility(
             c0[i], ka.kind[i], ka.d_const[i], ka.u0[i], ka.du[i], ka.logd[i], ka.slope[i],
             ka.n_lo[i],
         )  # fmt: skip
-        total += ka.z[i] ** 2 * c0[i] * dv
+        total += ka.z[i] ** 2 * max(c0[i] - ka.c_imm[i], 0.0) * dv
     return total
 
 
@@ -272,7 +276,7 @@ def solve(
     src0 = -1 if stage0.source is None else stage0.source
     flux0 = K.front_flux(
         y, psi0, ka.d, ka.z, src0, stage0.surface_fraction, ka.kind, ka.d_const, ka.u0,
-        ka.du, ka.logd, ka.slope, ka.n_lo, cref,
+        ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_imm,
     )  # fmt: skip
     # at t = 0 no displacement current is defined: the total current starts at the ionic one
     records.start(0.0, flux0, psi0, 0.0, flux0, 0.0)
@@ -328,7 +332,8 @@ def solve(
                     status = K.advance(
                         t_out, y, y1, y2, fs, ist, ka.h, ka.d, ka.lam2, ka.z, ka.cfix, src,
                         stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind, ka.d_const,
-                        ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_limit, control,
+                        ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_imm, ka.c_limit,
+                        control,
                         tab_t, tab_v,
                         problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),

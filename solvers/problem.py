@@ -27,7 +27,9 @@ class SpeciesSpec:
     mobility_reference: "pristine" (the mobility is D(c) as it stands) or "stage_start" (the
     mobility is a table in c / c_start(x), c_start the species' fraction in each cell at the
     start of the stage, with D held at D(1) where c >= c_start: an SED referenced to the local
-    density at the stage start; full NPP solver only).
+    density at the stage start; full NPP solver only); immobile_fraction: the fraction of
+    n_bulk that sits in the deepest sites and never moves (MODEL.md section 10): only the
+    mobile part max(c - immobile_fraction, 0) carries the flux, with D at the total c.
     """
 
     name: str
@@ -37,6 +39,7 @@ class SpeciesSpec:
     back: str
     back_fraction: float
     mobility_reference: str = "pristine"
+    immobile_fraction: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import nppsim
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -80,11 +82,19 @@ def test_readme_python_blocks(workdir):
 
 
 def test_readme_toml_blocks_are_the_shipped_cases():
-    """The TOML excerpt of the README is the stage list of cases/lbo_cs_at_rb.toml."""
-    blocks = _blocks("toml")
-    assert blocks
+    """The TOML excerpt of the README with stages is the stage list of
+    cases/lbo_cs_at_rb.toml; the species excerpts (new keys of the case file) are valid species
+    tables: put into cases/lbo_k.toml, the case loads."""
+    blocks = [tomllib.loads(b) for b in _blocks("toml")]
+    staged = [b for b in blocks if "stage" in b]
+    assert staged
     shipped = tomllib.loads((ROOT / "cases" / "lbo_cs_at_rb.toml").read_text(encoding="utf-8"))
-    assert tomllib.loads(blocks[0])["stage"] == shipped["stage"]
+    assert staged[0]["stage"] == shipped["stage"]
+    base = nppsim.load_case(ROOT / "cases" / "lbo_k.toml")
+    for block in blocks:
+        for name, table in block.get("species", {}).items():
+            values = {f"species.{name}.{k}": v for k, v in table.items() if k != "sed"}
+            assert base.with_values(values).species_names
 
 
 def test_readme_gallery_figures_exist():

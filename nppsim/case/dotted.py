@@ -35,6 +35,10 @@ from nppsim.errors import CaseError
 _REPLACES = {
     **{c: tuple(k for k in CONTROL_KEYS if k != c) for c in CONTROL_KEYS},
     "sed": ("D_table",),
+    # D at the sample temperature, or its Arrhenius parameters (MODEL.md section 10)
+    "D_cm2_s": ("D0_cm2_s", "activation_energy_eV"),
+    "D0_cm2_s": ("D_cm2_s",),
+    "activation_energy_eV": ("D_cm2_s",),
     "D_table": ("sed",),
     "depth_column": ("time_column", "sputter_rate_nm_s", "crater_depth_nm"),
     "time_column": ("depth_column",),

@@ -52,7 +52,18 @@ _FORBIDDEN_NAME_CHARS = re.compile(r"[\s./\\*?=\[\]]")
 _TOP_KEYS = ("meta", "sample", "species", "stage", "grid", "solver", "data")
 _META_KEYS = ("name", "description", "source")
 _SAMPLE_KEYS = ("thickness_um", "temperature_K", "n_bulk_cm3", "eps_r")
-_SPECIES_KEYS = ("role", "charge", "D_cm2_s", "initial_fraction", "back", "sed", "D_table")
+_SPECIES_KEYS = (
+    "role",
+    "charge",
+    "D_cm2_s",
+    "D0_cm2_s",
+    "activation_energy_eV",
+    "initial_fraction",
+    "immobile_fraction",
+    "back",
+    "sed",
+    "D_table",
+)
 _SED_KEYS = (
     "shape",
     "fwhm_eV",

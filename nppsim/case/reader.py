@@ -51,6 +51,7 @@ from nppsim.case.schema import (
     SpeciesConfig,
     Stage,
 )
+from nppsim.units import K_B_EV_K
 
 
 def _build_case(
@@ -60,7 +61,7 @@ def _build_case(
     r.check_keys(doc, "", _TOP_KEYS)
     meta = _read_meta(r, doc)
     sample = _read_sample(r, doc)
-    species = _read_species(r, doc)
+    species = _read_species(r, doc, sample.temperature_K)
     names = tuple(s.name for s in species)
     stages = _read_stages(r, doc, names)
     grid = _read_grid(r, doc, sample)
@@ -119,7 +120,39 @@ def _check_species_name(r: _Reader, name: object) -> str:
     return name
 
 
-def _read_species(r: _Reader, doc: Mapping[str, Any]) -> tuple[SpeciesConfig, ...]:
+def _read_diffusivity(
+    r: _Reader, t: Mapping[str, Any], key: str, temperature_K: float
+) -> tuple[float, float | None, float | None]:
+    """(D_cm2_s at temperature_K, D0_cm2_s or None, activation_energy_eV or None) of a species
+    table: D_cm2_s as given, or D0 exp(-E_a / (k_B T)) (MODEL.md section 10)."""
+    has_d0, has_ea = "D0_cm2_s" in t, "activation_energy_eV" in t
+    if not (has_d0 or has_ea):
+        return r.get_number(t, key, "D_cm2_s", gt=0.0), None, None
+    if "D_cm2_s" in t:
+        given = "D0_cm2_s" if has_d0 else "activation_energy_eV"
+        r.fail(
+            f"{key}.{given}",
+            "give either D_cm2_s or D0_cm2_s with activation_energy_eV, not both",
+        )
+    if not has_d0:
+        r.fail(f"{key}.D0_cm2_s", "required with activation_energy_eV (D = D0 exp(-E_a / k_B T))")
+    if not has_ea:
+        r.fail(f"{key}.activation_energy_eV", "required with D0_cm2_s (D = D0 exp(-E_a / k_B T))")
+    d0 = r.get_number(t, key, "D0_cm2_s", gt=0.0)
+    e_a = r.get_number(t, key, "activation_energy_eV", ge=0.0)
+    d = d0 * math.exp(-e_a / (K_B_EV_K * temperature_K))
+    if not (d > 0.0 and math.isfinite(d)):
+        r.fail(
+            f"{key}.activation_energy_eV",
+            f"D0 exp(-E_a / k_B T) = {d:g} cm^2/s at {temperature_K:g} K: not a positive "
+            "finite diffusion coefficient",
+        )
+    return d, d0, e_a
+
+
+def _read_species(
+    r: _Reader, doc: Mapping[str, Any], temperature_K: float
+) -> tuple[SpeciesConfig, ...]:
     if "species" not in doc:
         r.fail("species", "required: at least one [species.<name>] table")
     tables = r.table(doc["species"], "species")
@@ -135,7 +168,7 @@ def _read_species(r: _Reader, doc: Mapping[str, Any]) -> tuple[SpeciesConfig, ..
         charge = r.get_integer(t, key, "charge", 1)
         if charge == 0:
             r.fail(f"{key}.charge", "must be a nonzero integer, got 0")
-        D = r.get_number(t, key, "D_cm2_s", gt=0.0)
+        D, D0, E_a = _read_diffusivity(r, t, key, temperature_K)
         initial = r.get_number(t, key, "initial_fraction", 1.0 if role == "native" else 0.0, ge=0.0)
         back = r.get_string(
             t, key, "back", "reservoir" if role == "native" else "absorbing", BACK_CONDITIONS
@@ -149,6 +182,17 @@ def _read_species(r: _Reader, doc: Mapping[str, Any]) -> tuple[SpeciesConfig, ..
                 "must be > 0 for a species with an SED (its pristine density is the SED's "
                 f'reference density; or set sed.reference = "stage_start"), got '
                 f"{_show(initial)}",
+            )
+        immobile = r.get_number(t, key, "immobile_fraction", 0.0, ge=0.0, lt=1.0)
+        if immobile > 0.0 and role != "native":
+            r.fail(
+                f"{key}.immobile_fraction",
+                f"only a native species has an immobile fraction, {name} is {role}",
+            )
+        if immobile > 0.0 and not immobile < initial:
+            r.fail(
+                f"{key}.immobile_fraction",
+                f"must be below initial_fraction ({_show(initial)}), got {_show(immobile)}",
             )
         D_table = None
         if "D_table" in t:
@@ -169,6 +213,9 @@ def _read_species(r: _Reader, doc: Mapping[str, Any]) -> tuple[SpeciesConfig, ..
                 back=back,
                 sed=sed,
                 D_table=D_table,
+                immobile_fraction=immobile,
+                D0_cm2_s=D0,
+                activation_energy_eV=E_a,
             )
         )
     if not any(s.role == "native" for s in out):

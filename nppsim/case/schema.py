@@ -94,7 +94,13 @@ class SpeciesConfig:
     back: condition at the back electrode, "reservoir" | "blocking" | "absorbing"
     (default: native "reservoir", foreign "absorbing");
     sed: site-energy distribution giving D(n), or None;
-    D_table: ((fraction of n_bulk, D_cm2_s), ...), a tabulated D(n), or None (not with sed).
+    D_table: ((fraction of n_bulk, D_cm2_s), ...), a tabulated D(n), or None (not with sed);
+    immobile_fraction: fraction of n_bulk that sits in the deepest sites and never moves
+    (native species only, 0 <= f < initial_fraction; MODEL.md section 10), default 0;
+    D0_cm2_s, activation_energy_eV: the Arrhenius prefactor (cm^2/s) and activation energy
+    (eV; for an SED species at the pristine density) when the case gives them instead of
+    D_cm2_s (None otherwise); D_cm2_s is then D0 exp(-E_a / (k_B T)) at the sample
+    temperature (MODEL.md section 10), so that everything downstream sees D at T.
     """
 
     name: str
@@ -105,6 +111,9 @@ class SpeciesConfig:
     back: str = None  # type: ignore[assignment]  # resolved from role
     sed: SEDSpec | None = None
     D_table: tuple[tuple[float, float], ...] | None = None
+    immobile_fraction: float = 0.0
+    D0_cm2_s: float | None = None
+    activation_energy_eV: float | None = None
 
     def __post_init__(self) -> None:
         if self.initial_fraction is None:

@@ -32,10 +32,16 @@ def _canonical_doc(case: Case) -> dict[str, Any]:
         t: dict[str, Any] = {
             "role": s.role,
             "charge": s.charge,
-            "D_cm2_s": s.D_cm2_s,
+            **(
+                {"D_cm2_s": s.D_cm2_s}
+                if s.D0_cm2_s is None
+                else {"D0_cm2_s": s.D0_cm2_s, "activation_energy_eV": s.activation_energy_eV}
+            ),
             "initial_fraction": s.initial_fraction,
             "back": s.back,
         }
+        if s.immobile_fraction != 0.0:
+            t["immobile_fraction"] = s.immobile_fraction
         if s.D_table is not None:
             t["D_table"] = _plain(s.D_table)
         if s.sed is not None:

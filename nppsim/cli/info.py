@@ -98,12 +98,28 @@ def _info_lines(case: Any) -> list[str]:
         f"Debye length: {units.debye_length_nm(s.n_bulk_cm3, s.eps_r, s.temperature_K):.4g} nm"
     )
 
+    for sp in case.species:
+        if getattr(sp, "D0_cm2_s", None) is not None:
+            where = " (at the pristine density)" if sp.sed is not None else ""
+            lines.append(
+                f"D of {sp.name}{where}: D0 exp(-E_a / k_B T) = {sp.D0_cm2_s:.4g} cm^2/s x "
+                f"exp(-{sp.activation_energy_eV:g} eV / k_B {s.temperature_K:g} K) = "
+                f"{sp.D_cm2_s:.4g} cm^2/s"
+            )
+        if getattr(sp, "immobile_fraction", 0.0) > 0.0:
+            lines.append(
+                f"immobile {sp.name}: {sp.immobile_fraction:g} of n_bulk (mobile in the pristine "
+                f"glass: {sp.initial_fraction - sp.immobile_fraction:g})"
+            )
+
     natives = [sp for sp in case.species if sp.role == "native"]
     foreigns = [sp for sp in case.species if sp.role == "foreign"]
     sigma = 0.0
     for sp in natives:
+        # only the mobile part conducts (MODEL.md section 10)
+        mobile = sp.initial_fraction - getattr(sp, "immobile_fraction", 0.0)
         sigma_sp = units.conductivity_S_cm(
-            s.n_bulk_cm3 * sp.initial_fraction, sp.D_cm2_s, s.temperature_K, sp.charge
+            s.n_bulk_cm3 * mobile, sp.D_cm2_s, s.temperature_K, sp.charge
         )
         sigma += sigma_sp
         lines.append(f"bulk conductivity ({sp.name}, Nernst-Einstein): {sigma_sp:.4g} S/cm")

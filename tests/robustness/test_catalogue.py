@@ -510,6 +510,35 @@ CATALOGUE: dict[str, Entry] = {
     "set-unknown-species": set_value("species.Na.D_cm2_s=1e-12", "species.Na: unknown species"),
     "set-negative": set_value("species.K.D_cm2_s=-1e-14", "species.K.D_cm2_s: must be > 0"),
     "set-nan": set_value("species.Li.sed.fwhm_eV=nan", "species.Li.sed.fwhm_eV: must be finite"),
+    "set-immobile-one": set_value(
+        "species.Li.immobile_fraction=1.0", "species.Li.immobile_fraction: must be < 1, got 1.0"
+    ),
+    "set-immobile-negative": set_value(
+        "species.Li.immobile_fraction=-0.1", "species.Li.immobile_fraction: must be >= 0"
+    ),
+    "set-immobile-foreign": set_value(
+        "species.K.immobile_fraction=0.1",
+        "species.K.immobile_fraction: only a native species has an immobile fraction",
+    ),
+    "immobile-above-initial": run_case(
+        "immobile_above_initial.toml",
+        "species.Li.immobile_fraction: must be below initial_fraction (0.5), got 0.6",
+    ),
+    "d0-with-d": run_case(
+        "d0_with_d.toml",
+        "species.K.D0_cm2_s: give either D_cm2_s or D0_cm2_s with activation_energy_eV, not both",
+    ),
+    "set-d0-alone": set_value(
+        "species.K.D0_cm2_s=1e-3", "species.K.activation_energy_eV: required with D0_cm2_s"
+    ),
+    "set-activation-alone": set_value(
+        "species.K.activation_energy_eV=0.9",
+        "species.K.D0_cm2_s: required with activation_energy_eV",
+    ),
+    "activation-underflow": run_case(
+        "activation_underflow.toml",
+        "species.K.activation_energy_eV: D0 exp(-E_a / k_B T) = 0 cm^2/s at 350 K",
+    ),
     "set-grid": set_value(
         "grid.fine_spacing_nm=0.001", "grid.fine_spacing_nm: must be >= 0.01, got 0.001"
     ),

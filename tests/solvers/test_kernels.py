@@ -49,6 +49,9 @@ def _random_state(seed, n_species=2, n_cells=40):
         kind=kind, d_const=10 ** rng.uniform(-2, 3, n_species),
         u0=np.full(n_species, table.u0), du=np.full(n_species, table.du), logd=logd,
         slope=slope, n_lo=np.full(n_species, table.n_lo), cref=cref,
+        # an immobile fraction for species 0 in half the states (MODEL.md section 10)
+        c_imm=np.where(np.arange(n_species) == 0, rng.uniform(0.0, 0.3) * rng.integers(0, 2),
+                       0.0),
     )  # fmt: skip
     return args
 
@@ -85,7 +88,8 @@ def test_conservation_residual_numba_equals_numpy(seed, n_species):
     """The species balance the Newton acceptance checks equals sum_k h_k res_k of assemble."""
     a = _random_state(seed, n_species=n_species)
     keys = ("y", "hist", "a0", "dt", "psi_front", "h", "d", "z", "src", "c_src", "back_kind",
-            "back_c", "kind", "d_const", "u0", "du", "logd", "slope", "n_lo", "cref")  # fmt: skip
+            "back_c", "kind", "d_const", "u0", "du", "logd", "slope", "n_lo", "cref",
+            "c_imm")  # fmt: skip
     out = np.zeros(n_species)
     K.conservation_residual(*(a[k] for k in keys), out)
     ref = KN.conservation_residual(*(a[k] for k in keys))
@@ -109,7 +113,8 @@ def test_conservation_residual_is_storage_minus_the_boundary_fluxes(seed, n_spec
         a["y"][i::nb] = rng.uniform(0.0, 1.2)
     a["y"][n_species::nb] = 0.0
     keys = ("y", "hist", "a0", "dt", "psi_front", "h", "d", "z", "src", "c_src", "back_kind",
-            "back_c", "kind", "d_const", "u0", "du", "logd", "slope", "n_lo", "cref")  # fmt: skip
+            "back_c", "kind", "d_const", "u0", "du", "logd", "slope", "n_lo", "cref",
+            "c_imm")  # fmt: skip
     out = np.zeros(n_species)
     K.conservation_residual(*(a[k] for k in keys), out)
     ref = KN.conservation_residual(*(a[k] for k in keys))
@@ -348,7 +353,7 @@ def _lbo_k_state(duration_s):
         h=ka.h, d=ka.d, lam2=ka.lam2, z=ka.z, cfix=ka.cfix, src=int(stage.source),
         c_src=stage.surface_fraction, back_kind=ka.back_kind, back_c=ka.back_c, kind=ka.kind,
         d_const=ka.d_const, u0=ka.u0, du=ka.du, logd=ka.logd, slope=ka.slope, n_lo=ka.n_lo,
-        cref=np.ones((2, y.size // 3)),
+        cref=np.ones((2, y.size // 3)), c_imm=ka.c_imm,
     )  # fmt: skip
 
 
