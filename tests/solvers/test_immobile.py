@@ -183,25 +183,35 @@ def _read_reference() -> dict[str, np.ndarray]:
     return {k: np.array(v) for k, v in rows.items()}
 
 
+#: agreement with the reference file of the code before the immobile fraction existed. On the
+#: machine that wrote it the agreement is exact (measured: bit for bit, profiles, current and
+#: steps); another CPU or numba build may round differently (fused multiply-adds), so the file
+#: comparison allows round-off, and bit-identity is asserted between runs of one process below.
+F0_FILE_ATOL = 1.0e-12
+
+
 @pytest.mark.parametrize("method", ["npp", "electroneutral"])
-@pytest.mark.parametrize("explicit_zero", [False, True])
-def test_no_immobile_fraction_is_bit_identical_to_before(method, explicit_zero):
-    """Without an immobile fraction (the key absent, or 0) both solvers reproduce, bit for
-    bit, the profiles, the last front current and the number of steps of the code before the
-    fraction existed (the reference file; same machine and numba build assumed)."""
+def test_no_immobile_fraction_reproduces_the_code_before(method):
+    """Without an immobile fraction (the key absent, or 0) both solvers reproduce the profiles,
+    the last front current and the number of steps of the code before the fraction existed (the
+    reference file), and the absent key and an explicit 0 give bit-identical results."""
     ref = _read_reference()
     values = dict(F0_VALUES, **{"solver.method": method})
-    if explicit_zero:
-        values["species.Li.immobile_fraction"] = 0.0
     res = nppsim.simulate(nppsim.load_case(CASE).with_values(values))
+    zero = nppsim.simulate(
+        nppsim.load_case(CASE).with_values({**values, "species.Li.immobile_fraction": 0.0})
+    )
+    for name in ("Li", "Rb"):
+        np.testing.assert_array_equal(zero.fraction(name), res.fraction(name))
+    np.testing.assert_array_equal(zero.front.current_A_cm2, res.front.current_A_cm2)
     prof = ref[method]
     n = len(prof)
     np.testing.assert_array_equal(res.depth_nm[:n], prof[:, 0])
-    np.testing.assert_array_equal(res.fraction("Li")[-1][:n], prof[:, 1])
-    np.testing.assert_array_equal(res.fraction("Rb")[-1][:n], prof[:, 2])
+    np.testing.assert_allclose(res.fraction("Li")[-1][:n], prof[:, 1], rtol=0, atol=F0_FILE_ATOL)
+    np.testing.assert_allclose(res.fraction("Rb")[-1][:n], prof[:, 2], rtol=0, atol=F0_FILE_ATOL)
     t_end, current, n_records = ref[f"{method}-current"][0]
     assert res.times_s[-1] == t_end
-    assert res.front.current_A_cm2[-1] == current
+    np.testing.assert_allclose(res.front.current_A_cm2[-1], current, rtol=1e-10)
     assert len(res.front.time_s) == int(n_records)
 
 
