@@ -41,6 +41,10 @@ LOGD_OVERFILL_MAX = LN_OVERFULL_GAIN_MAX
 KIND_CONSTANT = 0
 KIND_TABLE = 1
 KIND_CELL_REFERENCE = 2
+# typed (not literal) copies of constants passed as call arguments: a literal argument makes
+# numba compile the callee a second time, specialised to the literal (1-2 s of cold compile)
+KIND_TABLE_I64 = np.int64(KIND_TABLE)
+CELL_0 = np.int64(0)
 #: a species whose fraction in a cell at the stage start is below this is absent there: the
 #: cell gets the reference 0, and the species moves with D(1) in it. (A tiny positive reference
 #: would make D(c) rise from 0 to D(1) within c < 1e-12, a flux so steep in c that Newton's
@@ -255,9 +259,9 @@ def species_mobility(c, i, k, kind, d_const, u0, du, logd, slope, n_lo, cref):
         return mobility(c, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
     r = cref[i, k]
     if r <= 0.0 or c >= r:
-        dv, _ = mobility(1.0, KIND_TABLE, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+        dv, _ = mobility(1.0, KIND_TABLE_I64, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
         return dv, 0.0
-    dv, dd = mobility(c / r, KIND_TABLE, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+    dv, dd = mobility(c / r, KIND_TABLE_I64, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
     return dv, dd / r
 
 
@@ -292,7 +296,7 @@ def _species_mobilities(
     ref = ki == KIND_CELL_REFERENCE
     d_one = 0.0
     if ref:
-        d_one, _ = mobility(1.0, KIND_TABLE, d_const[i], u0i, dui, logdi, slopei, nloi)
+        d_one, _ = mobility(1.0, KIND_TABLE_I64, d_const[i], u0i, dui, logdi, slopei, nloi)
     for k in range(n_cells):
         c = y[k * nb + i]
         if memo:
@@ -510,8 +514,8 @@ def front_flux(y, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slop
     n_species = z.shape[0]
     i = src
     zi = z[i]
-    dsrc, _ = species_mobility(c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
-    d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+    dsrc, _ = species_mobility(c_src, i, CELL_0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+    d1, _ = species_mobility(y[i], i, CELL_0, kind, d_const, u0, du, logd, slope, n_lo, cref)
     dpsi = zi * (y[n_species] - psi_front)
     df = 0.5 * (dsrc + d1)
     return zi * df / d[0] * (bernoulli(dpsi) * c_src - bernoulli(-dpsi) * y[i])
@@ -563,8 +567,8 @@ def boundary_balance(
     total = 0.0
     zi = z[i]
     if src == i:
-        dsrc, _ = species_mobility(c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
-        d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+        dsrc, _ = species_mobility(c_src, i, CELL_0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+        d1, _ = species_mobility(y[i], i, CELL_0, kind, d_const, u0, du, logd, slope, n_lo, cref)
         bp, bm, _, _ = bernoulli_pair(zi * (y[n_species] - psi_front))
         total -= dt * (0.5 * (dsrc + d1) / d[0] * (bp * c_src - bm * y[i]))
     bk = back_kind[i]
@@ -719,7 +723,7 @@ def face_fluxes(
             fdp[i, f] = 0.0
         if src == i:
             dsrc, _ = species_mobility(
-                c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref
+                c_src, i, CELL_0, kind, d_const, u0, du, logd, slope, n_lo, cref
             )  # fmt: skip
             bp, bm, dbp, dbm = bernoulli_pair(zi * (y[n_species] - psi_front))
             inv_d = 1.0 / d[0]
@@ -1108,9 +1112,12 @@ def advance(
     a = ya.copy()
     b = y1a.copy()
     c = y2a.copy()
-    y[:] = a
-    y1[:] = b
-    y2[:] = c
+    # element loops, not y[:] = a: an array-to-slice copy makes numba compile its shape-mismatch
+    # error message (string formatting, ~4 s of cold compile)
+    for j in range(y.size):
+        y[j] = a[j]
+        y1[j] = b[j]
+        y2[j] = c[j]
     return status
 
 
