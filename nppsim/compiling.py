@@ -22,10 +22,11 @@ TIME_LOOP = {
     "npp": ("solvers.kernels", "advance"),
     "electroneutral": ("solvers.electroneutral_kernels", "advance"),
 }
-#: cold-compile time (s) of each solver's kernels for one ``nppsim run``, measured with
-#: ``benchmarks/compile_time.py`` on the 2-core development machine under a load average of 2-4
-#: (see benchmarks/README.md, "Cold compile"); an idle machine compiles in about half this time
-COLD_COMPILE_ESTIMATE_S = {"npp": 40.0, "electroneutral": 25.0}
+#: cold-compile wall time (s) of each solver's kernels for one ``nppsim run``, measured with
+#: ``benchmarks/compile_time.py`` and cold ``nppsim run``s on the 2-core development machine:
+#: npp 18.5 s (load ~2) to 35-47 s (load 3-4), electroneutral 17-18 s (load 3-4); see
+#: benchmarks/README.md, "Cold compile"
+COLD_COMPILE_ESTIMATE_S = {"npp": 30.0, "electroneutral": 20.0}
 #: wall time (s) of a fresh ``nppsim run`` of the default case with a warm cache (same machine)
 WARM_START_S = 1.0
 #: the numba event fired around each real compilation (not around cache loads)
