@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,8 +49,12 @@ CURRENT_NOISE_FRACTION = 1.0e-6
 #: a single-stage time axis starts this many decades before the end: the dielectric transient of
 #: the first nanoseconds is not what an experiment records
 TIME_AXIS_DECADES = 6.0
-#: height (inches) of the run figure at double-column width
+#: height (inches) of the run figure at double-column width (3 x 2 panels)
 RUN_FIGURE_HEIGHT_IN = 8.4
+#: height (inches) of the run figure at single-column width (the six panels stacked)
+RUN_FIGURE_HEIGHT_SINGLE_IN = 15.0
+#: the figure title is wrapped at this many characters per inch of figure width
+TITLE_CHARS_PER_IN = 11.0
 
 
 def profile_depth_range_nm(result: Result) -> float:
@@ -107,7 +112,9 @@ def snapshot_species(result: Result) -> str:
     return result.species[int(np.argmax(change))]
 
 
-def _plot_profiles(ax: Any, result: Result, x_max: float, log: bool, names: dict) -> None:
+def _plot_profiles(
+    ax: Any, result: Result, x_max: float, log: bool, names: dict, narrow: bool = False
+) -> None:
     depth = result.depth_nm
     colors = style.species_colors(result.species)
     stage_ends = earlier_stage_ends(result)
@@ -134,7 +141,10 @@ def _plot_profiles(ax: Any, result: Result, x_max: float, log: bool, names: dict
     style.panel_title(
         ax, "a", "profiles at the end of each stage" if stage_ends else "final profiles"
     )
-    style.legend_outside(ax)
+    if narrow:
+        style.legend_below(ax, ncol=1)
+    else:
+        style.legend_outside(ax)
 
 
 def _plot_snapshots(ax: Any, fig: Figure, result: Result, x_max: float, log: bool, names) -> None:
@@ -293,7 +303,8 @@ def plot_result(
     scale: "log" or "linear" fraction axes; None: log when the profiles hold fractions below 1 %
     of n_bulk. x_max_nm: right end of the depth axes of the profile panels (nm); default: 1.5x
     the depth where the foreign fraction falls below 1e-3 (`profile_depth_range_nm`).
-    width: "double" (7.2 in), "single" (3.5 in) or inches. Panels: see the module docstring.
+    width: "double" (7.2 in, panels 3 x 2), "single" (3.5 in, the six panels stacked) or inches.
+    Panels: see the module docstring.
     Further keyword options are reserved for overlays and rejected when unknown.
     Returns the matplotlib Figure (not shown).
     """
@@ -308,8 +319,12 @@ def plot_result(
 
         raise InputError(f"--xmax: must be a depth > 0 nm, got {x_max_nm}")
     with style.styled():
-        fig = style.figure(width, RUN_FIGURE_HEIGHT_IN * (1.0 if width == "double" else 1.6))
-        grid = fig.subplots(3, 2)
+        narrow = width == "single" or (
+            not isinstance(width, str) and float(width) < style.DOUBLE_COLUMN_IN * 0.75
+        )
+        height = RUN_FIGURE_HEIGHT_SINGLE_IN if narrow else RUN_FIGURE_HEIGHT_IN
+        fig = style.figure(width, height)
+        grid = fig.subplots(6, 1) if narrow else fig.subplots(3, 2)
         labels = ("profiles", "snapshots", "potential", "front potential", "current", "charge")
         for ax, label in zip(grid.flat, labels, strict=True):
             ax.set_label(label)
@@ -327,7 +342,7 @@ def plot_result(
                 (result.fractions[-1][k][visible] for k in range(len(result.species))),
                 scale=scale,
             )
-            _plot_profiles(ax_c, result, x_max, log, names)
+            _plot_profiles(ax_c, result, x_max, log, names, narrow)
             _plot_snapshots(ax_s, fig, result, x_max, log, names)
             _plot_potential(ax_u, result, x_max)
         _plot_front_potential(ax_ut, result)
@@ -336,7 +351,8 @@ def plot_result(
         title = result.case_name
         if not result.completed:
             title += f" (incomplete: {result.message})"
-        fig.suptitle(title, fontsize=style.TITLE_FONT_PT + 1)
+        chars = int(TITLE_CHARS_PER_IN * fig.get_figwidth())
+        fig.suptitle(textwrap.fill(title, chars), fontsize=style.TITLE_FONT_PT + 1)
         if path is not None:
             save_figure(fig, path)
     return fig

@@ -543,3 +543,20 @@ def test_plot_bad_extension_is_input_error(tmp_path):
     with pytest.raises(InputError, match=r"fig\.xyz"):
         plot_result(make_result(), tmp_path / "fig.xyz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_result_single_column_stacks_the_panels(tmp_path):
+    """At single-column width (3.5 in) the six panels are stacked in one column, and the
+    legend of the profiles sits below them (beside them there is no room)."""
+    from nppsim.plot import plot_result
+    from nppsim.style import SINGLE_COLUMN_IN
+
+    fig = plot_result(make_result(), tmp_path / "single.pdf", width="single")
+    assert fig.get_figwidth() == SINGLE_COLUMN_IN
+    panels = _panels(fig)
+    lefts = {round(ax.get_position().x0, 3) for ax in panels.values()}
+    assert len(lefts) == 1
+    tops = [panels[name].get_position().y1 for name in RUN_PANELS]
+    assert tops == sorted(tops, reverse=True)
+    legend = panels["profiles"].get_legend()
+    assert legend.get_bbox_to_anchor().y0 < panels["profiles"].get_position().y0 * fig.bbox.height
