@@ -184,12 +184,11 @@ class SimulationProgress:
         self._rate: float | None = None
         self.bar = tqdm(
             total=100.0,
-            desc="simulating",
             file=file if file is not None else sys.stderr,
             leave=False,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+            bar_format="simulating {percentage:3.0f}%|{bar}| {desc}",
         )
-        self.bar.set_postfix_str(self._text(0.0, None), refresh=True)
+        self.bar.set_description_str(self._text(0.0, None), refresh=True)
 
     def _text(self, t_s: float, remaining: float | None) -> str:
         elapsed = _clock(time.perf_counter() - self._t0)
@@ -213,7 +212,7 @@ class SimulationProgress:
         self._last = (t_s, now)
         frac = min(t_s / self.total_s, 1.0) if self.total_s > 0 else 1.0
         self.bar.n = 100.0 * frac
-        self.bar.set_postfix_str(self._text(t_s, self.remaining_s()), refresh=True)
+        self.bar.set_description_str(self._text(t_s, self.remaining_s()), refresh=True)
         if t_s >= self.total_s * (1.0 - 1e-12):
             self.close()
 

@@ -111,7 +111,7 @@ def test_progress_shows_percent_elapsed_and_a_remaining_time_from_the_recent_rat
     bar(30.0, 100.0)  # the same rate again
     assert bar.remaining_s() == pytest.approx(7.0)
     assert bar.bar.n == pytest.approx(30.0)
-    text = bar.bar.postfix
+    text = bar.bar.desc
     assert "t = 30 of 100 s simulated" in text and "remaining ~0:07" in text
     bar.close()
 
