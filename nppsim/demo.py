@@ -322,12 +322,16 @@ class SEDWidthDemo:
     def _add_sliders(self, s: DemoSettings) -> None:
         from matplotlib.widgets import Slider
 
+        from .style import ion_label
+
+        d_label = f"log10 D({ion_label(self.foreign)}) (cm$^2$/s)"
+
         log_d = math.log10(s.D_foreign_cm2_s)
         specs = [
-            ("SED FWHM (eV)", FWHM_RANGE_EV, s.fwhm_eV, "%.3f"),
-            ("vacancy fraction", VACANCY_RANGE, s.vacancy_fraction, "%.3f"),
+            ("SED width, FWHM (eV)", FWHM_RANGE_EV, s.fwhm_eV, "%.3f"),
+            ("fraction of sites empty", VACANCY_RANGE, s.vacancy_fraction, "%.3f"),
             ("temperature (K)", TEMPERATURE_RANGE_K, s.temperature_K, "%.0f"),
-            (f"log10 D$_{{{self.foreign}}}$ (cm$^2$/s)", LOG10_D_FOREIGN_RANGE, log_d, "%.2f"),
+            (d_label, LOG10_D_FOREIGN_RANGE, log_d, "%.2f"),
         ]
         for k, (label, (lo, hi), value, fmt) in enumerate(specs):
             ax = self.fig.add_axes((0.2, 0.13 - 0.035 * k, 0.6, 0.022))

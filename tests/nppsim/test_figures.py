@@ -45,6 +45,7 @@ def caught(monkeypatch):
 
 def _assert_units(fig):
     checked = 0
+    fig.draw_without_rendering()  # tick labels exist once drawn
     for ax in fig.axes:
         if not ax.axison:
             continue
@@ -54,7 +55,6 @@ def _assert_units(fig):
             assert UNIT.search(label), f"colour bar without unit: {label!r}"
             continue
         assert UNIT.search(ax.get_ylabel()), f"{ax.get_label()}: y label {ax.get_ylabel()!r}"
-        fig.draw_without_rendering()
         if any(t.get_visible() and t.get_text() for t in ax.get_xticklabels()):
             assert UNIT.search(ax.get_xlabel()), f"{ax.get_label()}: x label {ax.get_xlabel()!r}"
         checked += 1
