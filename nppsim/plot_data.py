@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
+from nppsim import style
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -35,11 +37,13 @@ def data_label(index: int, profile: MeasuredProfile) -> str:
 def overlay_data(
     ax: Axes, profiles: Sequence[MeasuredProfile], species: Sequence[str], linear: bool = True
 ) -> None:
-    """Draw measured fractions (points, the species' colour of `species` order) on `ax`."""
+    """Draw measured fractions (points, in each species' colour of `nppsim.style`) on `ax`;
+    `species`: the simulated species (kept for the call's contract: colours no longer depend
+    on their order)."""
+
     markers = "osD^v<>"
     for k, prof in enumerate(profiles, 1):
         for s in prof.species:
-            j = species.index(s) if s in species else len(species)
             ax.plot(
                 prof.depth_nm,
                 prof.values[s],
@@ -47,7 +51,7 @@ def overlay_data(
                 marker=markers[(k - 1) % len(markers)],
                 ms=MARKER_SIZE,
                 mfc="none",
-                color=f"C{j % 10}",
+                color=style.species_color(s),
                 label=f"{s}, {data_label(k, prof)}",
             )
     if not linear:
@@ -70,11 +74,11 @@ def plot_data(
     axes = np.atleast_1d(fig.subplots(1, n))
     for k, (ax, prof) in enumerate(zip(axes, profiles, strict=False), 1):
         low = np.inf
-        for j, s in enumerate(prof.species):
+        for s in prof.species:
             v, e = prof.values[s], prof.sigma[s]
             ax.errorbar(
                 prof.depth_nm, v, yerr=e, ls="none", marker="o", ms=MARKER_SIZE,
-                color=f"C{j % 10}", elinewidth=0.6, label=s,
+                color=style.species_color(s), elinewidth=0.6, label=s,
             )  # fmt: skip
             positive = v[v > 0.0]
             if positive.size:

@@ -261,6 +261,13 @@ class Result:
 
     # ------------------------------------------------------------------ output
 
+    def to_xarray(self) -> Any:
+        """xarray Dataset of every snapshot on (time_s, depth_nm) and the front history (see
+        `nppsim.tables.result_dataset`; extra [tables])."""
+        from nppsim.tables import result_dataset
+
+        return result_dataset(self)
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the result as HDF5 to `path` (atomically, INTERFACES.md layout); returns it."""
         import h5py

@@ -14,6 +14,7 @@ import sed
 from solvers.grid import graded_faces_nm
 from solvers.problem import Problem, SpeciesSpec, StageSpec
 
+from .compiling import CompileTimer
 from .errors import CaseError, SimulationError
 from .result import Result
 
@@ -151,17 +152,78 @@ def problem_from_case(case: Case) -> Problem:
     )
 
 
+#: remaining wall time is extrapolated from the rate (simulated s per wall s) of the last
+#: output intervals, averaged with this weight on the newest: steps grow as the run proceeds, so
+#: the rate of the whole run so far (which includes the compile and the initial transient)
+#: would overstate what is left
+PROGRESS_RATE_WEIGHT = 0.5
+
+
+def _clock(seconds: float) -> str:
+    """Wall time as m:ss (or h:mm:ss)."""
+    s = round(max(seconds, 0.0))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+class SimulationProgress:
+    """Progress bar of one run on stderr, in units people read.
+
+    The bar is the simulated time as a percentage of the protocol; the text gives the simulated
+    time (s), the elapsed wall time and the remaining wall time, extrapolated from the recent
+    rate of simulated time per wall time (not from the start, so the compile and the fast early
+    steps do not distort it). Call it as ``progress(t_s, t_end_s)`` (the solvers' callback).
+    """
+
+    def __init__(self, total_s: float, *, file=None) -> None:
+        from tqdm import tqdm
+
+        self.total_s = float(total_s)
+        self._t0 = time.perf_counter()
+        self._last: tuple[float, float] | None = None
+        self._rate: float | None = None
+        self.bar = tqdm(
+            total=100.0,
+            file=file if file is not None else sys.stderr,
+            leave=False,
+            bar_format="simulating {percentage:3.0f}%|{bar}| {desc}",
+        )
+        self.bar.set_description_str(self._text(0.0, None), refresh=True)
+
+    def _text(self, t_s: float, remaining: float | None) -> str:
+        elapsed = _clock(time.perf_counter() - self._t0)
+        left = "?" if remaining is None else _clock(remaining)
+        return (
+            f"t = {t_s:.3g} of {self.total_s:.3g} s simulated, elapsed {elapsed}, remaining ~{left}"
+        )
+
+    def remaining_s(self) -> float | None:
+        """Estimated remaining wall time (s), None before two progress reports."""
+        if self._rate is None or self._last is None or self._rate <= 0:
+            return None
+        return max(self.total_s - self._last[0], 0.0) / self._rate
+
+    def __call__(self, t_s: float, t_end_s: float) -> None:
+        now = time.perf_counter()
+        if self._last is not None and now > self._last[1] and t_s > self._last[0]:
+            rate = (t_s - self._last[0]) / (now - self._last[1])
+            w = PROGRESS_RATE_WEIGHT
+            self._rate = rate if self._rate is None else w * rate + (1.0 - w) * self._rate
+        self._last = (t_s, now)
+        frac = min(t_s / self.total_s, 1.0) if self.total_s > 0 else 1.0
+        self.bar.n = 100.0 * frac
+        self.bar.set_description_str(self._text(t_s, self.remaining_s()), refresh=True)
+        if t_s >= self.total_s * (1.0 - 1e-12):
+            self.close()
+
+    def close(self) -> None:
+        """Remove the bar from the terminal."""
+        self.bar.close()
+
+
 def _progress_bar(total_s: float):
-    from tqdm import tqdm
-
-    bar = tqdm(total=total_s, unit="s", desc="simulating", file=sys.stderr, leave=False)
-
-    def update(t_s: float, t_end_s: float) -> None:
-        bar.update(t_s - bar.n)
-        if t_s >= t_end_s:
-            bar.close()
-
-    return update
+    return SimulationProgress(total_s)
 
 
 #: relative tolerance on the thickness and cell faces of a restart's result and the case
@@ -280,6 +342,25 @@ def simulate(
             initial_label = f"{initial_label}: {_initial_label(initial)}"
         start = _solver_initial_state(case, problem, method, initial)
     callback = _progress_bar(sum(st.duration_s for st in case.stages)) if progress else None
+    try:
+        with CompileTimer() as compiling:
+            solution = _solve(case, problem, method, start, initial, callback)
+    finally:
+        if callback is not None:
+            callback.close()
+    result = Result.from_solution(
+        solution, case.to_toml(), case.meta.name, time.perf_counter() - t0
+    )
+    result.diagnostics["compile_s"] = compiling.seconds
+    if initial is not None:
+        result.diagnostics["initial"] = initial_label
+    if not solution.completed:
+        raise SimulationError(solution.message, partial=result)
+    return result
+
+
+def _solve(case, problem, method, start, initial, callback):
+    """Run the solver `method` on `problem`; returns its Solution (see `simulate`)."""
     if method == "npp":
         from solvers.npp import solve
 
@@ -305,11 +386,4 @@ def simulate(
             raise CaseError(f"{label}: solver.method: electroneutral: {exc}") from None
     else:
         raise CaseError(f"solver.method: unknown method {method!r} (use 'npp' or 'electroneutral')")
-    result = Result.from_solution(
-        solution, case.to_toml(), case.meta.name, time.perf_counter() - t0
-    )
-    if initial is not None:
-        result.diagnostics["initial"] = initial_label
-    if not solution.completed:
-        raise SimulationError(solution.message, partial=result)
-    return result
+    return solution

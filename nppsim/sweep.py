@@ -425,6 +425,20 @@ class SweepResult:
                 out[i] = res.front_depth_nm(species, level)
         return out
 
+    def to_dataframe(self) -> Any:
+        """pandas DataFrame, one row per point: swept values, status, message, front depth
+        (nm), plateau level and charge (see `nppsim.tables.sweep_dataframe`; extra [tables])."""
+        from nppsim.tables import sweep_dataframe
+
+        return sweep_dataframe(self)
+
+    def to_xarray(self) -> Any:
+        """xarray Dataset with the swept keys as dimensions and depth as a coordinate (see
+        `nppsim.tables.sweep_dataset`; extra [tables])."""
+        from nppsim.tables import sweep_dataset
+
+        return sweep_dataset(self)
+
     def summary(self) -> str:
         """A text table: point index, swept values, status and front depth (nm), then the
         message of every failed point."""

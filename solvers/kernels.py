@@ -262,9 +262,12 @@ def advance(
     a = ya.copy()
     b = y1a.copy()
     c = y2a.copy()
-    y[:] = a
-    y1[:] = b
-    y2[:] = c
+    # element loops, not y[:] = a: an array-to-slice copy makes numba compile its shape-mismatch
+    # error message (string formatting, ~4 s of cold compile)
+    for j in range(y.size):
+        y[j] = a[j]
+        y1[j] = b[j]
+        y2[j] = c[j]
     return status
 
 

@@ -14,6 +14,7 @@ from numba import njit
 
 from solvers.kernels_linalg import block_solve_2
 from solvers.kernels_mobility import (
+    CELL_0,
     bernoulli,
     bernoulli_pair,
     species_mobility,
@@ -188,8 +189,8 @@ def front_flux(
     n_species = z.shape[0]
     i = src
     zi = z[i]
-    dsrc, _ = species_mobility(c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
-    d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+    dsrc, _ = species_mobility(c_src, i, CELL_0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+    d1, _ = species_mobility(y[i], i, CELL_0, kind, d_const, u0, du, logd, slope, n_lo, cref)
     dpsi = zi * (y[n_species] - psi_front)
     df = 0.5 * (dsrc + d1)
     m_src, _ = mobile_part(c_src, c_imm[i])
@@ -243,8 +244,8 @@ def boundary_balance(
     total = 0.0
     zi = z[i]
     if src == i:
-        dsrc, _ = species_mobility(c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
-        d1, _ = species_mobility(y[i], i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+        dsrc, _ = species_mobility(c_src, i, CELL_0, kind, d_const, u0, du, logd, slope, n_lo, cref)
+        d1, _ = species_mobility(y[i], i, CELL_0, kind, d_const, u0, du, logd, slope, n_lo, cref)
         bp, bm, _, _ = bernoulli_pair(zi * (y[n_species] - psi_front))
         m_src, _ = mobile_part(c_src, c_imm[i])
         m1, _ = mobile_part(y[i], c_imm[i])
@@ -315,7 +316,7 @@ def face_fluxes(
             fdp[i, f] = 0.0
         if src == i:
             dsrc, _ = species_mobility(
-                c_src, i, 0, kind, d_const, u0, du, logd, slope, n_lo, cref
+                c_src, i, CELL_0, kind, d_const, u0, du, logd, slope, n_lo, cref
             )  # fmt: skip
             bp, bm, dbp, dbm = bernoulli_pair(zi * (y[n_species] - psi_front))
             inv_d = 1.0 / d[0]

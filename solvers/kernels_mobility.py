@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from sed.table import LN_OVERFULL_GAIN_MAX
@@ -32,6 +33,10 @@ LOGD_OVERFILL_MAX = LN_OVERFULL_GAIN_MAX
 KIND_CONSTANT = 0
 KIND_TABLE = 1
 KIND_CELL_REFERENCE = 2
+# typed (not literal) copies of constants passed as call arguments: a literal argument makes
+# numba compile the callee a second time, specialised to the literal (1-2 s of cold compile)
+KIND_TABLE_I64 = np.int64(KIND_TABLE)
+CELL_0 = np.int64(0)
 #: a species whose fraction in a cell at the stage start is below this is absent there: the
 #: cell gets the reference 0, and the species moves with D(1) in it. (A tiny positive reference
 #: would make D(c) rise from 0 to D(1) within c < 1e-12, a flux so steep in c that Newton's
@@ -154,9 +159,9 @@ def species_mobility(c, i, k, kind, d_const, u0, du, logd, slope, n_lo, cref):
         return mobility(c, kind[i], d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
     r = cref[i, k]
     if r <= 0.0 or c >= r:
-        dv, _ = mobility(1.0, KIND_TABLE, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+        dv, _ = mobility(1.0, KIND_TABLE_I64, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
         return dv, 0.0
-    dv, dd = mobility(c / r, KIND_TABLE, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
+    dv, dd = mobility(c / r, KIND_TABLE_I64, d_const[i], u0[i], du[i], logd[i], slope[i], n_lo[i])
     return dv, dd / r
 
 
@@ -191,7 +196,7 @@ def _species_mobilities(
     ref = ki == KIND_CELL_REFERENCE
     d_one = 0.0
     if ref:
-        d_one, _ = mobility(1.0, KIND_TABLE, d_const[i], u0i, dui, logdi, slopei, nloi)
+        d_one, _ = mobility(1.0, KIND_TABLE_I64, d_const[i], u0i, dui, logdi, slopei, nloi)
     for k in range(n_cells):
         c = y[k * nb + i]
         if memo:

@@ -1,4 +1,4 @@
-"""The command line: ``nppsim run | info | data | fit | sweep | plot | demo``
+"""The command line: ``nppsim run | info | data | fit | sweep | plot | export | demo``
 (also ``python -m nppsim``).
 
 One module per subcommand, each with ``add_parser(sub)`` and ``cmd(args)``; this module builds the
@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from nppsim.cli import data, demo, fit, info, plot, run, sweep
+from nppsim.cli import data, demo, export, fit, info, plot, run, sweep
 from nppsim.cli.common import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -54,7 +54,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: the subcommands, in the order ``nppsim --help`` lists them
-SUBCOMMANDS = (run, info, data, fit, sweep, plot, demo)
+SUBCOMMANDS = (run, info, data, fit, sweep, plot, export, demo)
 #: loggers whose messages the command line shows on stderr
 CLI_LOGGERS = ("nppsim", "solvers", "sed", "fitting")
 
@@ -78,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in SUBCOMMANDS:
         module.add_parser(sub)
+    # the global flags are accepted after the subcommand too (nppsim run -v); SUPPRESS keeps a
+    # flag given before the subcommand from being reset by the subparser's default
+    for subparser in sub.choices.values():
+        subparser.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="log progress messages (INFO) to stderr",
+        )
     return parser
 
 

@@ -43,6 +43,31 @@ def check_output_path(path: Path, what: str) -> None:
         raise InputError(f"{path}: cannot write the {what}: it is a folder")
 
 
+#: suffixes of the HDF5 files that run and sweep write
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+
+
+def check_hdf5_suffix(path: Path, what: str) -> None:
+    """InputError unless `path` ends in an HDF5 suffix (.h5, .hdf5, .hdf): a result is never
+    written in another format than its name says (``-o r.csv`` is refused, not written as HDF5).
+    """
+    if path.suffix.lower() not in HDF5_SUFFIXES:
+        shown = f"'{path.suffix}'" if path.suffix else "no suffix"
+        raise InputError(
+            f"{path}: cannot write the {what} with {shown}: it is written as HDF5, use "
+            f"{' or '.join(HDF5_SUFFIXES[:2])} (for CSV tables: nppsim export FILE.h5 --csv DIR)"
+        )
+
+
+def announce_cold_compile(method: str) -> None:
+    """One line on stderr before the first run of solver `method` compiles its numba kernels
+    (only when the disk cache is cold; nothing when it is warm or cannot be told)."""
+    from nppsim.compiling import cold_compile_message, kernels_cached
+
+    if kernels_cached(method) is False:
+        err(f"nppsim: {cold_compile_message(method)}")
+
+
 def partial_path(output: Path) -> Path:
     """Where a partial result goes: OUT.h5 -> OUT.partial.h5."""
     return output.with_suffix(".partial.h5")

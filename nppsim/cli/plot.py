@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from nppsim.cli.common import (
     check_output_path,
     out,
 )
+from nppsim.errors import InputError
 
 
 def _is_fit_file(path: Path) -> bool:
@@ -60,17 +62,20 @@ def cmd(args: argparse.Namespace) -> int:
     check_output_path(output, "figure")
     figure_format(output)
     _refuse_text_input(source)
+    if args.xmax is not None and not (math.isfinite(args.xmax) and args.xmax > 0):
+        raise InputError(f"--xmax: must be a depth > 0 nm, got {args.xmax:g}")
+    options = {"scale": args.scale, "x_max_nm": args.xmax}
     if _is_fit_file(source):
         from fitting.result import load_fit
 
-        plot_fit(load_fit(source), output)
+        plot_fit(load_fit(source), output, **options)
     elif is_sweep_file(source):
         from nppsim.plot import plot_sweep
         from nppsim.sweep import load_sweep
 
-        plot_sweep(load_sweep(source), output)
+        plot_sweep(load_sweep(source), output, **options)
     else:
-        plot_result(load_result(source), output)
+        plot_result(load_result(source), output, **options)
     out(f"wrote {output}")
     return EXIT_OK
 
@@ -91,6 +96,26 @@ def add_parser(sub: Any) -> None:
         help="file written by nppsim run, nppsim fit or nppsim sweep",
     )
     p.add_argument(
-        "-o", "--output", metavar="FIGURE.png", help="figure file (default: RESULT with .png)"
+        "-o",
+        "--output",
+        metavar="FIGURE.png",
+        help="figure file: .png, or .pdf/.svg for vector output (default: RESULT with .png)",
     )
-    p.set_defaults(handler=cmd)
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument(
+        "--log",
+        dest="scale",
+        action="store_const",
+        const="log",
+        help="logarithmic fraction axes (default when the profiles hold fractions below 1 %%)",
+    )
+    scale.add_argument(
+        "--linear", dest="scale", action="store_const", const="linear", help="linear fraction axes"
+    )
+    p.add_argument(
+        "--xmax",
+        type=float,
+        metavar="NM",
+        help="right end of the depth axes (nm; default: 1.5x the depth the front reaches)",
+    )
+    p.set_defaults(handler=cmd, scale=None)

@@ -13,6 +13,8 @@ from nppsim.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     FRONT_LEVEL,
+    announce_cold_compile,
+    check_hdf5_suffix,
     check_output_path,
     err,
     load_case_for_run,
@@ -24,6 +26,8 @@ from nppsim.errors import SimulationError
 
 #: output file of ``nppsim run`` without a case file (in the current directory)
 DEFAULT_RUN_OUTPUT = "nppsim_default.h5"
+#: compile times (s) below this are not worth a word in the summary (loading from the cache)
+COMPILE_REPORT_MIN_S = 0.5
 
 
 def _run_output_path(args: argparse.Namespace) -> Path:
@@ -45,7 +49,14 @@ def _print_summary(case: Any, result: Any) -> None:
         f"steps: {diag.get('steps', '?')} accepted, {diag.get('rejected_steps', '?')} rejected; "
         f"Newton iterations: {diag.get('newton_iterations', '?')}"
     )
-    out(f"wall time: {result.wall_s:.3g} s")
+    compile_s = float(diag.get("compile_s", 0.0) or 0.0)
+    if compile_s >= COMPILE_REPORT_MIN_S:
+        out(
+            f"wall time: {result.wall_s:.3g} s, of which {compile_s:.3g} s compiling the numba "
+            "kernels (once: they are cached for later runs)"
+        )
+    else:
+        out(f"wall time: {result.wall_s:.3g} s")
     if result.n_times:
         for sp in case.species:
             if sp.role != "foreign" or sp.name not in result.species:
@@ -72,6 +83,7 @@ def cmd(args: argparse.Namespace) -> int:
     """``nppsim run``: simulate, save HDF5 (and optionally CSV and a figure), print a summary."""
     output = _run_output_path(args)
     check_output_path(output, "result")
+    check_hdf5_suffix(output, "result")
     csv_path = Path(args.csv) if args.csv else None
     plot_path = Path(args.plot) if args.plot else None
     if csv_path is not None:
@@ -98,6 +110,8 @@ def cmd(args: argparse.Namespace) -> int:
     from nppsim.simulate import simulate
 
     progress = not args.quiet and sys.stderr.isatty()
+    if not args.quiet:
+        announce_cold_compile(args.solver or case.solver.method)
     try:
         result = simulate(case, method=args.solver, progress=progress, initial=initial)
     except SimulationError as exc:

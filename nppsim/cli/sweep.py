@@ -15,6 +15,7 @@ from nppsim.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    check_hdf5_suffix,
     check_output_path,
     err,
     load_case_for_run,
@@ -126,6 +127,7 @@ def cmd(args: argparse.Namespace) -> int:
 
     output = Path(args.output) if args.output else Path.cwd() / f"{Path(args.case).stem}_sweep.h5"
     check_output_path(output, "sweep")
+    check_hdf5_suffix(output, "sweep")
     plot_path = Path(args.plot) if args.plot else None
     if plot_path is not None:
         from nppsim.plot import figure_format

@@ -354,6 +354,14 @@ def test_save_csv_other_time(tmp_path):
 # ---------------------------------------------------------------------- plots
 
 
+RUN_PANELS = ("profiles", "snapshots", "potential", "front potential", "current", "charge")
+
+
+def _panels(fig):
+    """{panel label: axes} of a figure drawn by plot_result."""
+    return {ax.get_label(): ax for ax in fig.axes if ax.get_label() in RUN_PANELS}
+
+
 def test_plot_result_writes_png(tmp_path):
     from matplotlib.figure import Figure
 
@@ -362,29 +370,32 @@ def test_plot_result_writes_png(tmp_path):
     path = tmp_path / "fig.png"
     fig = plot_result(make_result(), path)
     assert isinstance(fig, Figure)
-    assert len(fig.axes) == 3
+    assert set(_panels(fig)) == set(RUN_PANELS)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
 
 
 def test_plot_result_marks_each_stage_end():
     """A two-stage result: each species' profile at the end of stage 1 is drawn broken and
-    labelled with its stage and time; the final one (end of stage 2) bold; the stage boundary
-    marked in the current panel."""
+    labelled with its ion name, stage and time; the final one (end of stage 2) solid in the
+    species' fixed colour; the stage boundary marked in the current panel."""
     from nppsim.plot import plot_result
+    from nppsim.style import SPECIES_COLORS, format_time, ion_label
 
     res = make_result()
     i1 = res.stage_end_index[0]
-    ax_c, _, ax_j = plot_result(res).axes
+    panels = _panels(plot_result(res))
+    ax_c, ax_j = panels["profiles"], panels["current"]
     lines = {ln.get_label(): ln for ln in ax_c.get_lines()}
-    for k, name in enumerate(res.species):
-        end1 = lines[f"{name}, end of stage 1 (t = {res.times_s[i1]:.3g} s)"]
+    for name in res.species:
+        ion = ion_label(name)
+        end1 = lines[f"{ion}, end of stage 1 ({format_time(res.times_s[i1])})"]
         assert end1.get_linestyle() == "--"
         np.testing.assert_array_equal(end1.get_ydata(), res.fraction(name)[i1])
-        end2 = lines[f"{name}, end of stage 2 (t = {res.times_s[-1]:.3g} s)"]
-        assert end2.get_linestyle() == "-" and end2.get_color() == f"C{k}"
+        end2 = lines[f"{ion}, end of stage 2 ({format_time(res.times_s[-1])})"]
+        assert end2.get_linestyle() == "-" and end2.get_color() == SPECIES_COLORS[name]
         np.testing.assert_array_equal(end2.get_ydata(), res.final_fraction(name))
-    assert "ends of earlier stages" in ax_c.get_title()
+    assert "end of each stage" in ax_c.get_title(loc="left")
     boundary = [ln for ln in ax_j.get_lines() if ln.get_linestyle() == ":"]
     assert [ln.get_xdata()[0] for ln in boundary] == [res.times_s[i1]]
 
@@ -394,13 +405,14 @@ def test_plot_result_of_a_run_stopped_mid_stage():
     and labelled with their own times, and the final profile is labelled as stopped in stage 3
     (not as the end of a stage)."""
     from nppsim.plot import plot_result
+    from nppsim.style import format_time
 
     res = make_result(n_times=7, stage_end_index=[2, 4], completed=False, message="stopped")
-    ax_c = plot_result(res).axes[0]
+    ax_c = _panels(plot_result(res))["profiles"]
     labels = [ln.get_label() for ln in ax_c.get_lines()]
     for stage, i in ((1, 2), (2, 4)):
-        assert f"K, end of stage {stage} (t = {res.times_s[i]:.3g} s)" in labels
-    assert f"K, t = {res.times_s[-1]:.3g} s (stage 3, stopped)" in labels
+        assert f"K$^{{+}}$, end of stage {stage} ({format_time(res.times_s[i])})" in labels
+    assert f"K$^{{+}}$, {format_time(res.times_s[-1])} (stage 3, stopped)" in labels
     assert not any("end of stage 3" in label for label in labels)
 
 
@@ -415,39 +427,90 @@ def test_plot_result_other_formats(tmp_path, ext, magic):
 
 def test_plot_result_current_panel_total_solid_ionic_dashed():
     """The current panel draws the total current solid and, where it differs noticeably, the
-    ionic current dashed, with a legend; axes stay log-log."""
+    ionic current dashed, with a legend, on a log current axis; a two-stage run has a linear
+    time axis (a later stage is not squeezed into the last decade)."""
     from nppsim.plot import plot_result
 
     res = make_result()
-    _, _, ax_j = plot_result(res).axes
+    ax_j = _panels(plot_result(res))["current"]
     lines = {ln.get_label(): ln for ln in ax_j.get_lines()}
     total = lines["total (external circuit)"]
-    ionic = lines["ionic"]
+    ionic = lines["ionic part (total minus displacement current)"]
     assert total.get_linestyle() == "-" and ionic.get_linestyle() == "--"
-    positive = res.front.time_s > 0
-    np.testing.assert_array_equal(total.get_ydata(), res.front.total_current_A_cm2[positive])
-    np.testing.assert_array_equal(ionic.get_ydata(), res.front.current_A_cm2[positive])
+    after = res.front.time_s >= 0
+    np.testing.assert_array_equal(total.get_ydata(), res.front.total_current_A_cm2[after])
+    np.testing.assert_array_equal(ionic.get_ydata(), res.front.current_A_cm2[after])
     assert ax_j.get_legend() is not None
-    assert ax_j.get_xscale() == "log" and ax_j.get_yscale() == "log"
+    assert ax_j.get_xscale() == "linear" and ax_j.get_yscale() == "log"
     # equal currents: the ionic one is not drawn a second time
     same = make_result(front_total_current_A_cm2=None, front_total_charge_C_cm2=None)
-    _, _, ax_same = plot_result(same).axes
+    ax_same = _panels(plot_result(same))["current"]
     drawn = [ln.get_label() for ln in ax_same.get_lines() if ln.get_linestyle() != ":"]
     assert drawn == ["total (external circuit)"]
 
 
+def test_plot_result_drops_the_current_noise_floor_and_says_so():
+    """Current densities below 1e-6 of the peak (numerical noise of a decayed poling current)
+    are not drawn, and the panel says how many points it left out."""
+    from nppsim.plot import plot_result
+    from nppsim.plot_run import CURRENT_NOISE_FRACTION
+
+    sol = make_solution()
+    total = np.array(sol.front_total_current_A_cm2)
+    total[-10:] = 1e-20 * (1 + np.arange(10))  # noise after the decay
+    res = make_result(front_total_current_A_cm2=total)
+    ax_j = _panels(plot_result(res))["current"]
+    (line,) = [ln for ln in ax_j.get_lines() if ln.get_label().startswith("total")]
+    peak = np.max(np.abs(np.concatenate([total, res.front.current_A_cm2])))
+    assert np.all(line.get_ydata() > CURRENT_NOISE_FRACTION * peak)
+    assert line.get_ydata().size == total.size - 10
+    assert any("10 points below" in t.get_text() for t in ax_j.texts)
+
+
 def test_plot_result_blocking_front_draws_the_total_current_alone():
     """A blocking front (ionic current 0, as in thermal poling): the total current is drawn on
-    log axes and the legend says the ionic current is 0."""
+    a log axis and the legend says the ionic current is 0."""
     from nppsim.plot import plot_result
 
     sol = make_solution()
     ionic = np.zeros_like(sol.front_current_A_cm2)
     res = make_result(front_current_A_cm2=ionic, front_charge_C_cm2=ionic)
-    _, _, ax_j = plot_result(res).axes
+    ax_j = _panels(plot_result(res))["current"]
     drawn = [ln for ln in ax_j.get_lines() if ln.get_linestyle() != ":"]
     assert [ln.get_label() for ln in drawn] == ["total (external circuit); ionic current 0"]
     assert ax_j.get_yscale() == "log"
+
+
+def test_plot_result_log_and_linear_axes_and_xmax():
+    """Fractions below 1 % (the K tail) give a log axis by default; --linear/--log force the
+    scale; x_max_nm sets the depth axis of both profile panels."""
+    from nppsim.plot import plot_result
+
+    res = make_result()
+    assert _panels(plot_result(res))["profiles"].get_yscale() == "log"
+    lin = _panels(plot_result(res, scale="linear", x_max_nm=12.5))
+    assert lin["profiles"].get_yscale() == "linear" and lin["snapshots"].get_yscale() == "linear"
+    assert lin["profiles"].get_xlim()[1] == 12.5 and lin["snapshots"].get_xlim()[1] == 12.5
+    with pytest.raises(InputError, match="xmax"):
+        plot_result(res, x_max_nm=-1.0)
+
+
+def test_plot_result_single_stage_time_axis_is_log():
+    from nppsim.plot import plot_result
+
+    res = make_result(stage_end_index=[4])
+    panels = _panels(plot_result(res))
+    assert panels["current"].get_xscale() == "log"
+
+
+def test_plot_result_snapshot_colour_bar_is_time():
+    """The snapshot panel draws the beam ion at every stored time with a colour bar of time."""
+    from nppsim.plot import plot_result
+
+    fig = plot_result(make_result())
+    snapshots = _panels(fig)["snapshots"]
+    assert len(snapshots.get_lines()) == 5
+    assert any(ax.get_ylabel() == "time (s)" for ax in fig.axes)
 
 
 def test_plot_depth_range_follows_the_foreign_profile():
@@ -459,9 +522,9 @@ def test_plot_depth_range_follows_the_foreign_profile():
     # centre beyond it lies less than one cell (< 0.7 nm here) further
     x_star = 20.0 + 2.0 * np.arctanh(0.998)
     assert 1.5 * x_star < edge < 1.5 * (x_star + 0.7)
-    axes = __import__("nppsim.plot", fromlist=["plot_result"]).plot_result(res).axes
-    assert axes[0].get_xlim()[1] == pytest.approx(edge)
-    assert axes[2].get_xscale() == "log" and axes[2].get_yscale() == "log"
+    panels = _panels(__import__("nppsim.plot", fromlist=["plot_result"]).plot_result(res))
+    assert panels["profiles"].get_xlim()[1] == pytest.approx(edge)
+    assert panels["snapshots"].get_xlim()[1] == pytest.approx(edge)
 
 
 def test_plot_minimum_depth_range():
@@ -480,3 +543,20 @@ def test_plot_bad_extension_is_input_error(tmp_path):
     with pytest.raises(InputError, match=r"fig\.xyz"):
         plot_result(make_result(), tmp_path / "fig.xyz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_result_single_column_stacks_the_panels(tmp_path):
+    """At single-column width (3.5 in) the six panels are stacked in one column, and the
+    legend of the profiles sits below them (beside them there is no room)."""
+    from nppsim.plot import plot_result
+    from nppsim.style import SINGLE_COLUMN_IN
+
+    fig = plot_result(make_result(), tmp_path / "single.pdf", width="single")
+    assert fig.get_figwidth() == SINGLE_COLUMN_IN
+    panels = _panels(fig)
+    lefts = {round(ax.get_position().x0, 3) for ax in panels.values()}
+    assert len(lefts) == 1
+    tops = [panels[name].get_position().y1 for name in RUN_PANELS]
+    assert tops == sorted(tops, reverse=True)
+    legend = panels["profiles"].get_legend()
+    assert legend.get_bbox_to_anchor().y0 < panels["profiles"].get_position().y0 * fig.bbox.height

@@ -239,18 +239,30 @@ def test_plot_command_draws_a_sweep_file(pool_sweep, tmp_path, capsys):
 
 
 def test_plot_sweep_colours_by_the_first_key_and_lists_the_skipped(pool_sweep):
+    """7 finished values: a discrete legend (one entry per value, in order, with the unit),
+    one profile panel per species, metric panels against the swept value, the failed point
+    named in the title."""
     from matplotlib.colors import LogNorm, Normalize
 
     from nppsim.plot import plot_sweep
 
     sw, _ = pool_sweep
     fig = plot_sweep(sw)
-    data_axes = [ax for ax in fig.axes if ax.get_title().endswith("final profiles")]
-    assert [ax.get_title() for ax in data_axes] == ["Li, final profiles", "K, final profiles"]
+    data_axes = [ax for ax in fig.axes if ax.get_label().startswith("profiles ")]
+    assert [ax.get_label() for ax in data_axes] == ["profiles Li", "profiles K"]
     assert all(len(ax.get_lines()) == 7 for ax in data_axes)
     assert "#4 (failed)" in fig._suptitle.get_text()
-    (colorbar_ax,) = [ax for ax in fig.axes if ax not in data_axes]
-    assert colorbar_ax.get_ylabel() == "species.K.D_cm2_s"
+    (legend,) = [leg for sub in fig.subfigs for leg in sub.legends]
+    texts = [t.get_text() for t in legend.get_texts()]
+    good = [d for i, d in enumerate(D_VALUES) if i != BAD_INDEX]
+    assert texts == [f"{d:.3g} cm$^2$/s" for d in sorted(good)]
+    metric = {ax.get_label(): ax for ax in fig.axes}
+    front = metric["front_depth_nm"]
+    assert (
+        front.get_xlabel() == "D of K$^{+}$ (cm$^2$/s)" and front.get_ylabel() == "front depth (nm)"
+    )
+    (line,) = front.get_lines()
+    np.testing.assert_array_equal(np.sort(line.get_ydata()), np.sort(sw.front_depth_nm()[sw.ok]))
     # 0.5e-16 .. 5e-16 spans exactly one decade: linear colours; wider spans: log colours
     from nppsim.plot import _sweep_norm
 
