@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from solvers.interrupt import deferred_signals
+
 logger = logging.getLogger(__name__)
 
 #: printf format of numbers in CSV files: 10 significant digits keep fractions and depths far
@@ -60,23 +62,29 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     For writers that want a file name rather than a file object (h5py, matplotlib). The temporary
     file exists (empty) when the block starts, is named like ``.NAME.tmp-XXXX`` in the same folder,
     is fsynced before the rename, and is deleted if the block raises, leaving `path` as it was.
+    SIGINT and SIGTERM arriving during the block are held and delivered after the rename
+    (`solvers.interrupt.deferred_signals`): an interrupted save leaves the old file or the new
+    one complete, never a temporary file.
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=_temp_name_prefix(target), dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        _fsync_path(tmp)
-        os.chmod(tmp, _default_file_mode(target))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(folder)
-    logger.debug("wrote %s", target)
+    # Ctrl-C or SIGTERM during the write would leave a temporary file (SIGTERM's default action
+    # kills at once) or be swallowed inside an h5py callback: held, and acted on after the rename
+    with deferred_signals():
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_name_prefix(target), dir=folder)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            yield tmp
+            _fsync_path(tmp)
+            os.chmod(tmp, _default_file_mode(target))
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        _fsync_dir(folder)
+        logger.debug("wrote %s", target)
 
 
 @contextlib.contextmanager
