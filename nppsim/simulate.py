@@ -14,7 +14,7 @@ import sed
 from solvers.grid import graded_faces_nm
 from solvers.problem import Problem, SpeciesSpec, StageSpec
 
-from .errors import CaseError, SimulationError
+from .errors import CaseError, InputError, SimulationError
 from .result import Result
 
 if TYPE_CHECKING:
@@ -247,14 +247,40 @@ def _solver_initial_state(case: Case, problem: Problem, method: str, initial: Re
     return y
 
 
+def checked_case(case: object) -> Case:
+    """`case` ready to simulate: a Case, or a path of a case file (loaded).
+
+    A Case built by hand or changed with ``dataclasses.replace`` skips the validation of
+    `load_case`: its model (all but the [[data]] blocks) is validated again here, so that a NaN
+    thickness gives the one-line CaseError of the command line, not a traceback. Anything else
+    is an InputError.
+    """
+    from .case import Case, load_case
+
+    if isinstance(case, (str, os.PathLike)):
+        return load_case(case)
+    if not isinstance(case, Case):
+        raise InputError(
+            f"simulate: expected a Case (nppsim.load_case) or the path of a case file, got "
+            f"{type(case).__name__}"
+        )
+    from .case import case_from_dict
+    from .case.writer import _canonical_doc
+
+    doc = _canonical_doc(case)
+    doc.pop("data", None)
+    case_from_dict(doc, case.source_label, case.base_dir)
+    return case
+
+
 def simulate(
-    case: Case,
+    case: Case | str | os.PathLike[str],
     *,
     method: str | None = None,
     progress: bool = False,
     initial: Result | str | os.PathLike[str] | None = None,
 ) -> Result:
-    """Run the case and return its Result.
+    """Run the case (a Case, or the path of a case file) and return its Result.
 
     method: "npp" (full Nernst-Planck-Poisson) or "electroneutral"; default: case.solver.method.
     progress: show a progress bar on stderr.
@@ -265,6 +291,7 @@ def simulate(
     Raises SimulationError (with `.partial`, the Result up to the failure) when the solver
     cannot finish; CaseError for an invalid method or an initial result that does not fit.
     """
+    case = checked_case(case)
     method = method or case.solver.method
     t0 = time.perf_counter()
     problem = problem_from_case(case)

@@ -8,7 +8,7 @@ from typing import Any
 
 from nppsim.cli.common import (
     EXIT_OK,
-    check_output_path,
+    check_paths,
     out,
 )
 
@@ -35,8 +35,8 @@ def cmd(args: argparse.Namespace) -> int:
 
     source = Path(args.result)
     output = Path(args.output) if args.output else source.with_suffix(".png")
-    check_output_path(output, "figure")
     figure_format(output)
+    check_paths([("figure", output)], [("plotted file", source)])
     if _is_fit_file(source):
         from fitting.result import load_fit
 
