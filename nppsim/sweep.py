@@ -456,7 +456,8 @@ class SweepResult:
         import h5py
 
         from .fileio import atomic_path
-        from .result import HDF5_LIBVER, write_result_group
+        from .result import HDF5_LIBVER
+        from .resultfile import write_result_group
 
         target = Path(path)
         text = h5py.string_dtype()
@@ -509,7 +510,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     Raises DataFileError (one line naming the file) if it is missing, not HDF5, or not a sweep.
     """
     from .errors import DataFileError
-    from .result import (
+    from .resultfile import (
         _attr_str,
         _check_datasets,
         check_loaded_result,
