@@ -91,11 +91,39 @@ class FrontRecord:
             object.__setattr__(self, "total_current_A_cm2", np.array(self.current_A_cm2))
         if self.total_charge_C_cm2 is None:
             object.__setattr__(self, "total_charge_C_cm2", np.array(self.charge_C_cm2))
+        _freeze_fields(self, _FRONT_ARRAYS)
+
+
+#: the array fields of FrontRecord and Result, read-only once built
+_FRONT_ARRAYS = (
+    "time_s", "current_A_cm2", "potential_V", "charge_C_cm2", "total_current_A_cm2",
+    "total_charge_C_cm2",
+)  # fmt: skip
+_RESULT_ARRAYS = ("x_faces_nm", "depth_nm", "times_s", "fractions", "potential_V")
+
+
+def read_only(value: Any) -> np.ndarray:
+    """`value` as an array that cannot be written: a read-only view (no copy) of it.
+
+    Results are shared (plots, fits, saved files, front depths): a caller that changes an
+    array in place (``k = res.final_fraction("K"); k *= 100``) gets a ValueError instead of
+    silently changing what the result reports and saves. Copy (``np.array(a)``) to modify.
+    """
+    a = np.asarray(value)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
+def _freeze_fields(obj: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        object.__setattr__(obj, name, read_only(getattr(obj, name)))
 
 
 @dataclass(frozen=True, eq=False)
 class Result:
-    """A simulation result (arrays are shared with the solver's Solution, not copied).
+    """A simulation result (arrays are read-only views of the solver's Solution, not copies).
 
     x_faces_nm: cell faces (n_cells + 1,) from 0 to the thickness (nm); depth_nm: cell centres
     (n_cells,) (nm); times_s: snapshot times (n_times,) from the start of stage 1 (s);
@@ -124,6 +152,9 @@ class Result:
     case_name: str
     wall_s: float
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _freeze_fields(self, _RESULT_ARRAYS)
 
     @classmethod
     def from_solution(
@@ -207,11 +238,12 @@ class Result:
             ) from None
 
     def fraction(self, name: str) -> np.ndarray:
-        """Fraction of n_bulk of species `name`, (n_times, n_cells) at the cell centres."""
+        """Fraction of n_bulk of species `name`, (n_times, n_cells) at the cell centres
+        (read-only, like every array of a Result)."""
         return self.fractions[:, self._species_index(name), :]
 
     def final_fraction(self, name: str) -> np.ndarray:
-        """Fraction of n_bulk of species `name` at the last snapshot, (n_cells,)."""
+        """Fraction of n_bulk of species `name` at the last snapshot, (n_cells,) (read-only)."""
         return self.fraction(name)[-1]
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .result import SWEEP_MARKER_ATTR, Result, library_versions, package_version
+from .result import SWEEP_MARKER_ATTR, Result, library_versions, package_version, read_only
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class SweepResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "parameters", read_only(self.parameters))
         n = len(self.status)
         shape = np.shape(self.parameters)
         if shape != (n, len(self.keys)):
