@@ -41,6 +41,33 @@ def _default_file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
+def check_writable(path: str | os.PathLike[str], what: str) -> None:
+    """InputError (one line naming `path` and `what`) unless a file can be written to `path`:
+    its folder exists and accepts new files (checked by creating and removing one, since
+    permission bits do not tell: root, ACLs, read-only mounts, immutable folders), and `path`
+    is not a folder. Call it before a long computation whose result goes to `path`.
+    """
+    from .errors import InputError
+
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{target}: cannot write the {what}: folder {folder} does not exist")
+    if target.is_dir():
+        raise InputError(f"{target}: cannot write the {what}: it is a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.probe-", dir=folder)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(
+            f"{target}: cannot write the {what}: folder {folder} does not accept new files "
+            f"({reason})"
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

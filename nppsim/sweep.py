@@ -34,9 +34,9 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import BrokenExecutor, Executor, Future, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,6 +58,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: message of a point whose worker process died (it may only have been queued)
+WORKER_DIED = "not run: its worker process died"
+#: fresh process pools a sweep starts after its pool broke (a worker killed), for the points
+#: not finished; if the fresh pool breaks too, those points are recorded "not run"
+POOL_RETRIES = 1
 #: method names `nppsim.simulate` accepts
 METHODS = ("npp", "electroneutral")
 
@@ -175,8 +180,81 @@ def _outcome(future: Future) -> tuple[str, str, Result | None]:
         return future.result()
     if isinstance(exc, KeyboardInterrupt):
         return STATUS_NOT_RUN, "interrupted", None
-    # the worker died or the task could not be sent (BrokenProcessPool, a pickling error)
+    if isinstance(exc, BrokenExecutor):
+        # a worker died (the out-of-memory killer, a signal): says nothing about this point,
+        # which may only have been queued; `sweep` runs it again on a fresh pool
+        return STATUS_NOT_RUN, f"{WORKER_DIED}: {type(exc).__name__}: {_one_line(exc)}", None
+    # the task could not be sent (a pickling error) or failed outside _run_point
     return STATUS_FAILED, f"{type(exc).__name__}: {_one_line(exc)}", None
+
+
+def _progress_bar(total: int, done: int) -> Any:
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        # no monitor thread: process pools fork after the bar exists (and again after a retry)
+        monitor_interval = 0
+
+    return Bar(total=total, initial=done, unit="point", desc="sweep", file=sys.stderr, leave=False)
+
+
+def _run_on_pool(
+    cases: Mapping[int, Case],
+    method: str,
+    executor: Executor | None,
+    workers: int | None,
+    status: list[str],
+    messages: list[str],
+    results: list[Result | None],
+    plist: Sequence[Mapping[str, object]],
+    bar: Any,
+) -> bool:
+    """Run `cases` (point index -> case) on `executor`, or on a process pool created and shut
+    down here; fill status, messages and results in place. Returns True after Ctrl-C/SIGTERM.
+
+    Whatever goes wrong, what finished is kept: a submit() that raises part-way leaves the
+    points it did not send "not run" (with the reason) and the sweep goes on with the others; a
+    worker that dies marks the points it takes down "not run" (`WORKER_DIED`).
+    """
+    own_pool = executor is None
+    pool: Executor | None = executor
+    if own_pool and cases:
+        from concurrent.futures import ProcessPoolExecutor  # multiprocessing: imported when used
+
+        pool = ProcessPoolExecutor(max_workers=min(workers or os.cpu_count() or 1, len(cases)))
+    futures: dict[Future, int] = {}
+    interrupted = False
+    try:
+        for i, case_i in cases.items():
+            try:
+                futures[pool.submit(_run_point, case_i, method)] = i  # type: ignore[union-attr]
+            except Exception as exc:
+                why = f"not run: could not be submitted ({type(exc).__name__}: {_one_line(exc)})"
+                sent = set(futures.values())
+                for j in cases:
+                    if j not in sent:
+                        status[j], messages[j] = STATUS_NOT_RUN, why
+                logger.warning("sweep: %s; %d point(s) left out", why, len(cases) - len(futures))
+                break
+        for future in as_completed(futures):
+            i = futures[future]
+            status[i], messages[i], results[i] = _outcome(future)
+            if status[i] == STATUS_FAILED:
+                logger.info("sweep point %d %s: %s", i, plist[i], messages[i])
+            if bar is not None and status[i] != STATUS_NOT_RUN:
+                bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
+        for future in futures:
+            future.cancel()
+        for future, i in futures.items():
+            if future.done() and status[i] == STATUS_NOT_RUN:
+                status[i], messages[i], results[i] = _outcome(future)
+    finally:
+        if own_pool and pool is not None:
+            # after Ctrl-C, do not wait for the points still running
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+    return interrupted
 
 
 # ---------------------------------------------------------------------- sweep
@@ -202,11 +280,15 @@ def sweep(
         it is not shut down. Default: a ProcessPoolExecutor with `workers` processes (default
         os.cpu_count(), at most one per point), created and shut down here.
     method: "npp" or "electroneutral" for every point; default: the case's solver.method.
-    output: if given, the sweep file (HDF5) is written there, also after Ctrl-C.
+    output: if given, the sweep file (HDF5) is written there, also after Ctrl-C; checked
+        before anything runs (InputError if it cannot be written).
     progress: show a progress bar (points done / total) on stderr.
 
     Raises InputError (CaseError for a key the case does not have) before anything runs; a
-    point's own failure is recorded in the result instead. Ctrl-C raises `SweepInterrupted`
+    point's own failure is recorded in the result instead. A worker process that dies (killed by
+    the out-of-memory killer) takes its points down: they run again once on a fresh pool (own
+    pool only), else they are recorded "not run" with the reason, as are points an executor
+    refused to take (submit() raising). Ctrl-C raises `SweepInterrupted`
     (a KeyboardInterrupt) carrying the partial result, after saving it to `output`.
     """
     t0 = time.perf_counter()
@@ -220,6 +302,10 @@ def sweep(
         raise InputError("sweep: give workers (for the default process pool) or an executor")
     if workers is not None and workers < 1:
         raise InputError(f"sweep: workers must be >= 1, got {workers}")
+    if output is not None:
+        from .fileio import check_writable
+
+        check_writable(output, "sweep file")  # before the points run, not after
 
     n = len(plist)
     status = [STATUS_NOT_RUN] * n
@@ -233,51 +319,26 @@ def sweep(
             status[i], messages[i] = STATUS_FAILED, _one_line(exc)
             logger.info("sweep point %d %s: %s", i, point, messages[i])
 
-    own_pool = executor is None and bool(cases)
-    pool: Executor | None = executor
-    if own_pool:
-        from concurrent.futures import ProcessPoolExecutor  # multiprocessing: imported when used
-
-        pool = ProcessPoolExecutor(max_workers=min(workers or os.cpu_count() or 1, len(cases)))
-    futures: dict[Future, int] = {}
-    bar = None
+    bar = _progress_bar(n, n - len(cases)) if progress else None
     interrupted = False
     try:
-        for i, case_i in cases.items():
-            futures[pool.submit(_run_point, case_i, method)] = i  # type: ignore[union-attr]
-        # the bar after the submissions: a fork-based pool starts its processes on the first
-        # submit, better before tqdm's monitor thread exists
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(
-                total=n,
-                initial=n - len(cases),
-                unit="point",
-                desc="sweep",
-                file=sys.stderr,
-                leave=False,
+        pending = dict(cases)
+        for attempt in range(POOL_RETRIES + 1 if executor is None else 1):
+            interrupted = _run_on_pool(
+                pending, method, executor, workers, status, messages, results, plist, bar
             )
-        for future in as_completed(futures):
-            i = futures[future]
-            status[i], messages[i], results[i] = _outcome(future)
-            if status[i] == STATUS_FAILED:
-                logger.info("sweep point %d %s: %s", i, plist[i], messages[i])
-            if bar is not None:
-                bar.update(1)
-    except KeyboardInterrupt:
-        interrupted = True
-        for future in futures:
-            future.cancel()
-        for future, i in futures.items():
-            if future.done() and status[i] == STATUS_NOT_RUN:
-                status[i], messages[i], results[i] = _outcome(future)
+            pending = {i: c for i, c in pending.items() if messages[i].startswith(WORKER_DIED)}
+            if interrupted or not pending:
+                break
+            if attempt < POOL_RETRIES:
+                logger.warning(
+                    "sweep: a worker process died; %d unfinished point(s) run again on a fresh "
+                    "pool",
+                    len(pending),
+                )
     finally:
         if bar is not None:
             bar.close()
-        if own_pool:
-            # after Ctrl-C, do not wait for the points still running
-            pool.shutdown(wait=not interrupted, cancel_futures=True)  # type: ignore[union-attr]
     interrupted = interrupted or any(m == "interrupted" for m in messages)
 
     result = SweepResult(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,23 +39,10 @@ def one_line(message: object) -> str:
 
 
 def check_output_path(path: Path, what: str) -> None:
-    """InputError unless the `what` can be written to `path`: its folder exists and accepts new
-    files (checked by creating and removing one), and `path` is not a folder."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"{path}: cannot write the {what}: folder {folder} does not exist")
-    if path.is_dir():
-        raise InputError(f"{path}: cannot write the {what}: it is a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.probe-", dir=folder)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise InputError(
-            f"{path}: cannot write the {what}: folder {folder} does not accept new files ({reason})"
-        ) from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
+    """InputError unless the `what` can be written to `path` (`nppsim.fileio.check_writable`)."""
+    from nppsim.fileio import check_writable
+
+    check_writable(path, what)
 
 
 def _same_file(a: Path, b: Path) -> bool:
