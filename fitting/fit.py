@@ -158,7 +158,8 @@ def fit(
 ) -> FitResult:
     """Fit cases with measured profiles (``[[data]]`` blocks) by varying free case values.
 
-    cases: one case or several (a joint fit); free: dotted keys or patterns (``*`` for any
+    cases: one case or several (a joint fit); free: dotted keys or patterns (one key may be given
+    as a string) (``*`` for any
     species name, stage or data number), optionally ``KEY=LOW:HIGH``; shared: keys fitted with
     one value across all cases (e.g. ``species.Li.sed.fwhm_eV`` for K, Rb and Cs on one
     glass); bounds: {key: (low, high)} (the key's unit; default `default_bounds`); log_scale:
@@ -178,8 +179,8 @@ def fit(
     case_list = as_case_list(cases)
     if method not in ("npp", "electroneutral"):
         raise InputError(f"fit: unknown solver {method!r} (use 'electroneutral' or 'npp')")
-    if starts < 1:
-        raise InputError(f"fit: starts must be >= 1, got {starts}")
+    if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
+        raise InputError(f"fit: starts must be a whole number >= 1, got {starts!r}")
     params = expand_parameters(case_list, free, shared, bounds, log_scale)
     model = ForwardModel(case_list, method, resolution, species_weights)
     obj = _Objective(model, params, progress=progress)
