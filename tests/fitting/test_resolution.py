@@ -496,9 +496,7 @@ def test_depth_order_and_empty_depths():
         assert measured_profile(x, c, [], model).shape == (0,)
 
 
-@pytest.mark.parametrize(
-    "model", [GaussianResolution(3.0), MRIResolution(2.0, 1.0, 0.5)]
-)
+@pytest.mark.parametrize("model", [GaussianResolution(3.0), MRIResolution(2.0, 1.0, 0.5)])
 def test_depths_beyond_the_last_centre_see_the_constant_continuation(model):
     """A measured point between the last cell centre and the back of the sample (a point at
     1950 nm of a 2000 nm sample whose last centre is at 1900 nm) is no error: c continues as
