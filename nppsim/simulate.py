@@ -167,12 +167,43 @@ def _progress_bar(total_s: float):
 RESTART_GRID_RTOL = 1.0e-9
 #: a species of the initial result that the case lacks must hold less than this fraction
 RESTART_ABSENT_MAX = 1.0e-9
+#: fractions of an initial result must lie in [-RESTART_NEGATIVE_TOL, RESTART_FRACTION_MAX]:
+#: the solvers' round-off leaves tiny negative values, while a fraction beyond ten times the
+#: pristine density exceeds the site density of any glass (a damaged or foreign file)
+RESTART_NEGATIVE_TOL = 1.0e-6
+RESTART_FRACTION_MAX = 10.0
 
 
 def _initial_label(initial: Result | str | os.PathLike[str]) -> str:
     if isinstance(initial, Result):
         return f"initial result ({initial.case_name}, t = {initial.times_s[-1]:.6g} s)"
     return f"{os.fspath(initial)}"
+
+
+def _check_initial_values(initial: Result, label: str) -> None:
+    """CaseError naming `label` unless the last snapshot is a physical state to start from."""
+    for i, name in enumerate(initial.species):
+        c = initial.fractions[-1, i]
+        bad = ~np.isfinite(c) | (c < -RESTART_NEGATIVE_TOL) | (c > RESTART_FRACTION_MAX)
+        if np.any(bad):
+            k = int(np.flatnonzero(bad)[0])
+            raise CaseError(
+                f"{label}: the last snapshot's {name} fraction is {c[k]:.6g} at depth "
+                f"{initial.depth_nm[k]:.6g} nm: not a state to start from (fractions must be "
+                f"finite, in [0, {RESTART_FRACTION_MAX:g}])"
+            )
+    u = initial.potential_V[-1]
+    if not np.all(np.isfinite(u)):
+        k = int(np.flatnonzero(~np.isfinite(u))[0])
+        raise CaseError(
+            f"{label}: the last snapshot's potential is {u[k]} at depth "
+            f"{initial.depth_nm[k]:.6g} nm: not a state to start from"
+        )
+    front = initial.front.potential_V
+    if front.size and not np.isfinite(front[-1]):
+        raise CaseError(
+            f"{label}: the last front potential is {front[-1]}: not a state to start from"
+        )
 
 
 def initial_profiles(case: Case, initial: Result) -> tuple[np.ndarray, np.ndarray]:
@@ -187,6 +218,7 @@ def initial_profiles(case: Case, initial: Result) -> tuple[np.ndarray, np.ndarra
     label = _initial_label(initial)
     if initial.n_times == 0:
         raise CaseError(f"{label}: holds no snapshot to start from")
+    _check_initial_values(initial, label)
     L_nm = case.sample.thickness_um * 1.0e3
     if abs(initial.thickness_nm - L_nm) > RESTART_GRID_RTOL * L_nm:
         raise CaseError(
@@ -304,6 +336,8 @@ def simulate(
 
             initial = load_result(initial)
             initial_label = f"{initial_label}: {_initial_label(initial)}"
+        if initial.n_times:
+            _check_initial_values(initial, initial_label)
         start = _solver_initial_state(case, problem, method, initial)
     callback = _progress_bar(sum(st.duration_s for st in case.stages)) if progress else None
     if method == "npp":
