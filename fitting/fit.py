@@ -29,6 +29,7 @@ from fitting.parameters import FreeParameter, case_values, expand_parameters
 from fitting.result import FitResult, FittedParameter
 from nppsim.case import Case
 from nppsim.errors import InputError, SimulationError
+from solvers.interrupt import stopped_by
 
 log = logging.getLogger(__name__)
 
@@ -219,9 +220,9 @@ def fit(
             log.info("start %d: chi2 %.6g (%s)", k + 1, chi2, msg)
             if chi2 < best_chi2:
                 best_chi2, best_u_free, message, best_jac = chi2, u_opt, msg, jac
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         interrupted = True
-        message = f"interrupted by the user after {model.n_simulations} simulations"
+        message = f"interrupted by {stopped_by(exc)} after {model.n_simulations} simulations"
         warnings.append("fit interrupted: the values are the best point so far, not an optimum")
         best_u_free = obj.best_u
 
@@ -290,9 +291,9 @@ def fit(
             fitted = _profile_intervals(
                 model, params, fitted, u_best, chi2, red, profile, max_nfev, progress, warnings
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             interrupted = True
-            message = f"interrupted by the user after {model.n_simulations} simulations"
+            message = f"interrupted by {stopped_by(exc)} after {model.n_simulations} simulations"
             warnings.append("profile-likelihood intervals interrupted")
 
     check_info: dict = {}

@@ -27,6 +27,7 @@ The sweep file (`SweepResult.save`, read back with `load_sweep`) is one HDF5 fil
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import numbers
@@ -252,9 +253,23 @@ def _run_on_pool(
                 status[i], messages[i], results[i] = _outcome(future)
     finally:
         if own_pool and pool is not None:
-            # after Ctrl-C, do not wait for the points still running
+            # after Ctrl-C or SIGTERM, do not wait for the points still running
             pool.shutdown(wait=not interrupted, cancel_futures=True)
+            if interrupted:
+                _stop_workers(pool)
     return interrupted
+
+
+def _stop_workers(pool: Executor) -> None:
+    """Send SIGTERM to the worker processes of our own process pool after an interruption:
+    a SIGTERM sent to the sweep's process alone (kill, timeout) reaches only the parent, whose
+    exit would otherwise wait for the points still running."""
+    import signal
+
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
 
 
 # ---------------------------------------------------------------------- sweep
