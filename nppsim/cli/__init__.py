@@ -123,23 +123,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     are removed); the status is then 130 after Ctrl-C and 143 after SIGTERM, as a shell reports
     a process killed by the signal, whatever the command returned.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler = _attach_log_handler(args.verbose)
     clear_received()
+    with handle_stop_signals():
+        return _interrupted_status(_run(argv))
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """Parse `argv` and run the command (stop signals already raise); the exit status."""
+    handler = None
     try:
-        with handle_stop_signals():
-            status = args.handler(args)
+        args = build_parser().parse_args(argv)
+        handler = _attach_log_handler(args.verbose)
+        return args.handler(args)
     except InputError as exc:
         err(f"nppsim: error: {one_line(exc)}")
-        status = EXIT_INPUT
+        return EXIT_INPUT
     except OSError as exc:
         # inputs are checked up front, so this is a write that failed (disk full, permissions)
         err(f"nppsim: error: {one_line(exc)}")
-        status = EXIT_FAILED
+        return EXIT_FAILED
     except KeyboardInterrupt as exc:
         err(f"nppsim: interrupted by {stopped_by(exc)}")
-        status = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     finally:
-        _detach_log_handler(handler)
-    return _interrupted_status(status)
+        if handler is not None:
+            _detach_log_handler(handler)

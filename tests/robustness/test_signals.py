@@ -39,6 +39,15 @@ LONG_RUN = (
 BIG_WRITE = ("--set", "solver.n_output=600")
 SIGNALS = {"SIGINT": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}
 
+
+def _stopped_by(code: int, name: str) -> bool:
+    """True if exit status `code` says the process stopped on signal `name`: 130 or 143 from
+    nppsim, or -signum when the signal lands as the process is already exiting (after the
+    command finished, where the default action ends it; a shell shows 128 + signum)."""
+    signum, status = SIGNALS[name]
+    return code in (status, -signum)
+
+
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
 CHILD = """\
@@ -102,7 +111,7 @@ def _mid_run(tmp_path: Path, name: str, delay_s: float, partial_expected: bool =
     time.sleep(delay_s)
     assert proc.poll() is None, "the run ended before the signal: make LONG_RUN longer"
     code, err = _finish(proc, signum)
-    assert code == status, err
+    assert code == status, err  # mid-run: nppsim itself stops
     _check_folder(tmp_path, out, err)
     assert out.read_bytes() == OLD  # an interrupted run writes the partial result only
     partial = out.with_suffix(".partial.h5")
@@ -114,7 +123,7 @@ def _mid_run(tmp_path: Path, name: str, delay_s: float, partial_expected: bool =
 def _mid_write(tmp_path: Path, name: str, delay_s: float) -> None:
     """The signal arrives while the result file is being written (its temporary file exists):
     the write completes, then the signal acts."""
-    signum, status = SIGNALS[name]
+    signum = SIGNALS[name][0]
     out = tmp_path / "big.h5"
     out.write_bytes(OLD)
     proc = _start(tmp_path, "run", "-o", str(out), "--quiet", *BIG_WRITE)
@@ -125,7 +134,7 @@ def _mid_write(tmp_path: Path, name: str, delay_s: float) -> None:
         time.sleep(0.002)
     time.sleep(delay_s)
     code, err = _finish(proc, signum)
-    assert code == status, err
+    assert _stopped_by(code, name), (code, err)  # never 0
     _check_folder(tmp_path, out, err)
 
 
@@ -138,7 +147,7 @@ def test_ctrl_c_mid_write(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("delay_s", [0.0, 0.05, 0.3, 1.5, 2.5])
+@pytest.mark.parametrize("delay_s", [0.02, 0.05, 0.3, 1.5, 2.5])
 @pytest.mark.parametrize("name", list(SIGNALS))
 def test_signal_mid_run_at_many_delays(tmp_path, name, delay_s):
     # right after the imports the signal may stop the run before its first step
