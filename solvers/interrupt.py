@@ -77,11 +77,16 @@ def clear_received() -> None:
 @contextlib.contextmanager
 def handle_stop_signals() -> Iterator[None]:
     """Install `raise_on_signal` for SIGINT and SIGTERM in the block (main thread only), then
-    put the previous handlers back."""
+    put the previous handlers back. A signal the process was started with ignored (SIGINT of a
+    background job of a shell script) stays ignored, as Python itself leaves it."""
     if not _in_main_thread():
         yield
         return
-    previous = {s: signal.signal(s, raise_on_signal) for s in STOP_SIGNALS}
+    previous = {
+        s: signal.signal(s, raise_on_signal)
+        for s in STOP_SIGNALS
+        if signal.getsignal(s) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:

@@ -122,3 +122,15 @@ def test_sigterm_mid_run_keeps_the_partial_solution():
     # acted on at the next safe point: after the next call of the compiled loop
     assert 600.0 < sol.times_s[-1] <= 800.0
     assert sol.front_time_s[-1] == sol.times_s[-1]
+
+
+def test_a_signal_started_ignored_stays_ignored():
+    """A background job of a shell script starts with SIGINT ignored: nppsim leaves it so."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with handle_stop_signals():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGINT)  # nothing happens
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
