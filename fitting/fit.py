@@ -29,6 +29,7 @@ from fitting.parameters import FreeParameter, case_values, expand_parameters
 from fitting.result import FitResult, FittedParameter, correlation_warnings
 from nppsim.case import Case
 from nppsim.errors import InputError, SimulationError
+from solvers.interrupt import stopped_by
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,8 @@ def fit(
 ) -> FitResult:
     """Fit cases with measured profiles (``[[data]]`` blocks) by varying free case values.
 
-    cases: one case or several (a joint fit); free: dotted keys or patterns (``*`` for any
+    cases: one case or several (a joint fit); free: dotted keys or patterns (one key may be given
+    as a string) (``*`` for any
     species name, stage or data number), optionally ``KEY=LOW:HIGH``; shared: keys fitted with
     one value across all cases (e.g. ``species.Li.sed.fwhm_eV`` for K, Rb and Cs on one
     glass); bounds: {key: (low, high)} (the key's unit; default `default_bounds`); log_scale:
@@ -178,8 +180,8 @@ def fit(
     case_list = as_case_list(cases)
     if method not in ("npp", "electroneutral"):
         raise InputError(f"fit: unknown solver {method!r} (use 'electroneutral' or 'npp')")
-    if starts < 1:
-        raise InputError(f"fit: starts must be >= 1, got {starts}")
+    if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
+        raise InputError(f"fit: starts must be a whole number >= 1, got {starts!r}")
     params = expand_parameters(case_list, free, shared, bounds, log_scale)
     model = ForwardModel(case_list, method, resolution, species_weights)
     obj = _Objective(model, params, progress=progress)
@@ -218,9 +220,9 @@ def fit(
             log.info("start %d: chi2 %.6g (%s)", k + 1, chi2, msg)
             if chi2 < best_chi2:
                 best_chi2, best_u_free, message, best_jac = chi2, u_opt, msg, jac
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         interrupted = True
-        message = f"interrupted by the user after {model.n_simulations} simulations"
+        message = f"interrupted by {stopped_by(exc)} after {model.n_simulations} simulations"
         warnings.append("fit interrupted: the values are the best point so far, not an optimum")
         best_u_free = obj.best_u
 
@@ -289,9 +291,9 @@ def fit(
             fitted = _profile_intervals(
                 model, params, fitted, u_best, chi2, red, profile, max_nfev, progress, warnings
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             interrupted = True
-            message = f"interrupted by the user after {model.n_simulations} simulations"
+            message = f"interrupted by {stopped_by(exc)} after {model.n_simulations} simulations"
             warnings.append("profile-likelihood intervals interrupted")
 
     check_info: dict = {}

@@ -254,6 +254,12 @@ class ForwardModel:
             self.last_error = str(exc)
             log.info("forward model failed: %s", exc)
             return np.full(self.n_points, FAILED_RESIDUAL)
+        except Exception as exc:
+            # anything else (ZeroDivisionError at an extreme bound, an overflow in a model)
+            # also only penalises this trial point: one bad corner must not end the whole fit
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("forward model failed unexpectedly: %s", self.last_error)
+            return np.full(self.n_points, FAILED_RESIDUAL)
         if not np.all(np.isfinite(r)):
             self.last_error = "non-finite model profile"
             return np.full(self.n_points, FAILED_RESIDUAL)

@@ -200,6 +200,10 @@ def _value(case: Case, key: str, label: str) -> float:
         raise InputError(f"{label}: {key}: no such value ({exc})") from None
     if not _is_number(value):
         raise InputError(f"{label}: {key}: not a numeric value (got {value!r})")
+    if isinstance(value, int):
+        # charge, n_output, max_steps, after_stage: whole numbers, which a fit cannot vary
+        # continuously (every trial value would be rejected)
+        raise InputError(f"--free {key}: a whole-number setting, not a value a fit can vary")
     if not math.isfinite(float(value)):
         raise InputError(f"{label}: {key}: value is not finite")
     return float(value)
@@ -223,6 +227,9 @@ def expand_parameters(
     """
     if not cases:
         raise InputError("fit: no case given")
+    # one key given as a string is one key, not a sequence of one-letter keys
+    free = [free] if isinstance(free, str) else list(free)
+    shared = [shared] if isinstance(shared, str) else list(shared)
     if not free:
         raise InputError("fit: no free parameter given (use --free KEY)")
     labels = _case_labels(cases)

@@ -319,11 +319,15 @@ def _as_profile(x_nm: ArrayLike, c: ArrayLike, depths_nm: ArrayLike) -> tuple[Fl
         raise ValueError(
             f"x_nm must be strictly increasing cell centres in (0, {MAX_DEPTH_NM:g}] nm"
         )
-    if z.size and (z.min() < 0.0 or z.max() > x[-1]):
+    if z.size and (z.min() < 0.0 or z.max() > MAX_DEPTH_NM):
         raise ValueError(
-            f"depths_nm must lie in [0, x_nm[-1]] = [0, {x[-1]:g}] nm "
-            f"(got [{z.min():g}, {z.max():g}])"
+            f"depths_nm must lie in [0, {MAX_DEPTH_NM:g}] nm (got [{z.min():g}, {z.max():g}])"
         )
+    if z.size and z.max() > x[-1]:
+        # a measured point between the last cell centre and the back of the sample: c is
+        # constant beyond x_nm[-1], so a node there with the same value changes nothing
+        x = np.append(x, z.max())
+        cc = np.append(cc, cc[-1])
     return x, cc, z
 
 
@@ -337,7 +341,7 @@ def measured_profile(
     c: (n,) simulated values at x_nm (any unit, typically a fraction of n_bulk); c is taken as
         piecewise linear between centres, constant c[0] on [0, x_nm[0]] and constant c[-1] beyond
         x_nm[-1].
-    depths_nm: (m,) measured depths (nm), any order, each in [0, x_nm[-1]].
+    depths_nm: (m,) measured depths (nm), any order, each >= 0 (beyond x_nm[-1], c[-1]).
     model: GaussianResolution or MRIResolution.
 
     Surface convention: the integral runs over the sample (x >= 0) only and is divided by the

@@ -106,6 +106,11 @@ class FitResult:
     starts: tuple[dict[str, Any], ...] = ()
     case_tomls: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        from nppsim.result import read_only
+
+        object.__setattr__(self, "correlation", read_only(self.correlation))
+
     # ------------------------------------------------------------------ access
     def __getitem__(self, label: str) -> FittedParameter:
         """The parameter with this label (``key`` or ``key [case]``) or key (if unique)."""

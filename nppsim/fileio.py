@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from solvers.interrupt import deferred_signals
+
 logger = logging.getLogger(__name__)
 
 #: printf format of numbers in CSV files: 10 significant digits keep fractions and depths far
@@ -37,6 +39,33 @@ def _default_file_mode(path: Path) -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def check_writable(path: str | os.PathLike[str], what: str) -> None:
+    """InputError (one line naming `path` and `what`) unless a file can be written to `path`:
+    its folder exists and accepts new files (checked by creating and removing one, since
+    permission bits do not tell: root, ACLs, read-only mounts, immutable folders), and `path`
+    is not a folder. Call it before a long computation whose result goes to `path`.
+    """
+    from .errors import InputError
+
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{target}: cannot write the {what}: folder {folder} does not exist")
+    if target.is_dir():
+        raise InputError(f"{target}: cannot write the {what}: it is a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.probe-", dir=folder)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(
+            f"{target}: cannot write the {what}: folder {folder} does not accept new files "
+            f"({reason})"
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
 
 
 def _fsync_path(path: Path) -> None:
@@ -60,23 +89,29 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     For writers that want a file name rather than a file object (h5py, matplotlib). The temporary
     file exists (empty) when the block starts, is named like ``.NAME.tmp-XXXX`` in the same folder,
     is fsynced before the rename, and is deleted if the block raises, leaving `path` as it was.
+    SIGINT and SIGTERM arriving during the block are held and delivered after the rename
+    (`solvers.interrupt.deferred_signals`): an interrupted save leaves the old file or the new
+    one complete, never a temporary file.
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=_temp_name_prefix(target), dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        _fsync_path(tmp)
-        os.chmod(tmp, _default_file_mode(target))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(folder)
-    logger.debug("wrote %s", target)
+    # Ctrl-C or SIGTERM during the write would leave a temporary file (SIGTERM's default action
+    # kills at once) or be swallowed inside an h5py callback: held, and acted on after the rename
+    with deferred_signals():
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_name_prefix(target), dir=folder)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            yield tmp
+            _fsync_path(tmp)
+            os.chmod(tmp, _default_file_mode(target))
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        _fsync_dir(folder)
+        logger.debug("wrote %s", target)
 
 
 @contextlib.contextmanager

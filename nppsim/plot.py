@@ -40,6 +40,19 @@ def figure_format(path: str | os.PathLike[str]) -> str:
         raise InputError(
             f"{path}: unsupported figure format ({shown}); use one of .{', .'.join(formats)}"
         )
+    if suffix == "pgf":
+        # matplotlib measures the text of a .pgf figure with LaTeX: without it the figure
+        # would fail only after the whole computation
+        import shutil
+
+        import matplotlib
+
+        tex = str(matplotlib.rcParams["pgf.texsystem"])
+        if shutil.which(tex) is None:
+            raise InputError(
+                f"{path}: a .pgf figure needs {tex} (LaTeX), which is not installed; use .pdf "
+                "or .svg"
+            )
     return suffix
 
 

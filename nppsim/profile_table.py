@@ -30,6 +30,13 @@ HEADER_SEARCH_LINES = 500
 MAX_UNIT_CHARS = 16
 #: data rows (after the header) used to detect the delimiter
 SNIFF_ROWS = 20
+#: a profile file may hold at most this many lines (a ToF-SIMS depth profile has 10^2 to 10^4
+#: rows; 10^7 rows took 5.6 GB and a quarter of an hour before): counted while reading
+MAX_PROFILE_LINES = 1_000_000
+#: ... and at most this many bytes (a million rows of a dozen columns)
+MAX_PROFILE_BYTES = 256 * 2**20
+#: bytes read at a time while counting lines
+READ_CHUNK_BYTES = 2**20
 
 NORMALIZATIONS = ("none", "bulk")
 #: candidate delimiters in order of preference; None = runs of whitespace
@@ -64,9 +71,28 @@ class _Table:
     preamble_lines: int = 0
 
 
+def _read_limited(path: Path, label: str) -> bytes:
+    """The bytes of `path`; DataFileError as soon as it passes MAX_PROFILE_LINES lines or
+    MAX_PROFILE_BYTES bytes (checked chunk by chunk, before the whole file is in memory)."""
+    chunks = []
+    lines = size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(READ_CHUNK_BYTES):
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+            if lines > MAX_PROFILE_LINES or size > MAX_PROFILE_BYTES:
+                raise DataFileError(
+                    f"{label}: too large for a measured profile (more than "
+                    f"{MAX_PROFILE_LINES:,} lines or {MAX_PROFILE_BYTES // 2**20} MB); "
+                    "thin it out first"
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _read_text(path: Path, label: str) -> str:
     try:
-        data = path.read_bytes()
+        data = _read_limited(path, label)
     except OSError as exc:
         raise DataFileError(
             f"{label}: cannot read profile file ({_clean(exc.strerror or str(exc))})"

@@ -58,6 +58,11 @@ FOREIGN_IN_BULK_MAX = 0.05
 #: fractions above this multiple of the case's largest site density are counts read as
 #: fractions (noise on a fraction of 1 stays far below)
 SITE_DENSITY_MARGIN = 1.5
+#: a measured fraction beyond this many times n_bulk is no measurement (the site density of a
+#: glass is a few n_bulk at most): counts read as fractions, a unit mix-up or a damaged file.
+#: Checked on every block when it is read; the case-aware check (`check_fractions`, against
+#: the site density) is stricter where a case is known.
+MAX_DATA_FRACTION = 100.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,19 @@ def quantify(
             raise DataFileError(
                 f"{label}: column {_show(table.names[species_idx[s]])}: values out of range "
                 "after normalisation"
+            )
+        big = np.flatnonzero(np.abs(fractions[s]) > MAX_DATA_FRACTION)
+        if big.size:
+            k = int(big[0])
+            hint = (
+                'counts? use normalize = "bulk" or "matrix"'
+                if q.normalize == "none"
+                else ("check the normalisation settings")
+            )
+            raise DataFileError(
+                f"{label}: line {int(lines[k])}: column "
+                f"{_show(table.names[species_idx[s]])}: fraction {_num(fractions[s][k])} of "
+                f"n_bulk is not physical (more than {MAX_DATA_FRACTION:g}; {hint})"
             )
     record["relative_uncertainty"] = q.relative_uncertainty
     record["uncertainty_floor"] = q.uncertainty_floor

@@ -15,7 +15,7 @@ from solvers.grid import graded_faces_nm
 from solvers.problem import Problem, SpeciesSpec, StageSpec
 
 from .compiling import CompileTimer
-from .errors import CaseError, SimulationError
+from .errors import CaseError, InputError, SimulationError
 from .result import Result
 
 if TYPE_CHECKING:
@@ -230,12 +230,43 @@ def _progress_bar(total_s: float):
 RESTART_GRID_RTOL = 1.0e-9
 #: a species of the initial result that the case lacks must hold less than this fraction
 RESTART_ABSENT_MAX = 1.0e-9
+#: fractions of an initial result must lie in [-RESTART_NEGATIVE_TOL, RESTART_FRACTION_MAX]:
+#: the solvers' round-off leaves tiny negative values, while a fraction beyond ten times the
+#: pristine density exceeds the site density of any glass (a damaged or foreign file)
+RESTART_NEGATIVE_TOL = 1.0e-6
+RESTART_FRACTION_MAX = 10.0
 
 
 def _initial_label(initial: Result | str | os.PathLike[str]) -> str:
     if isinstance(initial, Result):
         return f"initial result ({initial.case_name}, t = {initial.times_s[-1]:.6g} s)"
     return f"{os.fspath(initial)}"
+
+
+def _check_initial_values(initial: Result, label: str) -> None:
+    """CaseError naming `label` unless the last snapshot is a physical state to start from."""
+    for i, name in enumerate(initial.species):
+        c = initial.fractions[-1, i]
+        bad = ~np.isfinite(c) | (c < -RESTART_NEGATIVE_TOL) | (c > RESTART_FRACTION_MAX)
+        if np.any(bad):
+            k = int(np.flatnonzero(bad)[0])
+            raise CaseError(
+                f"{label}: the last snapshot's {name} fraction is {c[k]:.6g} at depth "
+                f"{initial.depth_nm[k]:.6g} nm: not a state to start from (fractions must be "
+                f"finite, in [0, {RESTART_FRACTION_MAX:g}])"
+            )
+    u = initial.potential_V[-1]
+    if not np.all(np.isfinite(u)):
+        k = int(np.flatnonzero(~np.isfinite(u))[0])
+        raise CaseError(
+            f"{label}: the last snapshot's potential is {u[k]} at depth "
+            f"{initial.depth_nm[k]:.6g} nm: not a state to start from"
+        )
+    front = initial.front.potential_V
+    if front.size and not np.isfinite(front[-1]):
+        raise CaseError(
+            f"{label}: the last front potential is {front[-1]}: not a state to start from"
+        )
 
 
 def initial_profiles(case: Case, initial: Result) -> tuple[np.ndarray, np.ndarray]:
@@ -250,6 +281,7 @@ def initial_profiles(case: Case, initial: Result) -> tuple[np.ndarray, np.ndarra
     label = _initial_label(initial)
     if initial.n_times == 0:
         raise CaseError(f"{label}: holds no snapshot to start from")
+    _check_initial_values(initial, label)
     L_nm = case.sample.thickness_um * 1.0e3
     if abs(initial.thickness_nm - L_nm) > RESTART_GRID_RTOL * L_nm:
         raise CaseError(
@@ -310,14 +342,40 @@ def _solver_initial_state(case: Case, problem: Problem, method: str, initial: Re
     return y
 
 
+def checked_case(case: object) -> Case:
+    """`case` ready to simulate: a Case, or a path of a case file (loaded).
+
+    A Case built by hand or changed with ``dataclasses.replace`` skips the validation of
+    `load_case`: its model (all but the [[data]] blocks) is validated again here, so that a NaN
+    thickness gives the one-line CaseError of the command line, not a traceback. Anything else
+    is an InputError.
+    """
+    from .case import Case, load_case
+
+    if isinstance(case, (str, os.PathLike)):
+        return load_case(case)
+    if not isinstance(case, Case):
+        raise InputError(
+            f"simulate: expected a Case (nppsim.load_case) or the path of a case file, got "
+            f"{type(case).__name__}"
+        )
+    from .case import case_from_dict
+    from .case.writer import _canonical_doc
+
+    doc = _canonical_doc(case)
+    doc.pop("data", None)
+    case_from_dict(doc, case.source_label, case.base_dir)
+    return case
+
+
 def simulate(
-    case: Case,
+    case: Case | str | os.PathLike[str],
     *,
     method: str | None = None,
     progress: bool = False,
     initial: Result | str | os.PathLike[str] | None = None,
 ) -> Result:
-    """Run the case and return its Result.
+    """Run the case (a Case, or the path of a case file) and return its Result.
 
     method: "npp" (full Nernst-Planck-Poisson) or "electroneutral"; default: case.solver.method.
     progress: show a progress bar on stderr.
@@ -328,6 +386,7 @@ def simulate(
     Raises SimulationError (with `.partial`, the Result up to the failure) when the solver
     cannot finish; CaseError for an invalid method or an initial result that does not fit.
     """
+    case = checked_case(case)
     method = method or case.solver.method
     t0 = time.perf_counter()
     problem = problem_from_case(case)
@@ -340,6 +399,8 @@ def simulate(
 
             initial = load_result(initial)
             initial_label = f"{initial_label}: {_initial_label(initial)}"
+        if initial.n_times:
+            _check_initial_values(initial, initial_label)
         start = _solver_initial_state(case, problem, method, initial)
     callback = _progress_bar(sum(st.duration_s for st in case.stages)) if progress else None
     try:

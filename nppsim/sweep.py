@@ -27,39 +27,43 @@ The sweep file (`SweepResult.save`, read back with `load_sweep`) is one HDF5 fil
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import json
 import logging
-import math
 import numbers
 import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, Future, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import BrokenExecutor, Executor, Future, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InputError, SimulationError
-from .result import SWEEP_MARKER_ATTR, Result, library_versions, package_version
+from .result import Result
+from .sweepresult import (
+    FRONT_LEVEL,
+    STATUS_FAILED,
+    STATUS_NOT_RUN,
+    STATUS_OK,
+    STATUSES,
+    SweepResult,
+    is_sweep_file,
+    load_sweep,
+)
 
 if TYPE_CHECKING:
     from .case import Case
 
 logger = logging.getLogger(__name__)
 
-#: status of a point whose simulation completed
-STATUS_OK = "ok"
-#: status of a point with an invalid value or a failed simulation (see its message)
-STATUS_FAILED = "failed"
-#: status of a point that was not run (the sweep was interrupted first)
-STATUS_NOT_RUN = "not run"
-STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_NOT_RUN)
-#: the front depth in summaries is where the first foreign species' fraction crosses this level
-FRONT_LEVEL = 0.5
+#: message of a point whose worker process died (it may only have been queued)
+WORKER_DIED = "not run: its worker process died"
+#: fresh process pools a sweep starts after its pool broke (a worker killed), for the points
+#: not finished; if the fresh pool breaks too, those points are recorded "not run"
+POOL_RETRIES = 1
 #: method names `nppsim.simulate` accepts
 METHODS = ("npp", "electroneutral")
 
@@ -79,12 +83,6 @@ class SweepInterrupted(KeyboardInterrupt):
 
 def _one_line(message: object) -> str:
     return " ".join(str(message).split())
-
-
-def _now_utc_iso() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------------- points
@@ -183,8 +181,95 @@ def _outcome(future: Future) -> tuple[str, str, Result | None]:
         return future.result()
     if isinstance(exc, KeyboardInterrupt):
         return STATUS_NOT_RUN, "interrupted", None
-    # the worker died or the task could not be sent (BrokenProcessPool, a pickling error)
+    if isinstance(exc, BrokenExecutor):
+        # a worker died (the out-of-memory killer, a signal): says nothing about this point,
+        # which may only have been queued; `sweep` runs it again on a fresh pool
+        return STATUS_NOT_RUN, f"{WORKER_DIED}: {type(exc).__name__}: {_one_line(exc)}", None
+    # the task could not be sent (a pickling error) or failed outside _run_point
     return STATUS_FAILED, f"{type(exc).__name__}: {_one_line(exc)}", None
+
+
+def _progress_bar(total: int, done: int) -> Any:
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        # no monitor thread: process pools fork after the bar exists (and again after a retry)
+        monitor_interval = 0
+
+    return Bar(total=total, initial=done, unit="point", desc="sweep", file=sys.stderr, leave=False)
+
+
+def _run_on_pool(
+    cases: Mapping[int, Case],
+    method: str,
+    executor: Executor | None,
+    workers: int | None,
+    status: list[str],
+    messages: list[str],
+    results: list[Result | None],
+    plist: Sequence[Mapping[str, object]],
+    bar: Any,
+) -> bool:
+    """Run `cases` (point index -> case) on `executor`, or on a process pool created and shut
+    down here; fill status, messages and results in place. Returns True after Ctrl-C/SIGTERM.
+
+    Whatever goes wrong, what finished is kept: a submit() that raises part-way leaves the
+    points it did not send "not run" (with the reason) and the sweep goes on with the others; a
+    worker that dies marks the points it takes down "not run" (`WORKER_DIED`).
+    """
+    own_pool = executor is None
+    pool: Executor | None = executor
+    if own_pool and cases:
+        from concurrent.futures import ProcessPoolExecutor  # multiprocessing: imported when used
+
+        pool = ProcessPoolExecutor(max_workers=min(workers or os.cpu_count() or 1, len(cases)))
+    futures: dict[Future, int] = {}
+    interrupted = False
+    try:
+        for i, case_i in cases.items():
+            try:
+                futures[pool.submit(_run_point, case_i, method)] = i  # type: ignore[union-attr]
+            except Exception as exc:
+                why = f"not run: could not be submitted ({type(exc).__name__}: {_one_line(exc)})"
+                sent = set(futures.values())
+                for j in cases:
+                    if j not in sent:
+                        status[j], messages[j] = STATUS_NOT_RUN, why
+                logger.warning("sweep: %s; %d point(s) left out", why, len(cases) - len(futures))
+                break
+        for future in as_completed(futures):
+            i = futures[future]
+            status[i], messages[i], results[i] = _outcome(future)
+            if status[i] == STATUS_FAILED:
+                logger.info("sweep point %d %s: %s", i, plist[i], messages[i])
+            if bar is not None and status[i] != STATUS_NOT_RUN:
+                bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
+        for future in futures:
+            future.cancel()
+        for future, i in futures.items():
+            if future.done() and status[i] == STATUS_NOT_RUN:
+                status[i], messages[i], results[i] = _outcome(future)
+    finally:
+        if own_pool and pool is not None:
+            # after Ctrl-C or SIGTERM, do not wait for the points still running
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+            if interrupted:
+                _stop_workers(pool)
+    return interrupted
+
+
+def _stop_workers(pool: Executor) -> None:
+    """Send SIGTERM to the worker processes of our own process pool after an interruption:
+    a SIGTERM sent to the sweep's process alone (kill, timeout) reaches only the parent, whose
+    exit would otherwise wait for the points still running."""
+    import signal
+
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
 
 
 # ---------------------------------------------------------------------- sweep
@@ -210,11 +295,15 @@ def sweep(
         it is not shut down. Default: a ProcessPoolExecutor with `workers` processes (default
         os.cpu_count(), at most one per point), created and shut down here.
     method: "npp" or "electroneutral" for every point; default: the case's solver.method.
-    output: if given, the sweep file (HDF5) is written there, also after Ctrl-C.
+    output: if given, the sweep file (HDF5) is written there, also after Ctrl-C; checked
+        before anything runs (InputError if it cannot be written).
     progress: show a progress bar (points done / total) on stderr.
 
     Raises InputError (CaseError for a key the case does not have) before anything runs; a
-    point's own failure is recorded in the result instead. Ctrl-C raises `SweepInterrupted`
+    point's own failure is recorded in the result instead. A worker process that dies (killed by
+    the out-of-memory killer) takes its points down: they run again once on a fresh pool (own
+    pool only), else they are recorded "not run" with the reason, as are points an executor
+    refused to take (submit() raising). Ctrl-C raises `SweepInterrupted`
     (a KeyboardInterrupt) carrying the partial result, after saving it to `output`.
     """
     t0 = time.perf_counter()
@@ -228,6 +317,10 @@ def sweep(
         raise InputError("sweep: give workers (for the default process pool) or an executor")
     if workers is not None and workers < 1:
         raise InputError(f"sweep: workers must be >= 1, got {workers}")
+    if output is not None:
+        from .fileio import check_writable
+
+        check_writable(output, "sweep file")  # before the points run, not after
 
     n = len(plist)
     status = [STATUS_NOT_RUN] * n
@@ -241,51 +334,26 @@ def sweep(
             status[i], messages[i] = STATUS_FAILED, _one_line(exc)
             logger.info("sweep point %d %s: %s", i, point, messages[i])
 
-    own_pool = executor is None and bool(cases)
-    pool: Executor | None = executor
-    if own_pool:
-        from concurrent.futures import ProcessPoolExecutor  # multiprocessing: imported when used
-
-        pool = ProcessPoolExecutor(max_workers=min(workers or os.cpu_count() or 1, len(cases)))
-    futures: dict[Future, int] = {}
-    bar = None
+    bar = _progress_bar(n, n - len(cases)) if progress else None
     interrupted = False
     try:
-        for i, case_i in cases.items():
-            futures[pool.submit(_run_point, case_i, method)] = i  # type: ignore[union-attr]
-        # the bar after the submissions: a fork-based pool starts its processes on the first
-        # submit, better before tqdm's monitor thread exists
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(
-                total=n,
-                initial=n - len(cases),
-                unit="point",
-                desc="sweep",
-                file=sys.stderr,
-                leave=False,
+        pending = dict(cases)
+        for attempt in range(POOL_RETRIES + 1 if executor is None else 1):
+            interrupted = _run_on_pool(
+                pending, method, executor, workers, status, messages, results, plist, bar
             )
-        for future in as_completed(futures):
-            i = futures[future]
-            status[i], messages[i], results[i] = _outcome(future)
-            if status[i] == STATUS_FAILED:
-                logger.info("sweep point %d %s: %s", i, plist[i], messages[i])
-            if bar is not None:
-                bar.update(1)
-    except KeyboardInterrupt:
-        interrupted = True
-        for future in futures:
-            future.cancel()
-        for future, i in futures.items():
-            if future.done() and status[i] == STATUS_NOT_RUN:
-                status[i], messages[i], results[i] = _outcome(future)
+            pending = {i: c for i, c in pending.items() if messages[i].startswith(WORKER_DIED)}
+            if interrupted or not pending:
+                break
+            if attempt < POOL_RETRIES:
+                logger.warning(
+                    "sweep: a worker process died; %d unfinished point(s) run again on a fresh "
+                    "pool",
+                    len(pending),
+                )
     finally:
         if bar is not None:
             bar.close()
-        if own_pool:
-            # after Ctrl-C, do not wait for the points still running
-            pool.shutdown(wait=not interrupted, cancel_futures=True)  # type: ignore[union-attr]
     interrupted = interrupted or any(m == "interrupted" for m in messages)
 
     result = SweepResult(
@@ -305,292 +373,17 @@ def sweep(
     return result
 
 
-# ---------------------------------------------------------------------- the result
-
-
-def _point_group_name(i: int, n_points: int) -> str:
-    return f"{i:0{len(str(max(n_points - 1, 0)))}d}"
-
-
-@dataclass(frozen=True, eq=False)
-class SweepResult:
-    """The points of a sweep, their status and their results.
-
-    keys: the swept dotted keys; parameters: (n_points, n_keys) values of the keys at each
-    point, in the keys' own units (NaN where an explicit point leaves a key unset); status:
-    "ok" | "failed" | "not run" per point; messages: one line per point saying why it failed
-    ("" when ok); results: per point the Result when ok, the partial Result (``completed``
-    False) when the solver failed part-way, else None; case_toml: the base case as TOML text;
-    method: the solver every point used; interrupted: True if Ctrl-C stopped the sweep;
-    wall_s: wall-clock time of the sweep (s); metadata: nppsim_version, created_utc (ISO
-    8601), versions (python and libraries).
-    """
-
-    keys: tuple[str, ...]
-    parameters: np.ndarray
-    status: tuple[str, ...]
-    messages: tuple[str, ...]
-    results: tuple[Result | None, ...]
-    case_toml: str
-    method: str
-    interrupted: bool = False
-    wall_s: float = math.nan
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        n = len(self.status)
-        shape = np.shape(self.parameters)
-        if shape != (n, len(self.keys)):
-            raise ValueError(
-                f"SweepResult: parameters of shape {shape} for {n} points and {len(self.keys)} keys"
-            )
-        if len(self.messages) != n or len(self.results) != n:
-            raise ValueError("SweepResult: status, messages and results differ in length")
-        unknown = sorted(set(self.status) - set(STATUSES))
-        if unknown:
-            raise ValueError(f"SweepResult: unknown status {unknown}; use one of {STATUSES}")
-        if not self.metadata:
-            object.__setattr__(
-                self,
-                "metadata",
-                {
-                    "nppsim_version": package_version(),
-                    "created_utc": _now_utc_iso(),
-                    "versions": library_versions(),
-                },
-            )
-
-    def __repr__(self) -> str:
-        state = ", interrupted" if self.interrupted else ""
-        return (
-            f"SweepResult(keys={self.keys}, n_points={self.n_points}, ok={self.n_ok}, "
-            f"failed={self.n_failed}, not_run={self.n_not_run}, method={self.method!r}{state})"
-        )
-
-    @property
-    def n_points(self) -> int:
-        """Number of points."""
-        return len(self.status)
-
-    @property
-    def ok(self) -> np.ndarray:
-        """Boolean mask (n_points,) of the points with status "ok"."""
-        return np.array([s == STATUS_OK for s in self.status], dtype=bool)
-
-    @property
-    def n_ok(self) -> int:
-        """Number of points with status "ok"."""
-        return int(np.count_nonzero(self.ok))
-
-    @property
-    def n_failed(self) -> int:
-        """Number of points with status "failed"."""
-        return sum(s == STATUS_FAILED for s in self.status)
-
-    @property
-    def n_not_run(self) -> int:
-        """Number of points with status "not run"."""
-        return sum(s == STATUS_NOT_RUN for s in self.status)
-
-    def point(self, i: int) -> dict[str, float]:
-        """The swept values of point `i` as {key: value} (keys left unset are omitted)."""
-        row = self.parameters[i]
-        return {k: float(v) for k, v in zip(self.keys, row, strict=True) if not math.isnan(v)}
-
-    def values(self, key: str) -> np.ndarray:
-        """The values (n_points,) of the swept `key` at every point (its own unit)."""
-        try:
-            j = self.keys.index(key)
-        except ValueError:
-            raise KeyError(f"{key!r} was not swept; swept keys: {', '.join(self.keys)}") from None
-        return self.parameters[:, j]
-
-    def front_species(self) -> str | None:
-        """The first foreign species of the results (None if no result has one)."""
-        for res in self.results:
-            if res is not None and res.foreign_species:
-                return res.foreign_species[0]
-        return None
-
-    def front_depth_nm(self, species: str | None = None, level: float = FRONT_LEVEL) -> np.ndarray:
-        """Front depth (nm) per point at the final time: where the fraction of `species`
-        (default: the first foreign species) first falls below `level` (`Result.front_depth_nm`);
-        NaN for points that are not "ok"."""
-        species = species or self.front_species()
-        out = np.full(self.n_points, np.nan)
-        if species is None:
-            return out
-        for i, (s, res) in enumerate(zip(self.status, self.results, strict=True)):
-            if s == STATUS_OK and res is not None and species in res.species and res.n_times:
-                out[i] = res.front_depth_nm(species, level)
-        return out
-
-    def to_dataframe(self) -> Any:
-        """pandas DataFrame, one row per point: swept values, status, message, front depth
-        (nm), plateau level and charge (see `nppsim.tables.sweep_dataframe`; extra [tables])."""
-        from nppsim.tables import sweep_dataframe
-
-        return sweep_dataframe(self)
-
-    def to_xarray(self) -> Any:
-        """xarray Dataset with the swept keys as dimensions and depth as a coordinate (see
-        `nppsim.tables.sweep_dataset`; extra [tables])."""
-        from nppsim.tables import sweep_dataset
-
-        return sweep_dataset(self)
-
-    def summary(self) -> str:
-        """A text table: point index, swept values, status and front depth (nm), then the
-        message of every failed point."""
-        species = self.front_species()
-        widths = [max(len(k), 10) for k in self.keys]
-        head = ["   #", *(f"{k:>{w}}" for k, w in zip(self.keys, widths, strict=True))]
-        head.append(f"{'status':>8}")
-        if species is not None:
-            head.append(f"front {species} ({FRONT_LEVEL:g}) nm")
-        lines = ["  ".join(head)]
-        depths = self.front_depth_nm(species)
-        for i in range(self.n_points):
-            row = [f"{i:>4d}"]
-            row += [f"{v:>{w}.4g}" for v, w in zip(self.parameters[i], widths, strict=True)]
-            row.append(f"{self.status[i]:>8}")
-            if species is not None and self.status[i] == STATUS_OK:
-                row.append(f"{depths[i]:.4g}" if math.isfinite(depths[i]) else "not reached")
-            lines.append("  ".join(row))
-        for i in range(self.n_points):
-            if self.status[i] == STATUS_FAILED:
-                lines.append(f"point {i} failed: {self.messages[i]}")
-        return "\n".join(lines)
-
-    # ------------------------------------------------------------------ file
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the sweep as one HDF5 file to `path` (atomically; layout in the module
-        docstring); returns the path."""
-        import h5py
-
-        from .fileio import atomic_path
-        from .result import HDF5_LIBVER, write_result_group
-
-        target = Path(path)
-        text = h5py.string_dtype()
-        with atomic_path(target) as tmp, h5py.File(tmp, "w", libver=HDF5_LIBVER) as h5:
-            meta = self.metadata
-            h5.attrs["nppsim_version"] = str(meta.get("nppsim_version", package_version()))
-            h5.attrs["created_utc"] = str(meta.get("created_utc", _now_utc_iso()))
-            h5.attrs["case_toml"] = self.case_toml
-            h5.attrs["solver"] = self.method
-            h5.attrs["wall_s"] = float(self.wall_s)
-            h5.attrs["versions"] = json.dumps(meta.get("versions", library_versions()))
-            h5.attrs["interrupted"] = bool(self.interrupted)
-            h5.attrs[SWEEP_MARKER_ATTR] = json.dumps(list(self.keys))
-            h5.attrs["n_points"] = self.n_points
-            params = h5.create_dataset(
-                "parameters", data=np.asarray(self.parameters, dtype=float).reshape(
-                    self.n_points, len(self.keys)
-                )
-            )  # fmt: skip
-            params.attrs["keys"] = json.dumps(list(self.keys))
-            h5.create_dataset("status", data=list(self.status), dtype=text)
-            h5.create_dataset("message", data=list(self.messages), dtype=text)
-            group = h5.create_group("points")
-            for i, res in enumerate(self.results):
-                if res is not None:
-                    write_result_group(group.create_group(_point_group_name(i, self.n_points)), res)
-        logger.info("saved sweep of %d points to %s", self.n_points, target)
-        return target
-
-
-def is_sweep_file(path: str | os.PathLike[str]) -> bool:
-    """True if `path` is an HDF5 file written by `SweepResult.save` (False if unreadable)."""
-    import h5py
-
-    source = Path(path)
-    if not source.is_file():
-        return False
-    try:
-        if not h5py.is_hdf5(source):
-            return False
-        with h5py.File(source, "r") as h5:
-            return SWEEP_MARKER_ATTR in h5.attrs
-    except (OSError, KeyError, RuntimeError, ValueError):
-        return False
-
-
-def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
-    """Read a sweep file written by `SweepResult.save` (or `sweep(..., output=...)`).
-
-    Raises DataFileError (one line naming the file) if it is missing, not HDF5, or not a sweep.
-    """
-    from .errors import DataFileError
-    from .result import (
-        _attr_str,
-        _check_datasets,
-        check_loaded_result,
-        open_hdf5_for_reading,
-        read_result_group,
-    )
-
-    source = Path(path)
-    try:
-        with open_hdf5_for_reading(source, "an nppsim sweep .h5") as h5:
-            attrs = h5.attrs
-            if SWEEP_MARKER_ATTR not in attrs:
-                raise DataFileError(
-                    f"{source}: not an nppsim sweep file (no {SWEEP_MARKER_ATTR} attribute); "
-                    "a result file reads with nppsim.load_result"
-                )
-            missing = [d for d in ("parameters", "status", "message") if d not in h5]
-            if missing:
-                raise DataFileError(f"{source}: damaged sweep file (missing {', '.join(missing)})")
-            keys = tuple(json.loads(_attr_str(attrs, SWEEP_MARKER_ATTR)))
-            status = tuple(str(s) for s in h5["status"].asstr()[()])
-            messages = tuple(str(s) for s in h5["message"].asstr()[()])
-            parameters = np.asarray(h5["parameters"][()], dtype=float).reshape(
-                len(status), len(keys)
-            )
-            results: list[Result | None] = [None] * len(status)
-            if "points" in h5:
-                for name, group in h5["points"].items():
-                    i = int(name)
-                    if not 0 <= i < len(status):
-                        raise DataFileError(f"{source}: damaged sweep file (point /points/{name})")
-                    label = f"{source}:/points/{name}"
-                    _check_datasets(group, label)
-                    try:
-                        results[i] = read_result_group(group, label)
-                    except (KeyError, ValueError, TypeError, IndexError) as exc:
-                        if isinstance(exc, DataFileError):
-                            raise
-                        first_line = str(exc).splitlines()[0] if str(exc) else ""
-                        raise DataFileError(
-                            f"{label}: damaged nppsim result ({type(exc).__name__}: {first_line})"
-                        ) from None
-                    check_loaded_result(results[i], label)
-            return SweepResult(
-                keys=keys,
-                parameters=parameters,
-                status=status,
-                messages=messages,
-                results=tuple(results),
-                case_toml=_attr_str(attrs, "case_toml"),
-                method=_attr_str(attrs, "solver"),
-                interrupted=bool(attrs.get("interrupted", False)),
-                wall_s=float(attrs.get("wall_s", math.nan)),
-                metadata={
-                    "nppsim_version": _attr_str(attrs, "nppsim_version"),
-                    "created_utc": _attr_str(attrs, "created_utc"),
-                    "versions": json.loads(_attr_str(attrs, "versions", "{}")),
-                },
-            )
-    except DataFileError:
-        raise
-    except (
-        OSError, KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError
-    ) as exc:  # fmt: skip
-        # a truncated file raises OSError in h5py; a dataset replaced by a group, TypeError;
-        # a damaged checksum or heap, RuntimeError
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataFileError(
-            f"{source}: unreadable nppsim sweep file ({type(exc).__name__}: {first_line})"
-        ) from None
+__all__ = [
+    "FRONT_LEVEL",
+    "METHODS",
+    "STATUSES",
+    "STATUS_FAILED",
+    "STATUS_NOT_RUN",
+    "STATUS_OK",
+    "SweepInterrupted",
+    "SweepResult",
+    "grid_points",
+    "is_sweep_file",
+    "load_sweep",
+    "sweep",
+]

@@ -78,7 +78,7 @@ import numpy as np
 
 from solvers import electroneutral_kernels as EK
 from solvers.grid import cell_centers_nm
-from solvers.interrupt import DeferredInterrupt
+from solvers.interrupt import DeferredInterrupt, StepBudget, stopped_by
 from solvers.npp import E_CHARGE_C, K_B_EV_K, LN_CM2_TO_NM2, NM_PER_CM, debye_length_nm
 from solvers.problem import Problem, Solution, StepRecords, stage_stops
 
@@ -166,11 +166,14 @@ def solve(
     problem: Problem,
     initial: np.ndarray | None = None,
     progress: Callable[[float, float], None] | None = None,
+    steps_per_call: int | None = None,
 ) -> Solution:
     """Integrate `problem` through all its stages with the electroneutral reduced model.
 
     initial: optional foreign fraction per cell of the problem grid (as `Solution.state`);
-    default: pristine. progress(t_s, t_end_s) is called at every output time.
+    default: pristine. progress(t_s, t_end_s) is called at every output time. steps_per_call:
+    accepted steps per call of the compiled loop (default: sized to about
+    `solvers.interrupt.WALL_SLICE_S` of wall time); the results do not depend on it.
     Returns a Solution with method "electroneutral" and the same fields and units as
     `solvers.npp.solve` (fractions on the problem's cell centres, bulk cells pristine);
     `state` is the final foreign fraction per cell. Raises ValueError when the problem is
@@ -251,6 +254,7 @@ def solve(
     t_stage0 = 0.0
     interrupted = False
     sigint = DeferredInterrupt()
+    budget = StepBudget(RECORD_BUFFER, steps_per_call)
     k_stage, stage = 1, problem.stages[0]
     try:
         for k_stage, stage in enumerate(problem.stages, start=1):
@@ -279,14 +283,17 @@ def solve(
             for t_out in stops:
                 while True:
                     tc = _time.perf_counter()
+                    n_call = budget.next()
                     status = EK.advance(
                         t_out, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
                         d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, *records.buffers, work, inv_geo, a_mob,
+                        problem.max_order, *(b[:n_call] for b in records.buffers), work, inv_geo,
+                        a_mob,
                     )  # fmt: skip
                     if compile_s == 0.0:
                         compile_s = _time.perf_counter() - tc
+                    budget.done(int(ist[EK.IS_NREC]))
                     records.collect(ist, EK.IS_NREC)
                     sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
                     if status != EK.STATUS_BUFFER_FULL:
@@ -326,13 +333,13 @@ def solve(
                 break
             stage_end_index.append(len(snapshots_t) - 1)
             t_stage0 += stage.duration_s
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # Ctrl-C between two calls of the compiled loop: c is a consistent accepted state
         interrupted = True
         completed = False
         records.collect(ist, EK.IS_NREC)  # steps of the last call not yet collected
         message = (
-            f"interrupted by the user at t = {fs[EK.FS_T]:.6g} s (stage {k_stage} of "
+            f"interrupted by {stopped_by(exc)} at t = {fs[EK.FS_T]:.6g} s (stage {k_stage} of "
             f"{len(problem.stages)})"
         )
         if fs[EK.FS_T] > snapshots_t[-1]:

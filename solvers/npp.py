@@ -16,7 +16,7 @@ import numpy as np
 
 from solvers import kernels as K
 from solvers.grid import cell_centers_nm
-from solvers.interrupt import DeferredInterrupt
+from solvers.interrupt import DeferredInterrupt, StepBudget, stopped_by
 from solvers.problem import BACK_CODES, Problem, Solution, StepRecords, stage_stops
 
 log = logging.getLogger(__name__)
@@ -217,6 +217,7 @@ def solve(
     initial: np.ndarray | None = None,
     progress: Callable[[float, float], None] | None = None,
     initial_front_potential_V: float | None = None,
+    steps_per_call: int | None = None,
 ) -> Solution:
     """Integrate `problem` through all its stages with the fully coupled implicit NPP scheme.
 
@@ -226,7 +227,9 @@ def solve(
     extrapolated from the first two cell potentials. A first stage at another potential starts
     from the fixed-charge response to the step, as a later stage does (see the stage loop), and
     the charge on the front electrode is counted from the initial state's own front field.
-    progress(t_s, t_end_s) is called at every output time.
+    progress(t_s, t_end_s) is called at every output time. steps_per_call: accepted steps per
+    call of the compiled loop (default: sized to about `solvers.interrupt.WALL_SLICE_S` of wall
+    time, so that Ctrl-C and SIGTERM are acted on promptly); the results do not depend on it.
     Returns a Solution; if the run fails, `completed` is False and the Solution holds every
     snapshot computed up to the failure plus one at the time reached.
     """
@@ -284,6 +287,7 @@ def solve(
     t_stage0 = 0.0
     interrupted = False
     sigint = DeferredInterrupt()
+    budget = StepBudget(RECORD_BUFFER, steps_per_call)
     try:
         for stage in problem.stages:
             src = -1 if stage.source is None else int(stage.source)
@@ -329,6 +333,7 @@ def solve(
             for t_out in stops:
                 while True:
                     tc = _time.perf_counter()
+                    n_call = budget.next()
                     status = K.advance(
                         t_out, y, y1, y2, fs, ist, ka.h, ka.d, ka.lam2, ka.z, ka.cfix, src,
                         stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind, ka.d_const,
@@ -337,10 +342,11 @@ def solve(
                         tab_t, tab_v,
                         problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, *records.buffers,
+                        problem.max_order, *(b[:n_call] for b in records.buffers),
                     )  # fmt: skip
                     if compile_s == 0.0:
                         compile_s = _time.perf_counter() - tc
+                    budget.done(int(ist[K.IS_NREC]))
                     records.collect(ist, K.IS_NREC)
                     sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
                     if status != K.STATUS_BUFFER_FULL:
@@ -373,14 +379,14 @@ def solve(
                 break
             stage_end_index.append(len(snapshots_t) - 1)
             t_stage0 += stage.duration_s
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # Ctrl-C arrives between two calls of the compiled loop (Python sees the signal only
         # there), so y is a consistent accepted state: keep it and stop cleanly
         interrupted = True
         completed = False
         records.collect(ist, K.IS_NREC)  # steps of the last call not yet collected
         message = (
-            f"interrupted by the user at t = {fs[K.FS_T]:.6g} s (stage "
+            f"interrupted by {stopped_by(exc)} at t = {fs[K.FS_T]:.6g} s (stage "
             f"{len(stage_end_index) + 1} of {len(problem.stages)})"
         )
         if fs[K.FS_T] > snapshots_t[-1]:

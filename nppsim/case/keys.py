@@ -41,9 +41,16 @@ DEFAULT_RELATIVE_UNCERTAINTY = 0.05
 # Snapshots stored per stage: more than anyone can plot (10^8 would allocate gigabytes before
 # the first step).
 MAX_N_OUTPUT = 10_000
-# Species names appear in dotted keys, glob patterns (species.*.D_cm2_s), KEY=VALUE arguments
-# and HDF5 dataset names, so these characters would make them ambiguous.
-_FORBIDDEN_NAME_CHARS = re.compile(r"[\s./\\*?=\[\]]")
+# Mobile-ion densities of ion-conducting glasses are 1e19 to 1e23 cm^-3; below this the Debye
+# length exceeds a millimetre (no space charge to resolve) and the scaled equations divide by
+# numbers that underflow (1e-300 divided by zero).
+MIN_N_BULK_CM3 = 1.0e10
+# No stage of an experiment is shorter than a nanosecond; shorter (denormal) durations cannot
+# even take the first time step.
+MIN_STAGE_DURATION_S = 1.0e-9
+# Species names appear in dotted keys, glob patterns (species.*.D_cm2_s), KEY=VALUE arguments,
+# HDF5 dataset names and CSV column headers, so these characters would make them ambiguous.
+_FORBIDDEN_NAME_CHARS = re.compile(r"[\s./\\*?=\[\],;\"']")
 
 # --------------------------------------------------------------------------------------------
 # Validation

@@ -29,6 +29,8 @@ from nppsim.case.keys import (
     MAX_N_OUTPUT,
     METHODS,
     MIN_FINE_SPACING_NM,
+    MIN_N_BULK_CM3,
+    MIN_STAGE_DURATION_S,
     NORMALIZATIONS,
     ROLES,
     SED_REFERENCES,
@@ -103,9 +105,20 @@ def _read_sample(r: _Reader, doc: Mapping[str, Any]) -> Sample:
     return Sample(
         thickness_um=r.get_number(t, "sample", "thickness_um", gt=0.0),
         temperature_K=r.get_number(t, "sample", "temperature_K", gt=0.0),
-        n_bulk_cm3=r.get_number(t, "sample", "n_bulk_cm3", gt=0.0),
+        n_bulk_cm3=_n_bulk(r, t),
         eps_r=r.get_number(t, "sample", "eps_r", ge=1.0),
     )
+
+
+def _n_bulk(r: _Reader, t: Mapping[str, Any]) -> float:
+    n = r.get_number(t, "sample", "n_bulk_cm3", gt=0.0)
+    if n < MIN_N_BULK_CM3:
+        r.fail(
+            "sample.n_bulk_cm3",
+            f"must be >= {MIN_N_BULK_CM3:g} (ion-conducting glasses hold 1e19 to 1e23 mobile "
+            f"ions per cm^3), got {_show(n)}",
+        )
+    return n
 
 
 def _check_species_name(r: _Reader, name: object) -> str:
@@ -115,7 +128,8 @@ def _check_species_name(r: _Reader, name: object) -> str:
         r.fail(
             _join("species", name),
             "invalid species name: it must be non-empty and free of whitespace and "
-            "the characters . / \\ * ? = [ ] (they have meanings in dotted keys and patterns)",
+            "the characters . / \\ * ? = [ ] , ; \" ' (they have meanings in dotted keys, "
+            "patterns and CSV files)",
         )
     return name
 
@@ -285,6 +299,12 @@ def _read_stages(r: _Reader, doc: Mapping[str, Any], names: Sequence[str]) -> tu
         key = f"stage.{i}"
         r.check_keys(t, key, _STAGE_KEYS)
         duration = r.get_number(t, key, "duration_s", gt=0.0)
+        if duration < MIN_STAGE_DURATION_S:
+            r.fail(
+                f"{key}.duration_s",
+                f"must be >= {MIN_STAGE_DURATION_S:g} s (no time step fits in a shorter stage), "
+                f"got {_show(duration)}",
+            )
         source = r.get_string(t, key, "source", None)
         if source is not None and source not in names:
             r.fail(f"{key}.source", f"unknown species {source!r}{_did_you_mean(source, names)}")

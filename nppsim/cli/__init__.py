@@ -5,13 +5,15 @@ One module per subcommand, each with ``add_parser(sub)`` and ``cmd(args)``; this
 parser and runs a command with the exit statuses of the contract.
 
 Exit status: 0 success; 2 invalid input (one line ``nppsim: error: ...`` on stderr, never a
-traceback); 1 the computation failed (the message, and the path of the partial result saved).
+traceback); 1 the computation failed (the message, and the path of the partial result saved);
+130 after Ctrl-C, 143 after SIGTERM (the partial result saved, as after a failure).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +23,7 @@ from nppsim.cli.common import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     FRONT_LEVEL,
     PLATEAU_D_RATIO,
     err,
@@ -32,6 +35,13 @@ from nppsim.cli.info import INFO_FRACTIONS
 from nppsim.cli.run import DEFAULT_RUN_OUTPUT
 from nppsim.cli.sweep import LOG_MARKER, parse_vary
 from nppsim.errors import InputError
+from solvers.interrupt import (
+    Terminated,
+    clear_received,
+    handle_stop_signals,
+    signals_received,
+    stopped_by,
+)
 
 __all__ = [
     "DEFAULT_RUN_OUTPUT",
@@ -40,6 +50,7 @@ __all__ = [
     "EXIT_INPUT",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "FRONT_LEVEL",
     "INFO_FRACTIONS",
     "LOG_MARKER",
@@ -106,12 +117,34 @@ def _detach_log_handler(handler: logging.Handler) -> None:
         logging.getLogger(name).removeHandler(handler)
 
 
+def _interrupted_status(status: int) -> int:
+    """`status` after a stop signal: 143 after SIGTERM, 130 after Ctrl-C (never 0)."""
+    received = signals_received()
+    if signal.SIGTERM in received:
+        return EXIT_TERMINATED
+    if signal.SIGINT in received:
+        return EXIT_INTERRUPTED
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler = _attach_log_handler(args.verbose)
+    """Run the command line with `argv` (default: sys.argv[1:]); returns the exit status.
+
+    Ctrl-C and SIGTERM stop a command the same way (the partial result is kept, temporary files
+    are removed); the status is then 130 after Ctrl-C and 143 after SIGTERM, as a shell reports
+    a process killed by the signal, whatever the command returned.
+    """
+    clear_received()
+    with handle_stop_signals():
+        return _interrupted_status(_run(argv))
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """Parse `argv` and run the command (stop signals already raise); the exit status."""
+    handler = None
     try:
+        args = build_parser().parse_args(argv)
+        handler = _attach_log_handler(args.verbose)
         return args.handler(args)
     except InputError as exc:
         err(f"nppsim: error: {one_line(exc)}")
@@ -120,8 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # inputs are checked up front, so this is a write that failed (disk full, permissions)
         err(f"nppsim: error: {one_line(exc)}")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        err("nppsim: interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        err(f"nppsim: interrupted by {stopped_by(exc)}")
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     finally:
-        _detach_log_handler(handler)
+        if handler is not None:
+            _detach_log_handler(handler)

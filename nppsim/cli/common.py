@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from nppsim.errors import InputError
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 #: status after Ctrl-C, as a shell reports a SIGINT
 EXIT_INTERRUPTED = 130
+#: status after SIGTERM (kill, timeout, batch schedulers), as a shell reports it: 128 + 15
+EXIT_TERMINATED = 143
 #: the front depth reported after a run is where the foreign fraction crosses this level
 FRONT_LEVEL = 0.5
 #: plateau estimate: the native fraction where D_native = D_foreign / PLATEAU_D_RATIO
@@ -35,12 +39,63 @@ def one_line(message: object) -> str:
 
 
 def check_output_path(path: Path, what: str) -> None:
-    """InputError unless `path` can be created: its folder exists and it is not a folder."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"{path}: cannot write the {what}: folder {folder} does not exist")
-    if path.is_dir():
-        raise InputError(f"{path}: cannot write the {what}: it is a folder")
+    """InputError unless the `what` can be written to `path` (`nppsim.fileio.check_writable`)."""
+    from nppsim.fileio import check_writable
+
+    check_writable(path, what)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True if `a` and `b` name one file: the same resolved path (symlinks and relative paths
+    followed), or, both existing, the same inode (hard links)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_paths(
+    outputs: Sequence[tuple[str, Path | None]],
+    inputs: Sequence[tuple[str, Path | None]] = (),
+) -> None:
+    """InputError (exit 2) before any work unless every output can be written and is neither
+    an input nor another output.
+
+    outputs, inputs: (what, path) pairs, e.g. ("result", OUT.h5), ("case file", CASE.toml);
+    None paths are skipped. Every command lists all it reads (case files, their data files,
+    --initial results, the file it plots or exports) and all it may write (including the
+    partial result written after a failure), so that no output replaces an input.
+    """
+    outs = [(what, Path(p)) for what, p in outputs if p is not None]
+    ins = [(what, Path(p)) for what, p in inputs if p is not None]
+    for k, (what, path) in enumerate(outs):
+        for in_what, source in ins:
+            if _same_file(path, source):
+                raise InputError(
+                    f"{path}: the {what} would overwrite the {in_what} {source}: choose another "
+                    "output name"
+                )
+        for other_what, other in outs[:k]:
+            if _same_file(path, other):
+                raise InputError(
+                    f"{path}: the {what} and the {other_what} would be the same file: give them "
+                    "different names"
+                )
+    for what, path in outs:
+        check_output_path(path, what)
+
+
+def case_inputs(cases: Sequence[Any]) -> list[tuple[str, Path | None]]:
+    """(what, path) of the files `cases` were read from: each case file and the data file of
+    each [[data]] block."""
+    found: list[tuple[str, Path | None]] = []
+    for case in cases:
+        found.append(("case file", getattr(case, "path", None)))
+        for k, block in enumerate(getattr(case, "data", ()) or (), start=1):
+            found.append((f"data file of [[data]] {k}", getattr(block, "file", None)))
+    return found
 
 
 #: suffixes of the HDF5 files that run and sweep write

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from nppsim.cli.common import EXIT_OK, check_output_path, out
+from nppsim.cli.common import EXIT_OK, case_inputs, check_paths, out
 
 
 def block_lines(index: int, spec: Any, prof: Any) -> list[str]:
@@ -74,9 +74,9 @@ def cmd(args: argparse.Namespace) -> int:
     if plot_path is not None:
         from nppsim.plot import figure_format
 
-        check_output_path(plot_path, "figure")
         figure_format(plot_path)
     case = load_case(args.case)
+    check_paths([("figure", plot_path)], case_inputs([case]))
     if not case.data:
         raise InputError(f"{args.case}: no [[data]] block")
     limit = site_density_limit(case)

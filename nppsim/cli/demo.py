@@ -8,7 +8,7 @@ from typing import Any
 
 from nppsim.cli.common import (
     EXIT_OK,
-    check_output_path,
+    check_paths,
     one_line,
     out,
 )
@@ -47,8 +47,8 @@ def cmd(args: argparse.Namespace) -> int:
         from nppsim.plot import figure_format, save_figure
 
         path = Path(args.save)
-        check_output_path(path, "figure")
         figure_format(path)
+        check_paths([("figure", path)])
         save_figure(sed_width_figure(interactive=False), path)
         out(f"wrote {path}")
         return EXIT_OK

@@ -16,6 +16,12 @@ def cmd(args: argparse.Namespace) -> int:
     from nppsim.sweep import is_sweep_file
 
     source = Path(args.source)
+    folder = Path(args.csv)
+    if folder.exists() and not folder.is_dir():
+        from nppsim.errors import InputError
+
+        # an existing file (the exported file itself, say) is never replaced by a folder
+        raise InputError(f"{folder}: --csv must name a folder, and this is a file")
     if _is_fit_file(source):
         from fitting.result import load_fit
 

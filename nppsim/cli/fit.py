@@ -11,7 +11,8 @@ from nppsim.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    check_output_path,
+    case_inputs,
+    check_paths,
     err,
     one_line,
     out,
@@ -73,7 +74,6 @@ def cmd(args: argparse.Namespace) -> int:
     output = (
         Path(args.output) if args.output else Path.cwd() / f"{Path(args.cases[0]).stem}_fit.json"
     )
-    check_output_path(output, "fit")
     suffix = output.suffix.lower()
     if suffix not in FIT_SUFFIXES:
         raise InputError(
@@ -84,7 +84,6 @@ def cmd(args: argparse.Namespace) -> int:
     if plot_path is not None:
         from nppsim.plot import figure_format
 
-        check_output_path(plot_path, "figure")
         figure_format(plot_path)
     if args.starts < 1:
         raise InputError(f"--starts: must be >= 1, got {args.starts}")
@@ -92,6 +91,7 @@ def cmd(args: argparse.Namespace) -> int:
     cases = [load_case(c) for c in args.cases]
     if values:
         cases = [c.with_values(values) for c in cases]
+    check_paths([("fit", output), ("figure", plot_path)], case_inputs(cases))
     progress = _FitProgress(not args.quiet and sys.stderr.isatty())
     try:
         result = fit(

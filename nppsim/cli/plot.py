@@ -9,7 +9,7 @@ from typing import Any
 
 from nppsim.cli.common import (
     EXIT_OK,
-    check_output_path,
+    check_paths,
     out,
 )
 from nppsim.errors import InputError
@@ -59,9 +59,9 @@ def cmd(args: argparse.Namespace) -> int:
 
     source = Path(args.result)
     output = Path(args.output) if args.output else source.with_suffix(".png")
-    check_output_path(output, "figure")
     figure_format(output)
     _refuse_text_input(source)
+    check_paths([("figure", output)], [("plotted file", source)])
     if args.xmax is not None and not (math.isfinite(args.xmax) and args.xmax > 0):
         raise InputError(f"--xmax: must be a depth > 0 nm, got {args.xmax:g}")
     options = {"scale": args.scale, "x_max_nm": args.xmax}

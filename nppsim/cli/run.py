@@ -14,8 +14,9 @@ from nppsim.cli.common import (
     EXIT_OK,
     FRONT_LEVEL,
     announce_cold_compile,
+    case_inputs,
     check_hdf5_suffix,
-    check_output_path,
+    check_paths,
     err,
     load_case_for_run,
     one_line,
@@ -82,16 +83,12 @@ def _save_partial(result: Any, output: Path) -> None:
 def cmd(args: argparse.Namespace) -> int:
     """``nppsim run``: simulate, save HDF5 (and optionally CSV and a figure), print a summary."""
     output = _run_output_path(args)
-    check_output_path(output, "result")
     check_hdf5_suffix(output, "result")
     csv_path = Path(args.csv) if args.csv else None
     plot_path = Path(args.plot) if args.plot else None
-    if csv_path is not None:
-        check_output_path(csv_path, "profile")
     if plot_path is not None:
         from nppsim.plot import figure_format
 
-        check_output_path(plot_path, "figure")
         figure_format(plot_path)
     case = load_case_for_run(args)
     data = ()
@@ -107,6 +104,15 @@ def cmd(args: argparse.Namespace) -> int:
             )
     # a result file that is missing, damaged or does not fit the case: InputError (exit 2)
     initial = Path(args.initial) if args.initial else None
+    check_paths(
+        [
+            ("result", output),
+            ("partial result", partial_path(output)),
+            ("profile", csv_path),
+            ("figure", plot_path),
+        ],
+        [*case_inputs([case]), ("initial result", initial)],
+    )
     from nppsim.simulate import simulate
 
     progress = not args.quiet and sys.stderr.isatty()

@@ -15,8 +15,9 @@ from nppsim.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    case_inputs,
     check_hdf5_suffix,
-    check_output_path,
+    check_paths,
     err,
     load_case_for_run,
     one_line,
@@ -126,13 +127,11 @@ def cmd(args: argparse.Namespace) -> int:
     from nppsim.sweep import SweepInterrupted, sweep
 
     output = Path(args.output) if args.output else Path.cwd() / f"{Path(args.case).stem}_sweep.h5"
-    check_output_path(output, "sweep")
     check_hdf5_suffix(output, "sweep")
     plot_path = Path(args.plot) if args.plot else None
     if plot_path is not None:
         from nppsim.plot import figure_format
 
-        check_output_path(plot_path, "figure")
         figure_format(plot_path)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers: must be >= 1, got {args.workers}")
@@ -148,6 +147,10 @@ def cmd(args: argparse.Namespace) -> int:
         except CaseError as exc:
             raise InputError(f"--vary {key}: {one_line(exc)}") from None
 
+    check_paths(
+        [("sweep", output), ("partial sweep", partial_path(output)), ("figure", plot_path)],
+        case_inputs([case]),
+    )
     client, executor = _dask_executor(args.scheduler) if args.scheduler else (None, None)
     progress = not args.quiet and sys.stderr.isatty()
     try:

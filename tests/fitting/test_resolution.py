@@ -38,6 +38,7 @@ from scipy.special import erfc, ndtr
 
 from fitting import resolution as res
 from fitting.resolution import (
+    MAX_DEPTH_NM,
     GaussianResolution,
     MRIResolution,
     measured_profile,
@@ -463,7 +464,7 @@ def test_invalid_profiles_raise():
     c = np.ones(x.size)
     model = GaussianResolution(1.0)
     with pytest.raises(ValueError, match="depths_nm"):
-        measured_profile(x, c, [x[-1] + 1.0], model)
+        measured_profile(x, c, [2.0 * MAX_DEPTH_NM], model)
     with pytest.raises(ValueError, match="depths_nm"):
         measured_profile(x, c, [-0.1], model)
     with pytest.raises(ValueError, match="shape"):
@@ -493,3 +494,18 @@ def test_depth_order_and_empty_depths():
         order = np.argsort(z)
         np.testing.assert_array_equal(measured_profile(x, c, z[order], model), out[order])
         assert measured_profile(x, c, [], model).shape == (0,)
+
+
+@pytest.mark.parametrize("model", [GaussianResolution(3.0), MRIResolution(2.0, 1.0, 0.5)])
+def test_depths_beyond_the_last_centre_see_the_constant_continuation(model):
+    """A measured point between the last cell centre and the back of the sample (a point at
+    1950 nm of a 2000 nm sample whose last centre is at 1900 nm) is no error: c continues as
+    c[-1] there, so the signal equals that of the profile with an explicit node at the point,
+    and a profile that is constant near the back gives that constant."""
+    x = np.linspace(5.0, 1900.0, 380)
+    c = np.exp(-x / 300.0)
+    z = np.array([100.0, 1899.0, 1950.0])
+    extended = measured_profile(np.append(x, 1950.0), np.append(c, c[-1]), z, model)
+    np.testing.assert_allclose(measured_profile(x, c, z, model), extended, rtol=1e-13, atol=0)
+    flat = np.full(x.size, 0.25)
+    np.testing.assert_allclose(measured_profile(x, flat, [1950.0], model), [0.25], rtol=1e-12)

@@ -16,7 +16,9 @@ from nppsim import loads_case
 from nppsim.case import DataSpec
 from nppsim.errors import DataFileError
 from nppsim.fileio import write_csv_atomic
+from nppsim.profile_table import MAX_PROFILE_LINES
 from nppsim.profiles import MeasuredProfile, profile_from_spec, read_profile
+from nppsim.quantify import MAX_DATA_FRACTION
 from tests import strategies as hs
 
 PROFILE_FILES = Path(__file__).parent / "profile_files"
@@ -723,7 +725,9 @@ def profile_tables(draw: st.DrawFn) -> tuple[str, np.ndarray, dict[str, np.ndarr
     depth = [start]
     for step in steps:
         depth.append(depth[-1] + step)
-    number = st.one_of(hs.bounded_floats(-2.0, 2.0), hs.bounded_floats(-1e30, 1e30))
+    # anything up to the physical limit; beyond it is refused (test_absurd_fractions_are_refused)
+    big = MAX_DATA_FRACTION
+    number = st.one_of(hs.bounded_floats(-2.0, 2.0), hs.bounded_floats(-big, big))
     values = {s: draw(st.lists(number, min_size=n, max_size=n)) for s in species}
 
     def fmt(x: float) -> str:
@@ -760,3 +764,49 @@ def test_random_valid_tables_read_back(table):
     for s, v in values.items():
         np.testing.assert_allclose(p.values[s], v, rtol=1e-12, atol=0.0)
         np.testing.assert_allclose(p.sigma[s], default_sigma(v), rtol=1e-12, atol=0.0)
+
+
+@pytest.mark.parametrize("value", ["1e308", "-1e300", "101", "2.5e3"])
+def test_absurd_fractions_are_refused(tmp_path, value):
+    """A fraction of 1e308 (or anything beyond MAX_DATA_FRACTION times n_bulk) is no
+    measurement: one-line DataFileError naming the file, line and column, not a fit that
+    'succeeds' on it."""
+    path = tmp_path / "p.csv"
+    path.write_text(f"depth_nm,Li,K\n1.0,0.5,0.5\n2.0,{value},0.1\n")
+    with pytest.raises(
+        DataFileError, match=r"p\.csv: line 3: column 'Li': fraction .* not physical"
+    ):
+        read_profile(path)
+
+
+def test_too_many_lines_are_refused_while_reading(tmp_path, monkeypatch):
+    """The line limit is checked chunk by chunk: a file far beyond it is refused after reading
+    about the limit, not after loading it all (here a limit of 1000 lines and 1 kB chunks)."""
+    import nppsim.profile_table as profiles
+
+    monkeypatch.setattr(profiles, "MAX_PROFILE_LINES", 1000)
+    monkeypatch.setattr(profiles, "READ_CHUNK_BYTES", 1024)
+    path = tmp_path / "huge.csv"
+    path.write_text("depth_nm,Li\n" + "".join(f"{i + 1},0.5\n" for i in range(5000)))
+    reads = []
+    real_open = open
+
+    def counting_open(*args, **kwargs):
+        f = real_open(*args, **kwargs)
+        real_read = f.read
+
+        def read(n=-1):
+            chunk = real_read(n)
+            reads.append(len(chunk))
+            return chunk
+
+        f.read = read
+        return f
+
+    monkeypatch.setattr(profiles, "open", counting_open, raising=False)
+    with pytest.raises(DataFileError, match="more than 1,000 lines"):
+        read_profile(path)
+    assert sum(reads) < 0.5 * path.stat().st_size  # stopped soon after the limit
+    path.write_text("depth_nm,Li\n" + "".join(f"{i + 1},0.5\n" for i in range(998)))
+    assert read_profile(path).n_points == 998
+    assert MAX_PROFILE_LINES == 1_000_000

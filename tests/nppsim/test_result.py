@@ -134,8 +134,10 @@ def assert_results_equal(a: Result, b: Result) -> None:
 def test_from_solution_shares_arrays_and_exposes_fractions():
     sol = make_solution()
     res = Result.from_solution(sol, CASE_TOML, "fake K on Li", 2.5)
-    assert res.fractions is sol.fractions
-    assert res.depth_nm is sol.x_centers_nm
+    # read-only views of the solver's arrays: no copy
+    assert np.shares_memory(res.fractions, sol.fractions)
+    assert np.shares_memory(res.depth_nm, sol.x_centers_nm)
+    assert not res.fractions.flags.writeable and not res.depth_nm.flags.writeable
     assert res.species == ("Li", "K")
     assert res.fraction("K").shape == (res.n_times, res.n_cells)
     np.testing.assert_array_equal(res.fraction("Li"), sol.fractions[:, 0, :])
@@ -560,3 +562,22 @@ def test_plot_result_single_column_stacks_the_panels(tmp_path):
     assert tops == sorted(tops, reverse=True)
     legend = panels["profiles"].get_legend()
     assert legend.get_bbox_to_anchor().y0 < panels["profiles"].get_position().y0 * fig.bbox.height
+
+
+def test_result_arrays_are_read_only():
+    """k = res.final_fraction("K"); k *= 100 must not change what the result reports and
+    saves: every array of a Result and of its front record refuses in-place changes."""
+    res = Result.from_solution(make_solution(), CASE_TOML, "fake K on Li", 2.5)
+    depth_before = res.front_depth_nm("K", 0.5)
+    k = res.final_fraction("K")
+    with pytest.raises(ValueError, match="read-only"):
+        k *= 100
+    for name in ("x_faces_nm", "depth_nm", "times_s", "fractions", "potential_V"):
+        assert not getattr(res, name).flags.writeable, name
+    for name in ("time_s", "current_A_cm2", "potential_V", "charge_C_cm2",
+                 "total_current_A_cm2", "total_charge_C_cm2"):  # fmt: skip
+        assert not getattr(res.front, name).flags.writeable, name
+    assert not res.fraction("Li").flags.writeable
+    assert res.front_depth_nm("K", 0.5) == depth_before
+    copy = np.array(k)  # a copy is writable
+    copy *= 2.0

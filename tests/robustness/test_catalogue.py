@@ -119,6 +119,10 @@ PROFILE_ENTRIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "bad_utf16_with_bom.csv": ({}, ("not valid UTF-16 text",)),
     "random_bytes.csv": ({}, ("line 1: cannot split the header into columns",)),
     "binary_png.csv": ({}, ("not a text file (it contains NUL bytes)",)),
+    "absurd_fraction.csv": (
+        {},
+        ("line 3: column 'K': fraction 1e+308 of n_bulk is not physical (more than 100",),
+    ),
 }
 
 
@@ -219,6 +223,47 @@ def _unreadable_data(tmp: Path) -> None:
 
 def _folder(tmp: Path) -> None:
     (tmp / "folder.h5").mkdir()
+
+
+# ---- outputs that would replace an input (or each other): every file made in {tmp} must be
+# byte for byte the same afterwards (test_output_equal_to_an_input_touches_nothing)
+
+
+def _case_copy(tmp: Path) -> None:
+    shutil.copyfile(BAD / "valid_case.toml", tmp / "case.toml")
+    (tmp / "sub").mkdir()
+    (tmp / "link.toml").symlink_to(tmp / "case.toml")
+    os.link(tmp / "case.toml", tmp / "hard.toml")
+
+
+def _fit_copy(tmp: Path) -> None:
+    shutil.copyfile(BAD / "valid_fit_case.toml", tmp / "case.toml")
+    (tmp / "profiles").mkdir()
+    shutil.copyfile(PROFILES / "good.csv", tmp / "profiles" / "good.csv")
+
+
+def _good_result_as(name: str) -> Callable[[Path], None]:
+    def prepare(tmp: Path) -> None:
+        shutil.copyfile(_good_result(tmp), tmp / name)
+
+    return prepare
+
+
+def _set_last_snapshot(dataset: str, value: float) -> Callable[[h5py.File], None]:
+    """The good result with the last snapshot of `dataset` set to `value` in its first cells."""
+
+    def edit(h5: h5py.File) -> None:
+        h5[dataset][-1, :3] = value
+
+    return edit
+
+
+def collision(argv: tuple[str, ...], named: str, *fragments: str, prepare=_case_copy) -> Entry:
+    return Entry(argv, named, fragments, output="", prepare=prepare)
+
+
+RUN_VALID = ("run", "{bad}/valid_case.toml", "--quiet")
+INITIAL = (*RUN_VALID, "-o", "{out}", "--initial", "{tmp}/result_in.h5")
 
 
 CONTROLS = "potential_V, current_density_A_cm2, potential_table_V, current_table_A_cm2"
@@ -613,6 +658,127 @@ CATALOGUE: dict[str, Entry] = {
         "figure.png",
         _damaged(b"FRHP"),
     ),
+    # ---- round two (issue 17): values that passed validation and failed later
+    "n-bulk-tiny": set_value(
+        "sample.n_bulk_cm3=1e-300", "sample.n_bulk_cm3: must be >= 1e+10", "got 1e-300"
+    ),
+    "duration-denormal": set_value(
+        "stage.1.duration_s=1e-310", "stage.1.duration_s: must be >= 1e-09 s"
+    ),
+    "species-name-comma": run_case(
+        "species_name_comma.toml", "species.K,Rb: invalid species name", ", ; \" '"
+    ),
+    "fit-free-whole-number": Entry(
+        ("fit", "{bad}/valid_fit_case.toml", "--free", "species.K.charge", *FIT[2:]),
+        "--free species.K.charge",
+        ("a whole-number setting, not a value a fit can vary",),
+        output="fit.json",
+    ),
+    "initial-nan-fraction": Entry(
+        INITIAL,
+        "{tmp}/result_in.h5",
+        ("the last snapshot's K fraction is nan at depth",),
+        prepare=_edited(_set_last_snapshot("fraction/K", np.nan)),
+    ),
+    "initial-negative-fraction": Entry(
+        INITIAL,
+        "{tmp}/result_in.h5",
+        ("the last snapshot's Li fraction is -0.5",),
+        prepare=_edited(_set_last_snapshot("fraction/Li", -0.5)),
+    ),
+    "initial-50x-fraction": Entry(
+        INITIAL,
+        "{tmp}/result_in.h5",
+        ("the last snapshot's K fraction is 50 ", "in [0, 10]"),
+        prepare=_edited(_set_last_snapshot("fraction/K", 50.0)),
+    ),
+    "initial-nan-potential": Entry(
+        INITIAL,
+        "{tmp}/result_in.h5",
+        ("the last snapshot's potential is nan",),
+        prepare=_edited(_set_last_snapshot("potential_V", np.nan)),
+    ),
+    # ---- an output that is an input, or another output: refused before any work
+    "run-output-is-case": collision(
+        ("run", "{tmp}/case.toml", "-o", "{tmp}/case.toml"),
+        "{tmp}/case.toml",
+        "the result would overwrite the case file",
+    ),
+    "run-output-is-case-symlink": collision(
+        ("run", "{tmp}/case.toml", "-o", "{tmp}/link.toml"),
+        "{tmp}/link.toml",
+        "the result would overwrite the case file",
+    ),
+    "run-output-is-case-hard-link": collision(
+        ("run", "{tmp}/case.toml", "-o", "{tmp}/hard.toml"),
+        "{tmp}/hard.toml",
+        "the result would overwrite the case file",
+    ),
+    "run-output-is-case-dotdot": collision(
+        ("run", "{tmp}/case.toml", "-o", "{tmp}/sub/../case.toml"),
+        "{tmp}/sub/../case.toml",
+        "the result would overwrite the case file",
+    ),
+    "run-csv-is-case": collision(
+        ("run", "{tmp}/case.toml", "-o", "{tmp}/r.h5", "--csv", "{tmp}/case.toml"),
+        "{tmp}/case.toml",
+        "the profile would overwrite the case file",
+    ),
+    "run-csv-is-output": collision(
+        ("run", "{tmp}/case.toml", "-o", "{tmp}/x.h5", "--csv", "{tmp}/x.h5"),
+        "{tmp}/x.h5",
+        "the profile and the result would be the same file",
+    ),
+    "run-plot-is-output": collision(
+        ("run", "{tmp}/case.toml", "-o", "{tmp}/y.png", "--plot", "{tmp}/y.png"),
+        "{tmp}/y.png",
+        "the figure and the result would be the same file",
+    ),
+    "run-output-is-initial": collision(
+        ("run", "{bad}/valid_case.toml", "--initial", "{tmp}/good.h5", "-o", "{tmp}/good.h5"),
+        "{tmp}/good.h5",
+        "the result would overwrite the initial result",
+        prepare=_good_result,
+    ),
+    "fit-output-is-data": collision(
+        (
+            "fit",
+            "{tmp}/case.toml",
+            "--free",
+            "species.K.D_cm2_s",
+            "-o",
+            "{tmp}/profiles/good.csv",
+            "--quiet",
+            "--no-check",
+        ),
+        "{tmp}/profiles/good.csv",
+        "the fit would overwrite the data file of [[data]] 1",
+        prepare=_fit_copy,
+    ),
+    "fit-output-is-case": collision(
+        ("fit", "{tmp}/case.toml", "--free", "species.K.D_cm2_s", "-o", "{tmp}/case.toml"),
+        "{tmp}/case.toml",
+        "the fit would overwrite the case file",
+        prepare=_fit_copy,
+    ),
+    "sweep-output-is-case": collision(
+        (
+            "sweep",
+            "{tmp}/case.toml",
+            "--vary",
+            "sample.temperature_K=340,350",
+            "-o",
+            "{tmp}/case.toml",
+        ),
+        "{tmp}/case.toml",
+        "the sweep would overwrite the case file",
+    ),
+    "plot-output-is-source": collision(
+        ("plot", "{tmp}/r.png", "-o", "{tmp}/r.png"),
+        "{tmp}/r.png",
+        "the figure would overwrite the plotted file",
+        prepare=_good_result_as("r.png"),
+    ),
     "fit-json-broken": plot_entry(
         _write("fit_in.json", b'{"success": true, "parameters": [{"key": '),
         "not an nppsim fit file",
@@ -624,6 +790,7 @@ for _name in PROFILE_ENTRIES:
 
 #: entries also run in a real subprocess (python -m nppsim)
 SUBPROCESS = (
+    "run-output-is-case-symlink",
     "syntax-missing-equals",
     "unknown-key",
     "grid-too-many-cells",
@@ -722,6 +889,23 @@ def test_catalogue_entry_exit_2_with_one_line(entry_id, tmp_path, capsys):
     check_error_line(captured.err, named, entry.fragments)
     assert captured.out == ""
     check_outputs_untouched(out, outdir)
+
+
+COLLISIONS = [i for i in CATALOGUE if CATALOGUE[i].output == "" and "-is-" in i]
+
+
+@pytest.mark.parametrize("entry_id", COLLISIONS)
+def test_output_equal_to_an_input_touches_nothing(entry_id, tmp_path, capsys):
+    """The inputs (and the would-be outputs) are byte for byte as before, and nothing new
+    appears beside them: the check comes before any work."""
+    entry = CATALOGUE[entry_id]
+    argv, _, _, _ = _setup(entry, tmp_path)
+    work = tmp_path / "work"
+    before = {p: p.read_bytes() for p in work.rglob("*") if p.is_file()}
+    assert main(argv) == EXIT_INPUT
+    capsys.readouterr()
+    after = {p: p.read_bytes() for p in work.rglob("*") if p.is_file()}
+    assert after == before
 
 
 @pytest.mark.parametrize("name", list(PROFILE_ENTRIES))
