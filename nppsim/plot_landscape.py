@@ -32,7 +32,13 @@ LOG_FLOOR = 1.0e-3
 PANEL_IN = (4.6, 3.6)
 
 
-def _profile_panel(ax, prof, native: str) -> None:
+def _short(inv: InversionResult, k: int) -> str:
+    """A short label of experiment k: its number and its foreign species."""
+    foreign = "/".join(inv.foreign_D_cm2_s.get(inv.case_names[k], {})) or "?"
+    return f"exp. {k + 1}, {foreign}+"
+
+
+def _profile_panel(ax, prof, index: int) -> None:
     for s in prof.species:
         meas = np.maximum(prof.measured[s], LOG_FLOOR)
         line = ax.plot(prof.depth_nm, prof.model[s], lw=1.6, label=f"{s} model")[0]
@@ -41,7 +47,7 @@ def _profile_panel(ax, prof, native: str) -> None:
     ax.set_ylim(LOG_FLOOR, 1.5)
     ax.set_xlabel("depth (nm)")
     ax.set_ylabel("fraction of n_bulk")
-    ax.set_title(prof.case_name, fontsize=9)
+    ax.set_title(f"exp. {index + 1}: {prof.case_name}", fontsize=8)
     ax.legend(fontsize=7, loc="lower right")
 
 
@@ -62,7 +68,7 @@ def _d_panel(ax, inv: InversionResult) -> None:
     for k, name in enumerate(inv.case_names):
         col = colors[name]
         for sp, d in inv.foreign_D_cm2_s.get(name, {}).items():
-            ax.axhline(d, color=col, ls="--", lw=1.0, label=f"D_{sp} ({name[:18]})")
+            ax.axhline(d, color=col, ls="--", lw=1.0, label=f"D_{sp} ({_short(inv, k)})")
         lo, hi = inv.case_valid_ranges[k]
         if math.isfinite(lo) and math.isfinite(hi):
             y = 10 ** (math.log10(ymin) + 0.04 * (k + 1) * math.log10(ymax / ymin))
@@ -104,7 +110,7 @@ def _sed_panel(ax, inv: InversionResult) -> None:
         part = (Ec >= e_lo) & np.isfinite(dens)
         ax.fill_between(
             Ec[part], 0.0, dens[part], color=f"C{k}", alpha=0.25, lw=0,
-            label=f"emptied (mobile) in {name[:22]}",
+            label=f"emptied (mobile) in {_short(inv, k)}",
         )  # fmt: skip
     ax.axvline(0.0, color="0.5", lw=0.8, ls=":")
     if E.size:
@@ -126,7 +132,8 @@ def plot_inversion(inv: InversionResult, path: str | os.PathLike[str] | None = N
     fig = Figure(figsize=(PANEL_IN[0] * ncols, PANEL_IN[1] * 2), layout="constrained")
     grid = fig.add_gridspec(2, ncols)
     for i, prof in enumerate(profiles):
-        _profile_panel(fig.add_subplot(grid[0, i]), prof, inv.species)
+        index = inv.case_names.index(prof.case_name) if prof.case_name in inv.case_names else i
+        _profile_panel(fig.add_subplot(grid[0, i]), prof, index)
     half = ncols // 2
     _d_panel(fig.add_subplot(grid[1, :half]), inv)
     _sed_panel(fig.add_subplot(grid[1, half:]), inv)
