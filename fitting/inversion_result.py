@@ -187,6 +187,11 @@ class InversionResult:
         lines.append(f"    chi-square         = {self.chi2:.6g}")
         lines.append(f"    reduced chi-square = {self.reduced_chi2:.6g}")
         lines.append(f"    lambda             = {reg['lambda']:.4g} ({reg['criterion']})")
+        if reg.get("at_grid_end"):
+            lines.append(
+                "    (lambda at the top of its grid: the data cannot tell the curve from one "
+                "without second differences)"
+            )
         lines.append(f"    band               = 68 %, {self.band_method}")
         lines.append("[[Curves]]")
         for c in self.curves:

@@ -230,11 +230,15 @@ def _start_theta(cases, species, layout, params, y_ref, n_refs) -> np.ndarray:
     return theta
 
 
-def _valid_range(profiles, native: str, n_refs, case_index: dict[str, int]) -> list[list[float]]:
+def _valid_range(
+    profiles: Sequence[ModelProfile], blocks: Sequence, native: str, n_refs: Sequence[float]
+) -> list[list[float]]:
+    """Per case [lowest, highest] native fraction (of n_ref) of the best-fit simulated profile
+    within the depth window of its data blocks (NaN when no block)."""
     out = [[math.inf, -math.inf] for _ in n_refs]
-    for p in profiles:
-        c = case_index[p.case_name]
-        if native not in p.sim:
+    for p, b in zip(profiles, blocks, strict=True):
+        c = b.case_index
+        if native not in p.sim or not len(p.depth_nm):
             continue
         lo, hi = float(np.min(p.depth_nm)), float(np.max(p.depth_nm))
         inside = (p.sim_depth_nm >= lo) & (p.sim_depth_nm <= hi)
@@ -242,7 +246,7 @@ def _valid_range(profiles, native: str, n_refs, case_index: dict[str, int]) -> l
         if vals.size:
             out[c][0] = min(out[c][0], float(np.min(vals)))
             out[c][1] = max(out[c][1], float(np.max(vals)))
-    return [[max(lo, 0.0), min(hi, 1.0)] for lo, hi in out]
+    return [[max(lo, 0.0), min(hi, 1.0)] if lo <= hi else [math.nan, math.nan] for lo, hi in out]
 
 
 def invert(
@@ -268,13 +272,13 @@ def invert(
     D(n) is inverted (its ``D_cm2_s`` is D_ref, pinned at its pristine fraction n_ref);
     knots: number of knots (placed by `default_knots` from the lowest native fraction of the
     data, at least KNOT_FLOOR, towards 1) or the knot fractions themselves, in (0, 1] (a knot
-    at 1 is the pinned n_ref); split_below: fraction F in (0, 1): each case gets its own curve below
-    F (None: one curve for all cases); free, shared, bounds: freed case keys as in
-    `fitting.fit.fit` (e.g. ``species.K.D_cm2_s``, ``species.*.D_cm2_s``); regularization:
-    lambda (fixed), or None to choose it by GCV with the one-standard-error rule (module
-    docstring); method: solver ("electroneutral",
-    fast, or "npp"); resolution, species_weights: as in `fitting.fit.fit`; max_nfev:
-    least-squares evaluations per fit; seed: of the bootstrap fallback; progress: called as
+    at 1 is the pinned n_ref); split_below: fraction F in (0, 1): each case gets its own curve
+    below F (None: one curve for all cases); free, shared, bounds: freed case keys as in
+    `fitting.fit.fit` (e.g. ``species.K.D_cm2_s``; ``species.*.D_cm2_s`` frees every species'
+    D but the inverted one); regularization: lambda (fixed), or None to choose it by GCV with
+    the one-standard-error rule (module docstring); method: solver ("electroneutral", fast, or
+    "npp"); resolution, species_weights: as in `fitting.fit.fit`; max_nfev: least-squares
+    evaluations per fit; seed: of the bootstrap fallback; progress: called as
     progress(n_simulations, best objective).
 
     Returns an InversionResult (``.save("inv.json")``). Raises InputError (one line) for bad
@@ -434,9 +438,8 @@ def invert(
         )  # fmt: skip
 
     names = [c.meta.name for c in case_list]
-    case_index = {n: i for i, n in enumerate(names)}
     valid = (
-        _valid_range(profiles, species, n_refs, case_index)
+        _valid_range(profiles, model.blocks, species, n_refs)
         if profiles
         else [[math.nan, math.nan] for _ in case_list]
     )
@@ -519,6 +522,9 @@ def invert(
             "criterion": criterion,
             "lambda_grid": LAMBDA_GRID.tolist() if regularization is None else [],
             "gcv": gcv.tolist() if regularization is None else [],
+            # the strongest smoothing of the grid: the data cannot tell the curve from one
+            # with no second differences (a Gaussian SED on the default knots)
+            "at_grid_end": bool(regularization is None and problem.lam >= LAMBDA_GRID[-1]),
             "rounds": rounds,
         },
         band_method=band_method,

@@ -155,7 +155,8 @@ def populated_sed(
 ) -> PopulatedSED:
     """The PSED of any D(n) model and the FWHM of the Gaussian SED fitted to it.
 
-    mobility: object with ``D(n)`` and ``dD_dn(n)`` (cm^2/s; n in the unit of n_ref);
+    mobility: object with ``D(n)`` (cm^2/s; n in the unit of n_ref) and, for an analytic PSED
+    density, ``dD_dn(n)`` (else finite differences over `fractions`);
     D_ref_cm2_s: D at n_ref (cm^2/s); temperature_K: temperature (K); n_ref: pristine density
     (unit of n); vacancy_fraction: v, the fraction of sites empty in the pristine glass
     (N_s = n_ref / (1 - v); an inverted D(n) does not determine it: take the model's, default
@@ -174,7 +175,12 @@ def populated_sed(
         raise ValueError("fractions must be at least two values in (0, 1]")
     n = f * n_ref
     E = fermi_shift_eV(mobility.D, n, D_ref_cm2_s, temperature_K)  # type: ignore[attr-defined]
-    dens = populated_density_per_eV(mobility, n, temperature_K)
+    if hasattr(mobility, "dD_dn"):
+        dens = populated_density_per_eV(mobility, n, temperature_K)
+    else:  # a model with D(n) only: dn/dE_F from finite differences on the given fractions
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dE = np.gradient(E, n)
+            dens = np.where(dE > 0.0, 1.0 / dE, np.nan)
     n_sites = n_ref / (1.0 - vacancy_fraction)
     E0, sigma, rms = fit_gaussian_filling(E, n, n_sites)
     return PopulatedSED(

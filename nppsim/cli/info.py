@@ -58,7 +58,7 @@ def _psed_line(case: Any, sp: Any, mob: Any) -> str:
     from sed.psed import DEFAULT_PSED_FRACTIONS, populated_sed
 
     n_ref = sp.initial_fraction if sp.initial_fraction > 0 else 1.0
-    if sp.sed is not None and sp.sed.reference == "stage_start":
+    if sp.sed is not None and getattr(sp.sed, "reference", "pristine") == "stage_start":
         n_ref = 1.0
     v = sp.sed.vacancy_fraction if sp.sed is not None else PSED_VACANCY_FRACTION
     lo, hi = float(DEFAULT_PSED_FRACTIONS[0]), float(DEFAULT_PSED_FRACTIONS[-1])
