@@ -88,6 +88,8 @@ DIFF_STEP = 3.0e-3
 #: far below its statistical spread sqrt(2 N)
 FTOL = 1.0e-5
 XTOL = 1.0e-5
+#: ftol of the first fit when lambda is chosen (refitted at the chosen lambda if it moves)
+FTOL_FIRST = 1.0e-3
 #: the criterion that chooses lambda (reported in the result)
 CRITERION = "GCV (generalised cross-validation, linearised at the optimum)"
 #: first lambda, and the grid on which GCV is evaluated (chi^2 units per decade^2)
@@ -187,7 +189,7 @@ class _Problem:
         return np.concatenate([r, reg])
 
 
-def _solve(problem: _Problem, theta0: np.ndarray, max_nfev: int):
+def _solve(problem: _Problem, theta0: np.ndarray, max_nfev: int, tol: float = FTOL):
     lo, hi = problem.layout.bounds()
     return least_squares(
         problem,
@@ -195,7 +197,7 @@ def _solve(problem: _Problem, theta0: np.ndarray, max_nfev: int):
         bounds=(lo, hi),
         method="trf",
         diff_step=DIFF_STEP,
-        ftol=FTOL,
+        ftol=tol,
         xtol=XTOL,
         gtol=1.0e-10,
         max_nfev=max_nfev,
@@ -367,7 +369,10 @@ def invert(
     interrupted = False
     try:
         for round_ in range(LAMBDA_ROUNDS if regularization is None else 1):
-            res = _solve(problem, theta, max_nfev)
+            # a first fit that only serves to place lambda stops earlier (the GCV step is
+            # linearised anyway); the fit that is kept runs to FTOL
+            tol = FTOL if regularization is not None or round_ > 0 else FTOL_FIRST
+            res = _solve(problem, theta, max_nfev, tol)
             theta = res.x
             message = str(res.message)
             N = model.n_points
@@ -379,6 +384,14 @@ def invert(
             lam_new = gcv_choice(LAMBDA_GRID, gcv, N)
             log.info("lambda %.3g -> GCV optimum %.3g", problem.lam, lam_new)
             if abs(math.log(lam_new / problem.lam)) <= math.log(LAMBDA_REFIT_FACTOR):
+                if tol != FTOL:  # lambda stays: finish the loose first fit
+                    res = _solve(problem, theta, max_nfev, FTOL)
+                    theta = res.x
+                    message = str(res.message)
+                    rounds.append(
+                        {"lambda": problem.lam, "chi2": float(res.fun[:N] @ res.fun[:N]),
+                         "nfev": int(res.nfev)}
+                    )  # fmt: skip
                 break
             if round_ == LAMBDA_ROUNDS - 1:
                 warnings.append(

@@ -232,3 +232,16 @@ def test_split_below_gives_each_case_its_own_low_curve():
     for c in res.curves:
         f = 0.1
         assert abs(math.log10(res.D_at(f, c.case)) - math.log10(TRUTH.D(f))) < 0.5
+
+
+@pytest.mark.slow
+def test_npp_solver_gives_the_same_curve(tiny):
+    """--solver npp: the full solver's inversion of the tiny problem agrees with the
+    electroneutral one at the knots the profile constrains (0.1 decades)."""
+    res_en, _ = tiny
+    res = invert(inv_case("rb"), "Li", knots=3, free=["species.Rb.D_cm2_s"],
+                 regularization=10.0, method="npp")  # fmt: skip
+    assert res.success and res.method == "npp"
+    assert res.reduced_chi2 < 1.5
+    k = res.curve.knots[:2]
+    np.testing.assert_allclose(np.log10(res.D_at(k)), np.log10(res_en.D_at(k)), atol=0.1)
