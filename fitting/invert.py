@@ -474,6 +474,7 @@ def invert(
         if draws is not None:
             ys = np.array([curve_of(th, c).log10_D_of_fraction(fraction) for th in draws])
             lo, hi = np.percentile(ys, [15.865, 84.135], axis=0)
+            lo, hi = np.minimum(lo, y), np.maximum(hi, y)  # the band holds the curve
             fw = [psed_summary(curve_of(th, c), d_ref, T, n_refs[c], vac, None, psed_range)
                   ["fwhm_eV"] for th in draws[:50]]  # fmt: skip
             summary["fwhm_stderr_eV"] = float(np.std(fw))

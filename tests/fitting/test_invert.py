@@ -245,3 +245,37 @@ def test_npp_solver_gives_the_same_curve(tiny):
     assert res.reduced_chi2 < 1.5
     k = res.curve.knots[:2]
     np.testing.assert_allclose(np.log10(res.D_at(k)), np.log10(res_en.D_at(k)), atol=0.1)
+
+
+def test_bootstrap_draws_of_a_linear_problem():
+    """The bootstrap fallback on a linear problem: draws stay inside the bounds (increments
+    >= 0), and for a well-determined unconstrained parameter their spread is the Jacobian's
+    standard error."""
+    from fitting.knots import bootstrap_draws
+
+    rng = np.random.default_rng(7)
+    lay = KnotLayout(np.array([0.2, 0.5]), 1, None, 1)  # theta = [a_0, a_1, u]
+    J = rng.standard_normal((400, 3))
+    theta = np.array([0.0, 1.0, 0.5])  # a_0 held at its bound 0
+    draws = bootstrap_draws(J, np.zeros(400), lay, theta, lam=0.0, red=1.0, seed=1)
+    lo, hi = lay.bounds()
+    assert np.all(draws >= lo - 1e-12) and np.all(draws <= hi + 1e-12)
+    cov = np.linalg.inv(J.T @ J)
+    assert np.std(draws[:, 2]) == pytest.approx(math.sqrt(cov[2, 2]), rel=0.2)
+    assert np.min(draws[:, 0]) >= 0.0 and np.mean(draws[:, 0] > 0.0) > 0.2
+
+
+@pytest.mark.slow
+def test_singular_jacobian_falls_back_to_the_bootstrap(monkeypatch):
+    """When the Jacobian counts as singular, the band comes from the bootstrap: still ordered
+    around the curve, with a finite FWHM error."""
+    import fitting.invert as fi
+
+    monkeypatch.setattr(fi, "SINGULAR_RTOL", 1.0)  # every Jacobian counts as singular
+    res = invert(inv_case("rb"), "Li", knots=3, free=["species.Rb.D_cm2_s"], regularization=10.0)
+    assert res.band_method.startswith("bootstrap")
+    c = res.curve
+    assert np.all(c.D_low_cm2_s <= c.D_cm2_s * (1 + 1e-9))
+    assert np.all(c.D_high_cm2_s >= c.D_cm2_s * (1 - 1e-9))
+    assert math.isfinite(c.sed["fwhm_stderr_eV"])
+    assert math.isfinite(res["species.Rb.D_cm2_s"].stderr)
