@@ -24,8 +24,11 @@ linearisation at the optimum: GCV(lambda) = N |r_lin(lambda)|^2 / (N - tr H(lamb
 H = J (J^T J + lambda M^T M)^-1 J^T over the parameters not held at a bound, evaluated on
 LAMBDA_GRID without new simulations, with the one-standard-error rule (`gcv_choice`: the
 largest lambda within sqrt(2/N) of the minimum score, the smoothest curve the data cannot tell
-from the best). The fit is repeated (warm start) at the chosen lambda when it moved by more
-than LAMBDA_REFIT_FACTOR (at most LAMBDA_ROUNDS fits).
+from the best). The fit is repeated at the chosen lambda when it moved by more than
+LAMBDA_REFIT_FACTOR (at most LAMBDA_ROUNDS fits), starting from the linearised solution at that
+lambda. Cost savers: the freed keys are fitted first with the starting curve held (a key such as
+a foreign D re-simulates only its own case), and the first fit, which only places lambda, stops
+at FTOL_FIRST.
 
 Band (68 %): the covariance reduced_chi2 (J_a^T J_a)^-1 of the augmented Jacobian J_a (data and
 regularisation rows) at the optimum, propagated to log10 D at every output fraction (and to the
@@ -61,6 +64,7 @@ from fitting.knots import (
     default_knots,
     gcv_choice,
     gcv_curve,
+    linearised_step,
 )
 from fitting.parameters import FreeParameter, case_values, expand_parameters
 from fitting.result import FittedParameter
@@ -202,6 +206,27 @@ def _solve(problem: _Problem, theta0: np.ndarray, max_nfev: int, tol: float = FT
         gtol=1.0e-10,
         max_nfev=max_nfev,
     )
+
+
+def _prefit_keys(problem: _Problem, theta: np.ndarray, max_nfev: int) -> np.ndarray:
+    """theta with the freed keys fitted while the starting curve is held: a cheap first stage
+    (a key such as a foreign D re-simulates only its own case), from which the joint fit
+    needs fewer iterations of its costlier Jacobian."""
+    n_inc = problem.layout.n_inc
+    fixed = theta.copy()
+
+    def residuals(u: np.ndarray) -> np.ndarray:
+        full = fixed.copy()
+        full[n_inc:] = u
+        return problem(full)
+
+    res = least_squares(
+        residuals, np.clip(theta[n_inc:], 0.0, 1.0), bounds=(0.0, 1.0), method="trf",
+        diff_step=DIFF_STEP, ftol=FTOL_FIRST, xtol=XTOL, max_nfev=max_nfev,
+    )  # fmt: skip
+    out = theta.copy()
+    out[n_inc:] = res.x
+    return out
 
 
 def _start_theta(cases, species, layout, params, y_ref, n_refs) -> np.ndarray:
@@ -368,6 +393,8 @@ def invert(
     message = "done"
     interrupted = False
     try:
+        if params:
+            theta = _prefit_keys(problem, theta, max_nfev)
         for round_ in range(LAMBDA_ROUNDS if regularization is None else 1):
             # a first fit that only serves to place lambda stops earlier (the GCV step is
             # linearised anyway); the fit that is kept runs to FTOL
@@ -380,7 +407,8 @@ def invert(
             rounds.append({"lambda": problem.lam, "chi2": float(r @ r), "nfev": int(res.nfev)})
             if regularization is not None:
                 break
-            gcv = gcv_curve(J, r, layout.M, theta, ~active_mask(theta, layout), LAMBDA_GRID)
+            free_mask = ~active_mask(theta, layout)
+            gcv = gcv_curve(J, r, layout.M, theta, free_mask, LAMBDA_GRID)
             lam_new = gcv_choice(LAMBDA_GRID, gcv, N)
             log.info("lambda %.3g -> GCV optimum %.3g", problem.lam, lam_new)
             if abs(math.log(lam_new / problem.lam)) <= math.log(LAMBDA_REFIT_FACTOR):
@@ -399,6 +427,11 @@ def invert(
                     f"the curve is the fit with lambda = {problem.lam:.3g}"
                 )
                 break
+            # start the refit from the linearised solution at the new lambda (clipped to the
+            # bounds): the data directions are already fitted, the smoothing step is linear
+            lo, hi = layout.bounds()
+            step = linearised_step(J, r, layout.M, theta, free_mask, lam_new)
+            theta = np.clip(theta + step, lo, hi)
             problem.lam = lam_new
     except KeyboardInterrupt:
         interrupted = True

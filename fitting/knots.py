@@ -26,6 +26,7 @@ __all__ = [
     "default_knots",
     "gcv_choice",
     "gcv_curve",
+    "linearised_step",
 ]
 
 #: upper bound of one increment of log10 D between neighbouring knots (decades)
@@ -155,6 +156,19 @@ def gcv_curve(
         tr = float(np.trace(Ainv @ JtJ))
         out[i] = N * float(r_lin @ r_lin) / max(N - tr, 1.0) ** 2
     return out
+
+
+def linearised_step(
+    J: np.ndarray, r: np.ndarray, M: np.ndarray, theta: np.ndarray, free: np.ndarray,
+    lam: float,
+) -> np.ndarray:  # fmt: skip
+    """The Gauss-Newton step delta (zero for the parameters held at a bound) that minimises
+    |r + J delta|^2 + lam |M (theta + delta)|^2 (arguments as in `gcv_curve`)."""
+    Jf, Mf = J[:, free], M[:, free]
+    delta = np.zeros(theta.size)
+    A = Jf.T @ Jf + lam * (Mf.T @ Mf)
+    delta[free] = -np.linalg.pinv(A) @ (Jf.T @ r + lam * (Mf.T @ (M @ theta)))
+    return delta
 
 
 def gcv_choice(lambdas: np.ndarray, gcv: np.ndarray, n_points: int) -> float:
