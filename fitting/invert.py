@@ -49,13 +49,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from scipy.ndimage import median_filter
 from scipy.optimize import least_squares
 
 from fitting.forward import FAILED_RESIDUAL, ForwardModel, ModelProfile, as_case_list
 from fitting.inversion_result import CurveResult, InversionResult, psed_summary
 from fitting.knots import (
-    INCREMENT_MAX_DECADES,
     KnotLayout,
     active_mask,
     bootstrap_draws,
@@ -65,12 +63,14 @@ from fitting.knots import (
     gcv_choice,
     gcv_curve,
     linearised_step,
+    lowest_fraction,
+    start_theta,
 )
 from fitting.parameters import FreeParameter, case_values, expand_parameters
 from fitting.result import FittedParameter
 from nppsim.case import Case
 from nppsim.errors import InputError, SimulationError
-from sed import GaussianSED, MonotoneLogDCurve, SEDMobility
+from sed import MonotoneLogDCurve
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,6 @@ __all__ = ["DEFAULT_KNOTS", "default_knots", "invert"]
 
 #: knots when none are given
 DEFAULT_KNOTS = 6
-#: the first default knot is the lowest native fraction the data show, but not below this:
-#: below 1 % of n_ref a profile hardly depends on D (the ions there no longer move)
-KNOT_FLOOR = 0.01
-#: ... nor above this (a case with a high plateau still gets knots over most of the range)
-KNOT_CEILING = 0.5
-#: median filter (points) applied to a measured native profile before taking its minimum
-KNOT_SMOOTH_POINTS = 5
 #: finite-difference step of least_squares (relative; ~0.003-0.03 decades of D): large against
 #: the solver's tolerance noise (~1e-5 in fractions), small against the curvature
 DIFF_STEP = 3.0e-3
@@ -108,24 +101,6 @@ SINGULAR_RTOL = 1.0e-8
 N_OUTPUT = 200
 #: vacancy fraction (knot placement, PSED) of a species without an SED (MODEL.md's default)
 DEFAULT_VACANCY_FRACTION = 0.10
-#: starting curve of a native species with a constant D: a Gaussian SED of this FWHM (eV)
-START_FWHM_EV = 0.25
-
-
-def _lowest_fraction(model: ForwardModel, native: str, n_refs: Sequence[float]) -> float:
-    lows = []
-    for b in model.blocks:
-        prof = b.profile
-        if native in prof.species:
-            vals = np.asarray(prof.values[native], dtype=float)
-        else:
-            vals = 1.0 - sum(np.asarray(prof.values[s], dtype=float) for s in prof.species)
-        if vals.size:
-            size = min(KNOT_SMOOTH_POINTS, vals.size)
-            lows.append(float(np.min(median_filter(vals, size=size, mode="nearest"))))
-            lows[-1] /= n_refs[b.case_index]
-    low = min(lows) if lows else KNOT_FLOOR
-    return float(min(max(low, KNOT_FLOOR), KNOT_CEILING))
 
 
 class _Problem:
@@ -229,34 +204,6 @@ def _prefit_keys(problem: _Problem, theta: np.ndarray, max_nfev: int) -> np.ndar
     return out
 
 
-def _start_theta(cases, species, layout, params, y_ref, n_refs) -> np.ndarray:
-    from nppsim.simulate import mobility_for
-
-    theta = np.zeros(layout.size)
-    for c, case in enumerate(cases):
-        sp = next(s for s in case.species if s.name == species)
-        if sp.sed is not None or sp.D_table is not None:
-            mob = mobility_for(case, sp)
-        else:
-            mob = SEDMobility(
-                GaussianSED(START_FWHM_EV), sp.D_cm2_s, sp.initial_fraction,
-                case.sample.temperature_K,
-            )  # fmt: skip
-        d = np.asarray(mob.D(layout.knots * n_refs[c]), dtype=float)
-        y = np.log10(np.maximum(d, 1e-300))
-        inc = np.diff(np.append(y, y_ref))
-        inc = np.clip(inc, 0.0, INCREMENT_MAX_DECADES)
-        for k in range(layout.K):
-            if k >= layout.ks:
-                if c == 0:
-                    theta[k - layout.ks] = inc[k]
-            else:
-                theta[layout.n_shared + c * layout.ks + k] = inc[k]
-    for i, p in enumerate(params):
-        theta[layout.n_inc + i] = p.to_internal(p.initial)
-    return theta
-
-
 def _valid_range(
     profiles: Sequence[ModelProfile], blocks: Sequence, native: str, n_refs: Sequence[float]
 ) -> list[list[float]]:
@@ -298,15 +245,16 @@ def invert(
     cases: one case or several with ``[[data]]`` blocks; species: the native species whose
     D(n) is inverted (its ``D_cm2_s`` is D_ref, pinned at its pristine fraction n_ref);
     knots: number of knots (placed by `default_knots` from the lowest native fraction of the
-    data, at least KNOT_FLOOR, towards 1) or the knot fractions themselves, in (0, 1] (a knot
-    at 1 is the pinned n_ref); split_below: fraction F in (0, 1): each case gets its own curve
-    below F (None: one curve for all cases); free, shared, bounds: freed case keys as in
-    `fitting.fit.fit` (e.g. ``species.K.D_cm2_s``; ``species.*.D_cm2_s`` frees every species'
-    D but the inverted one); regularization: lambda (fixed), or None to choose it by GCV with
-    the one-standard-error rule (module docstring); method: solver ("electroneutral", fast, or
-    "npp"); resolution, species_weights: as in `fitting.fit.fit`; max_nfev: least-squares
-    evaluations per fit; seed: of the bootstrap fallback; progress: called as
-    progress(n_simulations, best objective).
+    data, at least `fitting.knots.KNOT_FLOOR`, towards 1) or the knot fractions themselves,
+    in (0, 1] (a knot at 1 is the pinned n_ref); split_below: fraction F in (0, 1): each
+    case gets its own curve below F (None: one curve for all cases); free, shared, bounds:
+    freed case keys as in `fitting.fit.fit` (e.g. ``species.K.D_cm2_s``;
+    ``species.*.D_cm2_s`` frees every species' D but the inverted one); regularization:
+    lambda (fixed), or None to choose it by GCV with the one-standard-error rule (module
+    docstring); method: solver ("electroneutral", fast, or "npp"); resolution,
+    species_weights: as in `fitting.fit.fit`; max_nfev: least-squares evaluations per fit;
+    seed: of the bootstrap fallback; progress: called as progress(n_simulations, best
+    objective).
 
     Returns an InversionResult (``.save("inv.json")``). Raises InputError (one line) for bad
     input: unknown or non-native species, knots outside (0, 1] or fewer than 2, split_below
@@ -368,7 +316,7 @@ def invert(
     n_refs = [next(s for s in c.species if s.name == species).initial_fraction for c in case_list]
     vac = sp0.sed.vacancy_fraction if sp0.sed is not None else DEFAULT_VACANCY_FRACTION
     if isinstance(knot_spec, int):
-        knot_x = default_knots(knot_spec, _lowest_fraction(model, species, n_refs), vac)
+        knot_x = default_knots(knot_spec, lowest_fraction(model, species, n_refs), vac)
     else:
         knot_x = knot_spec
     if split_below is not None and not np.any(knot_x < split_below):
@@ -380,7 +328,7 @@ def invert(
         )
     y_ref = math.log10(d_ref)
     problem = _Problem(model, layout, params, species, y_ref, d_ref, n_refs, progress)
-    theta = _start_theta(case_list, species, layout, params, y_ref, n_refs)
+    theta = start_theta(case_list, species, layout, params, y_ref, n_refs)
 
     warnings: list[str] = []
     rounds: list[dict] = []

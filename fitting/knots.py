@@ -1,6 +1,7 @@
 """Knots, parameter layout, regularisation and lambda choice of the D(n) inversion.
 
-See `fitting.invert` for the method. Here: where the knots go (`default_knots`, `check_knots`),
+See `fitting.invert` for the method. Here: where the knots go (`default_knots`, `check_knots`,
+`lowest_fraction`) and where the parameters start (`start_theta`),
 how the parameter vector theta maps to log10 D at the knots of every case (`KnotLayout`, with
 its second-difference regularisation matrix), the GCV score of lambda on the linearised problem
 (`gcv_curve`, `gcv_choice`), and the helpers of the band (`curve_gradient`, `bootstrap_draws`).
@@ -12,10 +13,13 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy.ndimage import median_filter
 from scipy.optimize import lsq_linear
 from scipy.special import ndtr, ndtri
 
+from fitting.forward import ForwardModel
 from nppsim.errors import InputError
+from sed import GaussianSED, SEDMobility
 
 __all__ = [
     "KnotLayout",
@@ -27,8 +31,19 @@ __all__ = [
     "gcv_choice",
     "gcv_curve",
     "linearised_step",
+    "lowest_fraction",
+    "start_theta",
 ]
 
+#: the first default knot is the lowest native fraction the data show, but not below this:
+#: below 1 % of n_ref a profile hardly depends on D (the ions there no longer move)
+KNOT_FLOOR = 0.01
+#: ... nor above this (a case with a high plateau still gets knots over most of the range)
+KNOT_CEILING = 0.5
+#: median filter (points) applied to a measured native profile before taking its minimum
+KNOT_SMOOTH_POINTS = 5
+#: starting curve of a native species with a constant D: a Gaussian SED of this FWHM (eV)
+START_FWHM_EV = 0.25
 #: upper bound of one increment of log10 D between neighbouring knots (decades)
 INCREMENT_MAX_DECADES = 10.0
 #: an increment below this (decades) counts as held at its bound 0 (an active constraint)
@@ -232,3 +247,55 @@ def active_mask(theta: np.ndarray, layout: KnotLayout) -> np.ndarray:
     lo, hi = layout.bounds()
     span = hi - lo
     return (theta - lo <= AT_ZERO * span) | (hi - theta <= AT_ZERO * span)
+
+
+def lowest_fraction(model: ForwardModel, native: str, n_refs: Sequence[float]) -> float:
+    """The lowest native fraction (of n_ref) the data blocks show (median-filtered; 1 minus the
+    other species where the native one is not measured), clipped to [KNOT_FLOOR,
+    KNOT_CEILING]: where the default knots start."""
+    lows = []
+    for b in model.blocks:
+        prof = b.profile
+        if native in prof.species:
+            vals = np.asarray(prof.values[native], dtype=float)
+        else:
+            vals = 1.0 - sum(np.asarray(prof.values[s], dtype=float) for s in prof.species)
+        if vals.size:
+            size = min(KNOT_SMOOTH_POINTS, vals.size)
+            lows.append(float(np.min(median_filter(vals, size=size, mode="nearest"))))
+            lows[-1] /= n_refs[b.case_index]
+    low = min(lows) if lows else KNOT_FLOOR
+    return float(min(max(low, KNOT_FLOOR), KNOT_CEILING))
+
+
+def start_theta(
+    cases: Sequence, species: str, layout: KnotLayout, params: Sequence, y_ref: float,
+    n_refs: Sequence[float],
+) -> np.ndarray:  # fmt: skip
+    """The starting theta: the increments of the species' own D(n) at the knots (its SED or
+    table; a START_FWHM_EV Gaussian SED for a constant D), the freed keys at their case values."""
+    from nppsim.simulate import mobility_for
+
+    theta = np.zeros(layout.size)
+    for c, case in enumerate(cases):
+        sp = next(s for s in case.species if s.name == species)
+        if sp.sed is not None or sp.D_table is not None:
+            mob = mobility_for(case, sp)
+        else:
+            mob = SEDMobility(
+                GaussianSED(START_FWHM_EV), sp.D_cm2_s, sp.initial_fraction,
+                case.sample.temperature_K,
+            )  # fmt: skip
+        d = np.asarray(mob.D(layout.knots * n_refs[c]), dtype=float)
+        y = np.log10(np.maximum(d, 1e-300))
+        inc = np.diff(np.append(y, y_ref))
+        inc = np.clip(inc, 0.0, INCREMENT_MAX_DECADES)
+        for k in range(layout.K):
+            if k >= layout.ks:
+                if c == 0:
+                    theta[k - layout.ks] = inc[k]
+            else:
+                theta[layout.n_shared + c * layout.ks + k] = inc[k]
+    for i, p in enumerate(params):
+        theta[layout.n_inc + i] = p.to_internal(p.initial)
+    return theta
