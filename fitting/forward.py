@@ -153,7 +153,11 @@ class ForwardModel:
             if isinstance(hit, str):
                 raise SimulationError(hit)
             return hit
-        run = case.with_values({"solver.n_output": FIT_N_OUTPUT})
+        run = (
+            case
+            if case.solver.n_output == FIT_N_OUTPUT
+            else case.with_values({"solver.n_output": FIT_N_OUTPUT})
+        )
         self.n_simulations += 1
         try:
             res = simulate(run, method=self.method)

@@ -7,6 +7,7 @@ Public API::
     res.depth_nm, res.times_s, res.fraction("Li")
     res.save("out.h5"); same = nppsim.load_result("out.h5")
     fit = nppsim.fit(case_with_data, free=["species.Li.sed.fwhm_eV", "species.K.D_cm2_s"])
+    inv = nppsim.invert([case_k, case_rb], "Li", free=["species.*.D_cm2_s"])  # D(n), PSED
     print(fit.report())
     prof = nppsim.read_profile("profile.csv", columns={"Li": "Li", "K": "K"})
     sw = nppsim.sweep(case, {"species.Li.sed.fwhm_eV": [0.15, 0.2, 0.25]})  # parallel
@@ -46,6 +47,7 @@ from .transport import (
 )
 
 if TYPE_CHECKING:
+    from fitting.inversion_result import InversionResult
     from fitting.result import FitResult
 
 
@@ -61,6 +63,27 @@ def fit(
     from fitting.fit import fit as _fit
 
     return _fit(cases, free, shared, **options)
+
+
+def invert(
+    cases: Case | Sequence[Case],
+    species: str = "Li",
+    knots: int | Sequence[float] = 6,
+    split_below: float | None = None,
+    free: Sequence[str] = (),
+    **options: Any,
+) -> InversionResult:
+    """Invert measured profiles for the native D(n); see `fitting.invert.invert`.
+
+    cases: a Case or a list of cases with ``[[data]]`` blocks; species: the native species
+    whose D(n) is inverted (D_ref = its D_cm2_s, pinned at its pristine fraction); knots: number
+    of knots or their fractions of n_ref; split_below: fraction below which each case gets its
+    own curve (None: one curve); free: freed case keys (e.g. ``species.K.D_cm2_s``). Returns a
+    `fitting.inversion_result.InversionResult` (``.report()``, ``.save("inv.json")``).
+    """
+    from fitting.invert import invert as _invert
+
+    return _invert(cases, species, knots, split_below, free, **options)
 
 
 def load_fit(path: str | os.PathLike[str]) -> FitResult:
@@ -93,6 +116,7 @@ __all__ = [
     "fit",
     "fit_arrhenius",
     "haven_ratio",
+    "invert",
     "load_case",
     "load_fit",
     "load_result",

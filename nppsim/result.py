@@ -7,6 +7,7 @@ writes the layout of INTERFACES.md ("HDF5 result layout"); `load_result` reads i
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import platform
@@ -39,8 +40,12 @@ SWEEP_MARKER_ATTR = "sweep_keys"
 FOREIGN_INITIAL_MEAN_MAX = 0.5
 
 
+@functools.lru_cache(maxsize=1)
 def package_version() -> str:
-    """Installed version of nppsim, or "0+unknown" when running from a source tree."""
+    """Installed version of nppsim, or "0+unknown" when running from a source tree.
+
+    Cached: reading the installed metadata costs ~10 ms, as much as a fast simulation, and
+    a fit or an inversion creates hundreds of results."""
     try:
         return _importlib_metadata.version("nppsim")
     except _importlib_metadata.PackageNotFoundError:
@@ -49,6 +54,11 @@ def package_version() -> str:
 
 def library_versions() -> dict[str, str]:
     """Versions of python and of the numerical libraries ("not installed" when absent)."""
+    return dict(_library_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for dist in RECORDED_DISTRIBUTIONS:
         try:

@@ -13,6 +13,9 @@ Modules:
   exponential tail, tabulated), with cdf and inverse cdf.
 - :mod:`sed.fermi`: Fermi-Dirac filling and its tabulated inverse E_F(n).
 - :mod:`sed.mobility`: the D(n) models (constant, SED, tabulated) and the ``Mobility`` protocol.
+- :mod:`sed.monotone`: the free-form monotone D(n) (log D at knots, PCHIP) that ``nppsim invert``
+  fits.
+- :mod:`sed.psed`: the populated SED (PSED) and its Gaussian FWHM from any D(n).
 - :mod:`sed.table`: the ``KernelTable`` the compiled solver evaluates, and its numpy reference
   ``evaluate_table``.
 
@@ -41,6 +44,8 @@ from .mobility import (
     SEDMobility,
     TabulatedMobility,
 )
+from .monotone import MonotoneLogDCurve
+from .psed import PopulatedSED, fermi_shift_eV, populated_density_per_eV, populated_sed
 from .shapes import (
     BoxSED,
     ExponentialTailSED,
@@ -76,6 +81,8 @@ __all__ = [
     "GaussianSED",
     "KernelTable",
     "Mobility",
+    "MonotoneLogDCurve",
+    "PopulatedSED",
     "SEDMobility",
     "SiteEnergyDistribution",
     "TabulatedMobility",
@@ -83,7 +90,10 @@ __all__ = [
     "build_log_table",
     "evaluate_table",
     "fermi_dirac",
+    "fermi_shift_eV",
     "filled_fraction",
     "fwhm_to_sigma",
+    "populated_density_per_eV",
+    "populated_sed",
     "thermal_energy_eV",
 ]

@@ -68,7 +68,7 @@ def test_readme_shell_commands(workdir):
     assert (workdir / "lbo_k.h5").is_file() and (workdir / "lbo_k.png").is_file()
     header = (workdir / "lbo_k.csv").read_text().splitlines()[0]
     assert header == "depth_nm,Li,K"
-    for name in ("sweep.h5", "d_sweep.h5", "sweep.png"):
+    for name in ("sweep.h5", "d_sweep.h5", "sweep.png", "inv_rb.json", "inv_rb.png"):
         assert (workdir / name).is_file(), name
 
 
@@ -77,7 +77,7 @@ def test_readme_python_blocks(workdir):
     for block in _blocks("python"):
         exec(compile(block, "README.md", "exec"), {})
     for name in ("short.h5", "rb_stage.h5", "fwhm_sweep.h5", "fwhm_sweep.png",
-                 "sed_width_wide.png", "joint_fit.json"):  # fmt: skip
+                 "sed_width_wide.png", "joint_fit.json", "inv_rb_api.json"):  # fmt: skip
         assert (workdir / name).is_file(), name
 
 

@@ -1,4 +1,4 @@
-"""The command line: ``nppsim run | info | data | fit | sweep | plot | export | demo``
+"""The command line: ``nppsim run | info | data | fit | invert | sweep | plot | export | demo``
 (also ``python -m nppsim``).
 
 One module per subcommand, each with ``add_parser(sub)`` and ``cmd(args)``; this module builds the
@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from nppsim.cli import data, demo, export, fit, info, plot, run, sweep
+from nppsim.cli import data, demo, export, fit, info, invert, plot, run, sweep
 from nppsim.cli.common import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -65,7 +65,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: the subcommands, in the order ``nppsim --help`` lists them
-SUBCOMMANDS = (run, info, data, fit, sweep, plot, export, demo)
+SUBCOMMANDS = (run, info, data, fit, invert, sweep, plot, export, demo)
 #: loggers whose messages the command line shows on stderr
 CLI_LOGGERS = ("nppsim", "solvers", "sed", "fitting")
 

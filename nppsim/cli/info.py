@@ -18,6 +18,8 @@ from nppsim.cli.common import (
 
 #: native fractions of n_bulk at which ``nppsim info`` tabulates D(n)
 INFO_FRACTIONS = (1.0, 0.8, 0.6, 0.4, 0.2, 0.1, 0.05, 0.02, 0.01)
+#: vacancy fraction assumed for the PSED of a tabulated D(n) (MODEL.md's default)
+PSED_VACANCY_FRACTION = 0.10
 
 
 def _evaluate(fn: Any, xs: Sequence[float]) -> list[float]:
@@ -51,6 +53,30 @@ def _describe_sed(sed: Any) -> str:
     return ", ".join(parts)
 
 
+def _psed_line(case: Any, sp: Any, mob: Any) -> str:
+    """The FWHM of the Gaussian fitted to the populated SED that this D(n) implies."""
+    from sed.psed import DEFAULT_PSED_FRACTIONS, populated_sed
+
+    n_ref = sp.initial_fraction if sp.initial_fraction > 0 else 1.0
+    if sp.sed is not None and getattr(sp.sed, "reference", "pristine") == "stage_start":
+        n_ref = 1.0
+    v = sp.sed.vacancy_fraction if sp.sed is not None else PSED_VACANCY_FRACTION
+    lo, hi = float(DEFAULT_PSED_FRACTIONS[0]), float(DEFAULT_PSED_FRACTIONS[-1])
+    try:
+        d_ref = float(mob.D(n_ref))
+        psed = populated_sed(
+            mob, D_ref_cm2_s=d_ref, temperature_K=case.sample.temperature_K, n_ref=n_ref,
+            vacancy_fraction=v,
+        )  # fmt: skip
+    except ValueError as exc:
+        return f"PSED of {sp.name}: not defined ({exc})"
+    return (
+        f"PSED of {sp.name} (E_F - E_F(n_ref) = kT ln(D/D_ref) over {lo:g}..{hi:g} of n_ref, "
+        f"vacancy fraction {v:g}): Gaussian FWHM {psed.fwhm_eV:.4f} eV, centre "
+        f"{psed.center_eV * 1e3:.1f} meV from E_F(n_ref)"
+    )
+
+
 def _d_of_n_lines(case: Any, sp: Any, foreigns: Sequence[Any]) -> list[str]:
     """D(n) table of a species with an SED or a D table, and its plateau estimates."""
     from nppsim.simulate import mobility_for
@@ -70,6 +96,7 @@ def _d_of_n_lines(case: Any, sp: Any, foreigns: Sequence[Any]) -> list[str]:
         # + 0.0 turns -0.0 (no shift at the pristine density) into 0.0
         shift_meV = shift * 1e3 + 0.0
         lines.append(f"  {c:>8.2f}  {d:>11.3e}  {log_ratio:>13.3f}  {shift_meV:>11.1f}")
+    lines.append(_psed_line(case, sp, mob))
     plateau_fn = getattr(mob, "plateau_fraction", None)
     if sp.role != "native" or plateau_fn is None:
         return lines

@@ -1,4 +1,4 @@
-"""``nppsim plot``: draw a saved result, fit or sweep."""
+"""``nppsim plot``: draw a saved result, fit, inversion or sweep."""
 
 from __future__ import annotations
 
@@ -65,7 +65,14 @@ def cmd(args: argparse.Namespace) -> int:
     if args.xmax is not None and not (math.isfinite(args.xmax) and args.xmax > 0):
         raise InputError(f"--xmax: must be a depth > 0 nm, got {args.xmax:g}")
     options = {"scale": args.scale, "x_max_nm": args.xmax}
-    if _is_fit_file(source):
+    from fitting.inversion_result import is_inversion_file
+
+    if is_inversion_file(source):
+        from fitting.inversion_result import load_inversion
+        from nppsim.plot_landscape import plot_inversion
+
+        plot_inversion(load_inversion(source), output)
+    elif _is_fit_file(source):
         from fitting.result import load_fit
 
         plot_fit(load_fit(source), output, **options)
@@ -86,14 +93,15 @@ def add_parser(sub: Any) -> None:
         "plot",
         help="draw a saved result, fit or sweep",
         description=(
-            "Draw a result file written by run, a fit written by fit (JSON or .h5), or a sweep "
-            "file written by sweep."
+            "Draw a result file written by run, a fit written by fit (JSON or .h5), an "
+            "inversion written by invert (JSON: profiles, D(n) with its band, SED and PSED), or "
+            "a sweep file written by sweep."
         ),
     )
     p.add_argument(
         "result",
-        metavar="RESULT.h5|FIT.json|SWEEP.h5",
-        help="file written by nppsim run, nppsim fit or nppsim sweep",
+        metavar="RESULT.h5|FIT.json|INV.json|SWEEP.h5",
+        help="file written by nppsim run, nppsim fit, nppsim invert or nppsim sweep",
     )
     p.add_argument(
         "-o",
