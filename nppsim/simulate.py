@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -251,13 +252,16 @@ def simulate(
     case: Case,
     *,
     method: str | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[float, float], None] = False,
     initial: Result | str | os.PathLike[str] | None = None,
 ) -> Result:
     """Run the case and return its Result.
 
     method: "npp" (full Nernst-Planck-Poisson) or "electroneutral"; default: case.solver.method.
-    progress: show a progress bar on stderr.
+    progress: True shows a progress bar on stderr; a callable is called as
+    progress(t_s, t_end_s) at every stored time (simulated time reached and the end of the last
+    stage, s). A KeyboardInterrupt raised by it stops the run like Ctrl-C: SimulationError with
+    the partial result (``diagnostics["interrupted"]`` True); the browser app's cancel button.
     initial: start from the last snapshot of this Result (or result file, HDF5) instead of the
     pristine sample, e.g. the second CAIT of a sequential Double-CAIT run on the result of the
     first (see `initial_profiles`); times of the new result start at 0 again, and its
@@ -278,7 +282,12 @@ def simulate(
             initial = load_result(initial)
             initial_label = f"{initial_label}: {_initial_label(initial)}"
         start = _solver_initial_state(case, problem, method, initial)
-    callback = _progress_bar(sum(st.duration_s for st in case.stages)) if progress else None
+    if callable(progress):
+        callback = progress
+    elif progress:
+        callback = _progress_bar(sum(st.duration_s for st in case.stages))
+    else:
+        callback = None
     if method == "npp":
         from solvers.npp import solve
 
