@@ -1,4 +1,5 @@
-"""The command line: ``nppsim run | info | fit | sweep | plot | demo`` (also ``python -m nppsim``).
+"""The command line: ``nppsim run | info | fit | sweep | plot | demo | gui`` (also
+``python -m nppsim``).
 
 One module per subcommand, each with ``add_parser(sub)`` and ``cmd(args)``; this module builds the
 parser and runs a command with the exit statuses of the contract.
@@ -14,7 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from nppsim.cli import demo, fit, info, plot, run, sweep
+from nppsim.cli import demo, fit, gui, info, plot, run, sweep
 from nppsim.cli.common import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -53,7 +54,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: the subcommands, in the order ``nppsim --help`` lists them
-SUBCOMMANDS = (run, info, fit, sweep, plot, demo)
+SUBCOMMANDS = (run, info, fit, sweep, plot, demo, gui)
 #: loggers whose messages the command line shows on stderr
 CLI_LOGGERS = ("nppsim", "solvers", "sed", "fitting")
 
