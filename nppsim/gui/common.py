@@ -5,9 +5,10 @@ validated by the same code as files on disk; the app never opens a path a visito
 come from the shipped list (`shipped_cases`) or from an upload.
 
 Long work (simulations, fits, sweeps) runs in a worker thread (`JobRunner`), one per page and
-session, so the server's event loop stays free; the page polls the job's progress every
-POLL_MS with a periodic callback and cancels it by asking the work to raise KeyboardInterrupt
-at its next progress report (the solvers and the fit keep what they computed, as after Ctrl-C).
+session, so the server's event loop stays free; the page's async click handler polls the job's
+progress every POLL_MS (awaiting between polls), and Cancel asks the work to raise
+KeyboardInterrupt at its next progress report (the solvers and the fit keep what they computed,
+as after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -119,6 +120,29 @@ def case_from_upload(data: bytes, filename: str | None) -> tuple[Case, str]:
     return case_from_dict(doc, source=name), note
 
 
+def figure_pane() -> Any:
+    """A pane for a page's figure, hidden until `show_figure` fills it: an HTML pane holding
+    the figure as a PNG drawn at SCREEN_DPI (the figure object stays in ``pane.figure``)."""
+    import panel as pn
+
+    pane = pn.pane.HTML("", visible=False, sizing_mode="stretch_width")
+    pane.figure = None  # the matplotlib Figure shown (for tests and scripts)
+    return pane
+
+
+def show_figure(pane: Any, fig: Figure | None) -> None:
+    """Show `fig` in a pane of `figure_pane` (None hides it)."""
+    import base64
+
+    pane.figure = fig
+    if fig is None:
+        pane.visible = False
+        return
+    b64 = base64.b64encode(figure_png(fig, SCREEN_DPI)).decode("ascii")
+    pane.object = f'<img src="data:image/png;base64,{b64}" style="max-width: 100%">'
+    pane.visible = True
+
+
 def figure_png(fig: Figure, dpi: float = 150.0) -> bytes:
     """The matplotlib figure as PNG bytes."""
     buf = io.BytesIO()
@@ -169,8 +193,8 @@ class JobRunner:
     """Runs one job at a time in a worker thread and reports to its page on the event loop.
 
     on_progress(state) is called every POLL_MS while the job runs, on_done(state) once when it
-    has finished (result or error set), both from `poll` (a periodic callback in a server or
-    notebook session; tests call `wait` and `poll` themselves).
+    has finished (result or error set), both from `poll`, which `follow` calls on the event
+    loop (the pages' async click handlers await it); tests call `wait` and `poll` themselves.
     """
 
     def __init__(
@@ -180,7 +204,6 @@ class JobRunner:
         self.on_done = on_done
         self.state: JobState | None = None
         self._thread: threading.Thread | None = None
-        self._callback: Any = None
         self._reported = True
 
     @property
@@ -207,17 +230,18 @@ class JobRunner:
 
         self._thread = threading.Thread(target=target, name="nppsim-gui-job", daemon=True)
         self._thread.start()
-        self._start_polling()
         return state
 
-    def _start_polling(self) -> None:
-        import panel as pn
+    async def follow(self) -> None:
+        """Poll the running job every POLL_MS until it has been reported (awaited by the
+        pages' async click handlers on the server's or the notebook's event loop, so the
+        loop stays free and the page's updates go out with the callback)."""
+        import asyncio
 
-        try:
-            self._callback = pn.state.add_periodic_callback(self.poll, period=POLL_MS)
-        except Exception as exc:  # no session to poll from: the caller polls
-            logger.debug("no periodic callback (%s)", exc)
-            self._callback = None
+        while self.running:
+            self.poll()
+            if self.running:
+                await asyncio.sleep(POLL_MS / 1000.0)
 
     def cancel(self) -> None:
         """Ask the running job to stop at its next progress report."""
@@ -240,7 +264,4 @@ class JobRunner:
             self.on_progress(state)
             return
         self._reported = True
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
         self.on_done(state)

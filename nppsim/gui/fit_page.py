@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from nppsim.errors import InputError
 from nppsim.gui.common import (
-    SCREEN_DPI,
     JobRunner,
     JobState,
     case_from_upload,
     check_upload,
+    figure_pane,
     fmt,
     load_shipped,
     one_line,
     safe_name,
     shipped_cases,
+    show_figure,
 )
 from nppsim.gui.simulate_page import common_values, parse_value
 
@@ -97,15 +98,15 @@ class FitPage:
         self.free: dict[str, tuple[Any, Any, Any]] = {}
         self.run_button = pn.widgets.Button(label="Fit", color="primary")
         self.cancel_button = pn.widgets.Button(label="Cancel", color="warning", disabled=True)
-        self.progress = pn.indicators.Progress(value=-1, active=False, width=300)
+        self.progress = pn.indicators.Progress(value=0, max=100, active=False, width=300)
         self.status = pn.pane.Markdown("", css_classes=["fit-status"])
         self.message = pn.pane.Alert(
             "", alert_type="light", visible=False, css_classes=["fit-message"]
         )
         self.measured_info = pn.pane.Markdown("", css_classes=["fit-measured"])
-        self.measured_pane = pn.pane.Matplotlib(None, dpi=SCREEN_DPI, tight=True, format="png")
+        self.measured_pane = figure_pane()
         self.report = pn.pane.Markdown("", css_classes=["fit-report"])
-        self.fit_pane = pn.pane.Matplotlib(None, dpi=SCREEN_DPI, tight=True, format="png")
+        self.fit_pane = figure_pane()
         self.download_button = pn.widgets.FileDownload(
             callback=lambda: io.BytesIO(self.fit_json()), filename="fit.json",
             label="Download fit JSON", disabled=True, color="success",
@@ -124,7 +125,7 @@ class FitPage:
         for w in (self.columns, self.unc_columns, self.depth_column, self.normalize,
                   self.rel_unc, self.floor, self.resolution, self.after_stage):  # fmt: skip
             w.param.watch(lambda _e: self.read_measured(), "value")
-        self.run_button.on_click(lambda _e: self.run())
+        self.run_button.on_click(self._clicked_run)
         self.cancel_button.on_click(lambda _e: self.runner.cancel())
         self._set_case(self.case)
 
@@ -265,7 +266,7 @@ class FitPage:
         except (InputError, ValueError) as exc:
             self.fit_case = None
             self.measured_info.object = ""
-            self.measured_pane.object = None
+            show_figure(self.measured_pane, None)
             self.show_message(self._clean(exc))
             return
         self.fit_case = case
@@ -275,7 +276,7 @@ class FitPage:
             f"{prof.depth_nm[0]:.4g} .. {prof.depth_nm[-1]:.4g} nm, species "
             f"{', '.join(prof.species)} (normalize = {case.data[0].normalize})"
         )
-        self.measured_pane.object = measured_figure(prof)
+        show_figure(self.measured_pane, measured_figure(prof))
 
     # ------------------------------------------------------------------ fitting
 
@@ -292,10 +293,10 @@ class FitPage:
             raise InputError("free parameters: tick at least one")
         return keys, bounds
 
-    def run(self) -> None:
+    def run(self) -> bool:
         """Start the fit (a click on Fit)."""
         if self.runner.running:
-            return
+            return False
         try:
             if self.fit_case is None:
                 self.read_measured()
@@ -304,12 +305,12 @@ class FitPage:
             keys, bounds = self.free_parameters()
         except InputError as exc:
             self.show_message(self._clean(exc))
-            return
+            return False
         case, method, check = self.fit_case, self.solver.value, self.check.value
         self.show_message("")
         self.best = {}
         self.run_button.disabled, self.cancel_button.disabled = True, False
-        self.progress.active = True
+        self.progress.value, self.progress.active = -1, True
         self.status.object = "fitting (the first run compiles the solver: up to a minute)"
 
         def work(state: JobState) -> Any:
@@ -327,6 +328,11 @@ class FitPage:
                        progress=progress, on_best=on_best)  # fmt: skip
 
         self.runner.start(work)
+        return True
+
+    async def _clicked_run(self, _event: Any) -> None:
+        if self.run():
+            await self.runner.follow()
 
     def _on_progress(self, state: JobState) -> None:
         if state.text:
@@ -334,7 +340,7 @@ class FitPage:
 
     def _on_done(self, state: JobState) -> None:
         self.run_button.disabled, self.cancel_button.disabled = False, True
-        self.progress.active = False
+        self.progress.value, self.progress.active = 0, False  # no longer "running"
         err = state.error
         if err is not None:
             if not isinstance(err, InputError):
@@ -346,15 +352,22 @@ class FitPage:
 
         self.fit = state.result
         f = self.fit
+        show_figure(self.fit_pane, plot_fit(f) if f.profiles else None)
+        self.report.object = f"```text\n{f.report()}\n```"
+        if not f.success:
+            self.show_message(f"fit did not succeed: {one_line(f.message)}", "warning")
+        self.download_button.disabled = False
+        # the status last: when it says "done", the report and the figure are in the page
         self.status.object = (
             f"{'done' if f.success else f.message}: reduced chi² {fmt(f.reduced_chi2)}, "
             f"{f.n_simulations} simulations, {f.wall_s:.1f} s"
         )
-        if not f.success:
-            self.show_message(f"fit did not succeed: {one_line(f.message)}", "warning")
-        self.report.object = f"```text\n{f.report()}\n```"
-        self.fit_pane.object = plot_fit(f) if f.profiles else None
-        self.download_button.disabled = False
+
+    def close(self) -> None:
+        """Stop a running fit and remove the uploaded profile (the session ended)."""
+        self.runner.cancel()
+        self.runner.wait(timeout=0)
+        self._tmp.cleanup()
 
     def fit_json(self) -> bytes:
         """The fit as the JSON of ``nppsim fit -o FIT.json`` (bytes)."""

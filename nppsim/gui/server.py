@@ -76,11 +76,12 @@ class App:
         self.page(PAGES[event.new][0])
 
     def close(self) -> None:
-        """Cancel the pages' running jobs (the session ended)."""
+        """Cancel the pages' running jobs and drop their uploads (the session ended)."""
         for page in self.pages.values():
-            runner = getattr(page, "runner", None)
-            if runner is not None:
-                runner.cancel()
+            if hasattr(page, "close"):
+                page.close()
+            elif getattr(page, "runner", None) is not None:
+                page.runner.cancel()
 
 
 def build_app() -> Any:

@@ -18,16 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from nppsim.errors import InputError, SimulationError
 from nppsim.gui.common import (
-    SCREEN_DPI,
     JobRunner,
     JobState,
     case_from_upload,
     check_upload,
+    figure_pane,
     figure_png,
     load_shipped,
     one_line,
     safe_name,
     shipped_cases,
+    show_figure,
 )
 
 if TYPE_CHECKING:
@@ -152,8 +153,8 @@ class SimulatePage:
         self.scale = pn.widgets.RadioButtonGroup(
             label="fraction axis", options=["linear", "log"], value="linear"
         )
-        self.profile_pane = pn.pane.Matplotlib(None, dpi=SCREEN_DPI, tight=True, format="png")
-        self.pu_pane = pn.pane.Matplotlib(None, dpi=SCREEN_DPI, tight=True, format="png")
+        self.profile_pane = figure_pane()
+        self.pu_pane = figure_pane()
         self.downloads = [
             pn.widgets.FileDownload(
                 callback=lambda k=kind: io.BytesIO(self.download(k)),
@@ -171,7 +172,7 @@ class SimulatePage:
 
         self.case_select.param.watch(self._on_select, "value")
         self.upload.param.watch(self._on_upload, "value")
-        self.run_button.on_click(lambda _e: self.run())
+        self.run_button.on_click(self._clicked_run)
         self.cancel_button.on_click(lambda _e: self.runner.cancel())
         self.scale.param.watch(lambda _e: self._draw(), "value")
         self._set_case(self.case, "default case")
@@ -248,15 +249,15 @@ class SimulatePage:
 
     # ------------------------------------------------------------------ running
 
-    def run(self) -> None:
+    def run(self) -> bool:
         """Start the simulation of the edited case (a click on Run)."""
         if self.runner.running:
-            return
+            return False
         try:
             case = self.edited_case()
         except InputError as exc:
             self.show_message(one_line(exc))
-            return
+            return False
         method = self.solver.value
         self.show_message("")
         self.run_button.disabled = True
@@ -275,6 +276,11 @@ class SimulatePage:
             return simulate(case, method=method, progress=progress)
 
         self.runner.start(work)
+        return True
+
+    async def _clicked_run(self, _event: Any) -> None:
+        if self.run():
+            await self.runner.follow()
 
     def _on_progress(self, state: JobState) -> None:
         self.progress.value = int(1000 * min(1.0, state.progress))
@@ -282,35 +288,37 @@ class SimulatePage:
             self.status.object = state.text
 
     def _on_done(self, state: JobState) -> None:
-        self.run_button.disabled = False
-        self.cancel_button.disabled = True
-        self.progress.active = False
         err = state.error
+        message, kind = "", "danger"
         if err is None:
             self.result = state.result
-            self.progress.value = 1000
             r = self.result
-            self.status.object = f"done: {r.n_times} snapshots, {r.wall_s:.2f} s ({r.method}); " + (
+            status = f"done: {r.n_times} snapshots, {r.wall_s:.2f} s ({r.method}); " + (
                 result_summary(r)
             )
         elif isinstance(err, SimulationError) and err.partial is not None:
             self.result = err.partial
             stopped = "cancelled" if state.cancelled else "stopped"
-            self.status.object = (
-                f"{stopped}: partial result up to t = {err.partial.times_s[-1]:.4g} s"
-            )
-            self.show_message(one_line(err), "warning" if state.cancelled else "danger")
+            status = f"{stopped}: partial result up to t = {err.partial.times_s[-1]:.4g} s"
+            message, kind = one_line(err), "warning" if state.cancelled else "danger"
         elif isinstance(err, InputError | SimulationError):
-            self.status.object = "not run"
-            self.show_message(one_line(err))
+            status, message = "not run", one_line(err)
         else:
             logger.error("simulation failed", exc_info=err)
-            self.status.object = "failed"
-            self.show_message(f"simulation failed: {type(err).__name__}: {one_line(err)}")
+            status = "failed"
+            message = f"simulation failed: {type(err).__name__}: {one_line(err)}"
         for d in self.downloads:
             d.disabled = self.result is None
             d.filename = f"{_stem(self.case_name)}.{d.filename.rsplit('.', 1)[-1]}"
         self._draw()
+        # the status last: when it says "done", the figures are in the page
+        self.show_message(message, kind)
+        self.run_button.disabled = False
+        self.cancel_button.disabled = True
+        self.progress.active = False
+        if err is None:
+            self.progress.value = 1000
+        self.status.object = status
 
     # ------------------------------------------------------------------ output
 
@@ -322,8 +330,8 @@ class SimulatePage:
         from nppsim.plot import profile_depth_range_nm
 
         x_max = profile_depth_range_nm(r)
-        self.profile_pane.object = profiles_figure(r, self.scale.value == "log", x_max)
-        self.pu_pane.object = potential_current_figure(r, x_max)
+        show_figure(self.profile_pane, profiles_figure(r, self.scale.value == "log", x_max))
+        show_figure(self.pu_pane, potential_current_figure(r, x_max))
 
     def download(self, kind: str) -> bytes:
         """The current result as "h5", "csv" or "png" bytes (the download buttons)."""

@@ -20,12 +20,13 @@ import numpy as np
 
 from nppsim.errors import InputError
 from nppsim.gui.common import (
-    SCREEN_DPI,
     JobRunner,
     JobState,
+    figure_pane,
     load_shipped,
     one_line,
     shipped_cases,
+    show_figure,
 )
 from nppsim.gui.simulate_page import common_values, parse_value
 
@@ -127,7 +128,7 @@ class SweepPage:
         self.message = pn.pane.Alert(
             "", alert_type="light", visible=False, css_classes=["sweep-message"]
         )
-        self.figure_pane = pn.pane.Matplotlib(None, dpi=SCREEN_DPI, tight=True, format="png")
+        self.figure_pane = figure_pane()
         self.table_pane = pn.pane.DataFrame(None, index=False, max_rows=50)
         self.download_button = pn.widgets.FileDownload(
             callback=lambda: io.BytesIO(self.table_bytes()), filename="sweep.csv",
@@ -140,7 +141,7 @@ class SweepPage:
         self.case_select.param.watch(self._on_select, "value")
         self.key1.param.watch(lambda e: self._fill_range(e.new, self.range1, self.log1), "value")
         self.key2.param.watch(lambda e: self._fill_range(e.new, self.range2, self.log2), "value")
-        self.run_button.on_click(lambda _e: self.run())
+        self.run_button.on_click(self._clicked_run)
         self.cancel_button.on_click(lambda _e: self.runner.cancel())
         self._set_case(self.case)
 
@@ -212,15 +213,15 @@ class SweepPage:
             raise InputError(f"sweep: {n} points is more than the {MAX_POINTS} allowed here")
         return out
 
-    def run(self) -> None:
+    def run(self) -> bool:
         """Start the sweep (a click on Run sweep)."""
         if self.runner.running:
-            return
+            return False
         try:
             grid = self.grid()
         except InputError as exc:
             self.show_message(one_line(exc))
-            return
+            return False
         case, method = self.case, self.solver.value
         total = int(np.prod([len(v) for v in grid.values()]))
         self.show_message("")
@@ -238,6 +239,11 @@ class SweepPage:
                     return grid, exc.partial
 
         self.runner.start(work)
+        return True
+
+    async def _clicked_run(self, _event: Any) -> None:
+        if self.run():
+            await self.runner.follow()
 
     def _on_progress(self, state: JobState) -> None:
         self.progress.value = int(1000 * state.progress)
@@ -273,9 +279,10 @@ class SweepPage:
         front = np.array([r[-3] for r in rows], dtype=float).reshape(shape)
         plateau = np.array([r[-2] for r in rows], dtype=float).reshape(shape)
         logs = [bool(self.log1.value), bool(self.log2.value)]
-        self.figure_pane.object = sweep_figure(
+        fig = sweep_figure(
             list(grid), list(grid.values()), plateau, front, logs, native, foreign or "-"
         )
+        show_figure(self.figure_pane, fig)
         self.table_pane.object = pd.DataFrame(rows, columns=header)
         self.download_button.disabled = False
 

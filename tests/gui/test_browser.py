@@ -157,8 +157,11 @@ def test_simulate_change_fwhm_run_and_the_profile_changes(page):
     # a wider SED leaves more Li+ behind the front: the fraction at the surface rises
     li = [float(re.search(r"Li at the surface ([0-9.e+-]+)", t).group(1)) for t in (first, second)]
     assert li[1] > li[0]
-    assert image.get_attribute("src") != src_first  # the profile figure was redrawn
+    src_second = image.get_attribute("src")
+    assert src_second != src_first  # the profile figure was redrawn
     page.get_by_role("button", name="log", exact=True).click()
+    # the fraction axis turned logarithmic: the figure is drawn again
+    sync_api.expect(image).not_to_have_attribute("src", src_second, timeout=WAIT_MS)
     screenshot(page, "simulate")
 
 

@@ -147,9 +147,9 @@ def test_simulate_runs_the_edited_case_and_a_wider_sed_leaves_more_li():
     assert np.interp(x, wide.depth_nm, wide.final_fraction("Li")) > 2 * np.interp(
         x, narrow.depth_nm, narrow.final_fraction("Li")
     )
-    assert page.profile_pane.object is not None and page.pu_pane.object is not None
+    assert page.profile_pane.visible and page.pu_pane.visible
     page.scale.value = "log"
-    assert page.profile_pane.object.axes[0].get_yscale() == "log"
+    assert page.profile_pane.figure.axes[0].get_yscale() == "log"
 
 
 def test_simulate_downloads_round_trip(tmp_path):
@@ -266,6 +266,14 @@ def test_fit_malformed_upload_shows_one_line(data, match):
     assert re.search(match, msg), msg
     page.run()  # fitting without a readable profile: refused with a message
     assert not page.runner.running
+
+
+def test_fit_close_removes_the_uploaded_profile():
+    page = FitPage()
+    upload_profile(page, SYNTH_CSV.read_bytes(), "k.csv")
+    assert page.data_path.is_file()
+    page.close()
+    assert not page.data_path.exists()
 
 
 def test_fit_without_free_parameters_is_refused():
