@@ -113,11 +113,15 @@ class SweepPage:
         self.cases = shipped_cases()
         self.case_select = pn.widgets.Select(label="case", options=list(self.cases))
         self.key1 = pn.widgets.Select(label="first value")
-        self.key2 = pn.widgets.Select(label="second value (optional)")
+        self.key2 = pn.widgets.Select(label="second value (optional)", css_classes=["sweep-key2"])
         self.range1 = [pn.widgets.TextInput(label=n, width=100) for n in ("from", "to")]
         self.range2 = [pn.widgets.TextInput(label=n, width=100) for n in ("from", "to")]
-        self.num1 = pn.widgets.IntInput(label="values", value=5, start=1, end=MAX_VALUES, width=90)
-        self.num2 = pn.widgets.IntInput(label="values", value=4, start=1, end=MAX_VALUES, width=90)
+        self.num1, self.num2 = (
+            pn.widgets.IntInput(
+                label="values", value=v, start=1, end=MAX_VALUES, width=90, css_classes=[c]
+            )
+            for v, c in ((5, "sweep-num1"), (4, "sweep-num2"))
+        )
         self.log1 = pn.widgets.Checkbox(label="log")
         self.log2 = pn.widgets.Checkbox(label="log")
         self.solver = pn.widgets.RadioButtonGroup(options=["electroneutral", "npp"])

@@ -203,6 +203,40 @@ def test_teach_slider_updates_the_panels(page):
     screenshot(page, "teach")
 
 
+@pytest.mark.slow  # about a minute: two sessions and a long sweep
+def test_a_long_sweep_neither_blocks_another_session_and_cancel_stops_it(server, browser, page):
+    """Session A runs a long sweep (400 points with the full solver); meanwhile session B's
+    Teach page answers its slider; then A's Cancel stops the sweep with the points done."""
+    open_tab(page, "Sweep")
+    page.get_by_role("button", name="npp").click()
+    page.locator(".sweep-key2 select").select_option("species.K.D_cm2_s")
+    for css, n in ((".sweep-num1 input", "40"), (".sweep-num2 input", "10")):
+        page.locator(css).fill(n)
+        page.locator(css).press("Enter")
+    page.get_by_role("button", name="Run sweep").click()
+    status_a = page.locator(".sweep-status")
+    wait_for_text_change(page, status_a, "", "of 400 points")
+
+    other = browser.new_context(viewport=VIEWPORT)
+    page_b = other.new_page()
+    page_b.set_default_timeout(WAIT_MS)
+    page_b.goto(server[0])
+    open_tab(page_b, "Teach")
+    status_b = page_b.locator(".teach-status")
+    before = wait_for_text_change(page_b, status_b, "", "plateau estimate")
+    handle = page_b.locator(".noUi-handle").first
+    handle.focus()
+    handle.press("ArrowLeft")
+    wait_for_text_change(page_b, status_b, before, "plateau estimate")
+    assert re.match(r"\d+ of 400 points", text_of(status_a))  # A's sweep is still going
+    other.close()
+
+    page.get_by_role("button", name="Cancel").click()
+    final = wait_for_text_change(page, status_a, text_of(status_a), "cancelled")
+    done = int(re.match(r"cancelled: (\d+) of 400 points ok", final).group(1))
+    assert 0 < done < 400
+
+
 @pytest.mark.skipif(not SHOTS, reason="screenshots only (NPPSIM_GUI_SCREENSHOTS)")
 def test_sweep_screenshot(page):
     open_tab(page, "Sweep")
