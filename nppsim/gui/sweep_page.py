@@ -255,7 +255,7 @@ class SweepPage:
 
     def _on_done(self, state: JobState) -> None:
         self.run_button.disabled, self.cancel_button.disabled = False, True
-        self.progress.active = False
+        self.progress.value, self.progress.active = int(1000 * state.progress), False
         if state.error is not None:
             if not isinstance(state.error, InputError):
                 logger.error("sweep failed", exc_info=state.error)
