@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import socket
 from typing import Any
 
 from nppsim.cli.common import EXIT_INPUT, EXIT_OK, err, one_line, out
@@ -30,6 +31,8 @@ def cmd(args: argparse.Namespace) -> int:
     out(f"nppsim gui: serving on http://{shown}:{args.port}/ (Ctrl-C stops)")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         out(f"nppsim gui: listening on {args.host}: every machine that reaches it can use the app")
+    if args.host in ("0.0.0.0", "::", ""):
+        out(f"nppsim gui: from other machines open http://{socket.gethostname()}:{args.port}/")
     try:
         serve(
             port=args.port, host=args.host, show=not args.no_browser, allow_origin=args.allow_origin
