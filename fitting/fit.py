@@ -61,12 +61,14 @@ class _Objective:
         params: Sequence[FreeParameter],
         fixed: Mapping[int, float] | None = None,
         progress: Callable[[int, float], None] | None = None,
+        on_best: Callable[[dict[str, float], float], None] | None = None,
     ) -> None:
         self.model = model
         self.params = list(params)
         self.fixed = dict(fixed or {})  # index -> internal value held fixed (profiles)
         self.free_idx = [i for i in range(len(params)) if i not in self.fixed]
         self.progress = progress
+        self.on_best = on_best
         self.best_u: np.ndarray | None = None
         self.best_chi2 = math.inf
         self.nfev = 0
@@ -90,6 +92,9 @@ class _Objective:
         if chi2 < self.best_chi2:
             self.best_chi2 = chi2
             self.best_u = u.copy()
+            if self.on_best is not None:
+                labels = [p.label for p in self.params]
+                self.on_best(dict(zip(labels, self.values(u), strict=True)), chi2)
         if self.progress is not None:
             self.progress(self.model.n_simulations, self.best_chi2)
         return r
@@ -156,6 +161,7 @@ def fit(
     species_weights: Mapping[str, float] | None = None,
     max_nfev: int = 200,
     progress: Callable[[int, float], None] | None = None,
+    on_best: Callable[[dict[str, float], float], None] | None = None,
 ) -> FitResult:
     """Fit cases with measured profiles (``[[data]]`` blocks) by varying free case values.
 
@@ -171,7 +177,10 @@ def fit(
     profile: labels or keys of parameters that get a profile-likelihood interval;
     resolution: {(case_index, data_index 1-based): depth-resolution model} overriding the
     Gaussian of ``depth_resolution_nm``; species_weights: {species: weight} of the residuals;
-    max_nfev: evaluations per start; progress: called as progress(n_simulations, best_chi2).
+    max_nfev: evaluations per start; progress: called as progress(n_simulations, best_chi2)
+    after every evaluation; on_best: called as on_best({label: value}, chi2) whenever the best
+    point so far improves (the parameters in their own units; the browser app's live display).
+    A KeyboardInterrupt raised by either callback stops the fit like Ctrl-C.
 
     Returns a FitResult. Raises InputError for invalid parameters or data (before any
     simulation); a simulation failure during the fit only penalises that point.
@@ -184,7 +193,7 @@ def fit(
         raise InputError(f"fit: starts must be a whole number >= 1, got {starts!r}")
     params = expand_parameters(case_list, free, shared, bounds, log_scale)
     model = ForwardModel(case_list, method, resolution, species_weights)
-    obj = _Objective(model, params, progress=progress)
+    obj = _Objective(model, params, progress=progress, on_best=on_best)
     n_par = len(params)
     if model.n_points <= n_par:
         raise InputError(

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -372,13 +373,16 @@ def simulate(
     case: Case | str | os.PathLike[str],
     *,
     method: str | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[float, float], None] = False,
     initial: Result | str | os.PathLike[str] | None = None,
 ) -> Result:
     """Run the case (a Case, or the path of a case file) and return its Result.
 
     method: "npp" (full Nernst-Planck-Poisson) or "electroneutral"; default: case.solver.method.
-    progress: show a progress bar on stderr.
+    progress: True shows a progress bar on stderr; a callable is called as
+    progress(t_s, t_end_s) at every stored time (simulated time reached and the end of the last
+    stage, s). A KeyboardInterrupt raised by it stops the run like Ctrl-C: SimulationError with
+    the partial result (``diagnostics["interrupted"]`` True); the browser app's cancel button.
     initial: start from the last snapshot of this Result (or result file, HDF5) instead of the
     pristine sample, e.g. the second CAIT of a sequential Double-CAIT run on the result of the
     first (see `initial_profiles`); times of the new result start at 0 again, and its
@@ -402,13 +406,19 @@ def simulate(
         if initial.n_times:
             _check_initial_values(initial, initial_label)
         start = _solver_initial_state(case, problem, method, initial)
-    callback = _progress_bar(sum(st.duration_s for st in case.stages)) if progress else None
+    bar = None
+    if callable(progress):
+        callback = progress
+    elif progress:
+        callback = bar = _progress_bar(sum(st.duration_s for st in case.stages))
+    else:
+        callback = None
     try:
         with CompileTimer() as compiling:
             solution = _solve(case, problem, method, start, initial, callback)
     finally:
-        if callback is not None:
-            callback.close()
+        if bar is not None:
+            bar.close()
     result = Result.from_solution(
         solution, case.to_toml(), case.meta.name, time.perf_counter() - t0
     )

@@ -1,5 +1,5 @@
-"""The command line: ``nppsim run | info | data | fit | invert | sweep | plot | export | demo``
-(also ``python -m nppsim``).
+"""The command line: ``nppsim run | info | data | fit | invert | sweep | plot | export | demo |
+gui`` (also ``python -m nppsim``).
 
 One module per subcommand, each with ``add_parser(sub)`` and ``cmd(args)``; this module builds the
 parser and runs a command with the exit statuses of the contract.
@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from nppsim.cli import data, demo, export, fit, info, invert, plot, run, sweep
+from nppsim.cli import data, demo, export, fit, gui, info, invert, plot, run, sweep
 from nppsim.cli.common import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -65,7 +65,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: the subcommands, in the order ``nppsim --help`` lists them
-SUBCOMMANDS = (run, info, data, fit, invert, sweep, plot, export, demo)
+SUBCOMMANDS = (run, info, data, fit, invert, sweep, plot, export, demo, gui)
 #: loggers whose messages the command line shows on stderr
 CLI_LOGGERS = ("nppsim", "solvers", "sed", "fitting")
 
