@@ -164,9 +164,9 @@ def quantify(
         if big.size:
             k = int(big[0])
             hint = (
-                'counts? use normalize = "bulk" or "matrix"'
+                'counts? set normalize = "bulk" or "matrix"'
                 if q.normalize == "none"
-                else ("check the normalisation settings")
+                else "check the normalisation settings"
             )
             raise DataFileError(
                 f"{label}: line {int(lines[k])}: column "

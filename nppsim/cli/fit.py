@@ -74,17 +74,7 @@ def cmd(args: argparse.Namespace) -> int:
     output = (
         Path(args.output) if args.output else Path.cwd() / f"{Path(args.cases[0]).stem}_fit.json"
     )
-    suffix = output.suffix.lower()
-    if suffix not in FIT_SUFFIXES:
-        raise InputError(
-            f"{output}: cannot write a fit as {suffix or 'a file without suffix'!r}: use .json "
-            "(the fit result), .h5 (the same in HDF5) or .csv (the fitted curves)"
-        )
     plot_path = Path(args.plot) if args.plot else None
-    if plot_path is not None:
-        from nppsim.plot import figure_format
-
-        figure_format(plot_path)
     if args.starts < 1:
         raise InputError(f"--starts: must be >= 1, got {args.starts}")
     values = dict(parse_assignment(a) for a in args.set)
@@ -92,6 +82,17 @@ def cmd(args: argparse.Namespace) -> int:
     if values:
         cases = [c.with_values(values) for c in cases]
     check_paths([("fit", output), ("figure", plot_path)], case_inputs(cases))
+    # formats after the collisions: "would overwrite the data file" says more than "not .json"
+    suffix = output.suffix.lower()
+    if suffix not in FIT_SUFFIXES:
+        raise InputError(
+            f"{output}: cannot write a fit as {suffix or 'a file without suffix'!r}: use .json "
+            "(the fit result), .h5 (the same in HDF5) or .csv (the fitted curves)"
+        )
+    if plot_path is not None:
+        from nppsim.plot import figure_format
+
+        figure_format(plot_path)
     progress = _FitProgress(not args.quiet and sys.stderr.isatty())
     try:
         result = fit(

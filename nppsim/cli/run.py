@@ -83,13 +83,8 @@ def _save_partial(result: Any, output: Path) -> None:
 def cmd(args: argparse.Namespace) -> int:
     """``nppsim run``: simulate, save HDF5 (and optionally CSV and a figure), print a summary."""
     output = _run_output_path(args)
-    check_hdf5_suffix(output, "result")
     csv_path = Path(args.csv) if args.csv else None
     plot_path = Path(args.plot) if args.plot else None
-    if plot_path is not None:
-        from nppsim.plot import figure_format
-
-        figure_format(plot_path)
     case = load_case_for_run(args)
     data = ()
     if plot_path is not None and getattr(case, "data", ()):
@@ -113,6 +108,12 @@ def cmd(args: argparse.Namespace) -> int:
         ],
         [*case_inputs([case]), ("initial result", initial)],
     )
+    # formats after the collisions: "would overwrite the case file" says more than "not .h5"
+    check_hdf5_suffix(output, "result")
+    if plot_path is not None:
+        from nppsim.plot import figure_format
+
+        figure_format(plot_path)
     from nppsim.simulate import simulate
 
     progress = not args.quiet and sys.stderr.isatty()

@@ -127,12 +127,7 @@ def cmd(args: argparse.Namespace) -> int:
     from nppsim.sweep import SweepInterrupted, sweep
 
     output = Path(args.output) if args.output else Path.cwd() / f"{Path(args.case).stem}_sweep.h5"
-    check_hdf5_suffix(output, "sweep")
     plot_path = Path(args.plot) if args.plot else None
-    if plot_path is not None:
-        from nppsim.plot import figure_format
-
-        figure_format(plot_path)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers: must be >= 1, got {args.workers}")
     if args.workers is not None and args.scheduler:
@@ -151,6 +146,12 @@ def cmd(args: argparse.Namespace) -> int:
         [("sweep", output), ("partial sweep", partial_path(output)), ("figure", plot_path)],
         case_inputs([case]),
     )
+    # formats after the collisions: "would overwrite the case file" says more than "not .h5"
+    check_hdf5_suffix(output, "sweep")
+    if plot_path is not None:
+        from nppsim.plot import figure_format
+
+        figure_format(plot_path)
     client, executor = _dask_executor(args.scheduler) if args.scheduler else (None, None)
     progress = not args.quiet and sys.stderr.isatty()
     try:

@@ -79,7 +79,10 @@ def test_header_row_forces_the_header(tmp_path):
     path = write(tmp_path, text)
     with pytest.raises(DataFileError, match="line 3: 3 fields, expected 4"):
         read_profile(path, columns=COLUMNS, depth_column="depth_nm")
-    p = read_profile(path, columns=COLUMNS, depth_column="depth_nm", header_row=2)
+    p = read_profile(
+        path, columns=COLUMNS, depth_column="depth_nm", header_row=2, normalize="bulk",
+        native="Li",
+    )  # fmt: skip
     assert p.n_points == DEPTH.size and p.info["header_line"] == 2
 
 
@@ -95,7 +98,7 @@ def test_units_row_gives_the_depth_unit(tmp_path):
     text = counts_text(matrix=False, units=True).replace("(nm)", "(um)", 1)
     text = text.replace("depth_nm", "Depth", 1)  # no unit in the header: the units row's
     path = write(tmp_path, text.replace("\n", "\r\n"))
-    p = read_profile(path, columns=COLUMNS, depth_column="Depth")
+    p = read_profile(path, columns=COLUMNS, depth_column="Depth", normalize="bulk", native="Li")
     assert p.info["units_row"] is True
     np.testing.assert_allclose(p.depth_nm, DEPTH * 1e3, rtol=1e-12)
 
@@ -218,9 +221,13 @@ def test_zero_matrix_counts_are_refused(tmp_path):
 def test_counts_read_as_fractions_are_refused(tmp_path):
     case = loads_case(CASE)
     path = write(tmp_path, counts_text(matrix=False))
-    p = read_profile(path, columns=COLUMNS)
+    # far beyond any fraction: refused while reading already (MAX_DATA_FRACTION)
     with pytest.raises(DataFileError, match="set normalize"):
-        check_fractions(str(path), p.values, p.species, "none", site_density_limit(case))
+        read_profile(path, columns=COLUMNS)
+    # counts of a weak signal, below that bound, but above the case's site density
+    counts = {"Li": 50.0 * LI_TRUE, "K": 50.0 * K_TRUE}
+    with pytest.raises(DataFileError, match="set normalize"):
+        check_fractions(str(path), counts, ("Li", "K"), "none", site_density_limit(case))
     # fractions of n_bulk with noise pass
     check_fractions("f", {"Li": np.array([1.08])}, ("Li",), "none", site_density_limit(case))
 

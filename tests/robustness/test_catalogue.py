@@ -483,7 +483,7 @@ CATALOGUE: dict[str, Entry] = {
     # ---- real SIMS exports: quantification and depth calibration (issue 16)
     "data-counts-without-normalize": fit_case(
         "data_counts_without_normalize.toml",
-        "species Li: measured fraction 2e+04 exceeds the largest site density",
+        "is not physical (more than 100",
         'set normalize = "bulk" or "matrix"',
         named="{bad}/profiles/counts.csv",
     ),
