@@ -11,7 +11,8 @@ from nppsim.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    check_output_path,
+    case_inputs,
+    check_paths,
     err,
     one_line,
     out,
@@ -41,20 +42,20 @@ def cmd(args: argparse.Namespace) -> int:
     output = (
         Path(args.output) if args.output else Path.cwd() / f"{Path(args.cases[0]).stem}_inv.json"
     )
-    if output.suffix.lower() != ".json":
-        raise InputError(f"{output}: the inversion is written as JSON (use a .json name)")
-    check_output_path(output, "inversion")
     plot_path = Path(args.plot) if args.plot else None
-    if plot_path is not None:
-        from nppsim.plot import figure_format
-
-        check_output_path(plot_path, "figure")
-        figure_format(plot_path)
     knots = parse_knots(args.knots)
     values = dict(parse_assignment(a) for a in args.set)
     cases = [load_case(c) for c in args.cases]
     if values:
         cases = [c.with_values(values) for c in cases]
+    check_paths([("inversion", output), ("figure", plot_path)], case_inputs(cases))
+    # formats after the collisions: "would overwrite the data file" says more than "not .json"
+    if output.suffix.lower() != ".json":
+        raise InputError(f"{output}: the inversion is written as JSON (use a .json name)")
+    if plot_path is not None:
+        from nppsim.plot import figure_format
+
+        figure_format(plot_path)
     progress = _FitProgress(not args.quiet and sys.stderr.isatty())
     try:
         result = invert(

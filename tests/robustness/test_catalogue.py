@@ -755,6 +755,20 @@ CATALOGUE: dict[str, Entry] = {
         "the fit would overwrite the data file of [[data]] 1",
         prepare=_fit_copy,
     ),
+    "invert-output-is-data": collision(
+        (
+            "invert",
+            "{tmp}/case.toml",
+            "--species",
+            "Li",
+            "-o",
+            "{tmp}/profiles/good.csv",
+            "--quiet",
+        ),
+        "{tmp}/profiles/good.csv",
+        "the inversion would overwrite the data file of [[data]] 1",
+        prepare=_fit_copy,
+    ),
     "fit-output-is-case": collision(
         ("fit", "{tmp}/case.toml", "--free", "species.K.D_cm2_s", "-o", "{tmp}/case.toml"),
         "{tmp}/case.toml",
