@@ -78,6 +78,17 @@ class ModelProfile:
     sim: dict[str, np.ndarray]
     info: dict = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # read-only arrays, as in a Result: a report or a plot that changed one in place would
+        # silently change what the fit saves (copy with np.array(a) to modify)
+        from nppsim.result import read_only
+
+        for name in ("depth_nm", "sim_depth_nm"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
+        for name in ("measured", "sigma", "model", "sim"):
+            table = {k: read_only(v) for k, v in getattr(self, name).items()}
+            object.__setattr__(self, name, table)
+
     def residuals(self) -> dict[str, np.ndarray]:
         """(model - measured) / sigma per species."""
         return {s: (self.model[s] - self.measured[s]) / self.sigma[s] for s in self.species}

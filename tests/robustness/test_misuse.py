@@ -60,6 +60,14 @@ def test_fit_takes_one_key_as_a_string():
     case = nppsim.load_case(FIT_CASE)
     res = fit(case, "species.K.D_cm2_s", check=False, max_nfev=3)
     assert [p.key for p in res.parameters] == ["species.K.D_cm2_s"]
+    # the fitted profiles are as read-only as a Result's arrays: changing one in place would
+    # change what the report, the plot and the saved fit show
+    prof = res.profiles[0]
+    for table in (prof.measured, prof.sigma, prof.model, prof.sim):
+        for values in table.values():
+            with pytest.raises(ValueError, match="read-only"):
+                values *= 2.0
+    assert not prof.depth_nm.flags.writeable and not prof.sim_depth_nm.flags.writeable
 
 
 @pytest.mark.parametrize("starts", [2.5, "2", True, 0])
