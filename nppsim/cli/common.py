@@ -123,6 +123,23 @@ def announce_cold_compile(method: str) -> None:
         err(f"nppsim: {cold_compile_message(method)}")
 
 
+def finish_optimisation(
+    result: Any, written: Sequence[Path | None], what: str, kept: str, quiet: bool
+) -> int:
+    """The end of ``nppsim fit`` and ``nppsim invert``: print the report of `result` (unless
+    `quiet`) and each written file, then the exit status (0; 130 when interrupted; 1 when the
+    optimiser did not succeed, saying that the `kept` (best point, best curve) was saved)."""
+    if not quiet:
+        out(result.report())
+    for path in written:
+        if path is not None:
+            out(f"wrote {path}")
+    if not result.success:
+        err(f"nppsim: {what} did not succeed: {one_line(result.message)}; {kept} saved")
+        return EXIT_INTERRUPTED if "interrupted" in result.message else EXIT_FAILED
+    return EXIT_OK
+
+
 def partial_path(output: Path) -> Path:
     """Where a partial result goes: OUT.h5 -> OUT.partial.h5."""
     return output.with_suffix(".partial.h5")

@@ -7,16 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nppsim.cli.common import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    case_inputs,
-    check_paths,
-    err,
-    one_line,
-    out,
-)
+from nppsim.cli.common import case_inputs, check_paths, finish_optimisation
 from nppsim.errors import InputError
 
 #: what ``nppsim fit -o`` writes: the fit result (JSON or HDF5) or the fitted curves (CSV)
@@ -115,15 +106,8 @@ def cmd(args: argparse.Namespace) -> int:
         from nppsim.plot import plot_fit
 
         plot_fit(result, plot_path)
-    if not args.quiet:
-        out(result.report())
-    out(f"wrote {output}")
-    if plot_path is not None and result.profiles:
-        out(f"wrote {plot_path}")
-    if not result.success:
-        err(f"nppsim: fit did not succeed: {one_line(result.message)}; best point saved")
-        return EXIT_INTERRUPTED if "interrupted" in result.message else EXIT_FAILED
-    return EXIT_OK
+    drawn = plot_path if result.profiles else None
+    return finish_optimisation(result, [output, drawn], "fit", "best point", args.quiet)
 
 
 def add_parser(sub: Any) -> None:

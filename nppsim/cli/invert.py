@@ -7,16 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nppsim.cli.common import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    case_inputs,
-    check_paths,
-    err,
-    one_line,
-    out,
-)
+from nppsim.cli.common import case_inputs, check_paths, finish_optimisation
 from nppsim.cli.fit import _FitProgress
 from nppsim.errors import InputError
 
@@ -76,15 +67,7 @@ def cmd(args: argparse.Namespace) -> int:
         from nppsim.plot_landscape import plot_inversion
 
         plot_inversion(result, plot_path)
-    if not args.quiet:
-        out(result.report())
-    out(f"wrote {output}")
-    if plot_path is not None:
-        out(f"wrote {plot_path}")
-    if not result.success:
-        err(f"nppsim: inversion did not succeed: {one_line(result.message)}; best curve saved")
-        return EXIT_INTERRUPTED if "interrupted" in result.message else EXIT_FAILED
-    return EXIT_OK
+    return finish_optimisation(result, [output, plot_path], "inversion", "best curve", args.quiet)
 
 
 def add_parser(sub: Any) -> None:
