@@ -288,7 +288,8 @@ def solve(
                         t_out, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
                         d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, *(b[:n_call] for b in records.buffers), work, inv_geo,
+                        2 if problem.error_control else 1,
+                        *(b[:n_call] for b in records.buffers), work, inv_geo,
                         a_mob,
                     )  # fmt: skip
                     if compile_s == 0.0:

@@ -25,6 +25,18 @@ import math
 import numpy as np
 from numba import njit
 
+from solvers.bdf import (
+    ALPHA,
+    BDF_ABS_SUM,
+    ERROR_CONST,
+    MAX_ORDER,
+    N_DIFF,
+    choose_order,
+    predict,
+    rescale,
+    restart,
+    update,
+)
 from solvers.kernels_assembly import (  # noqa: F401  (re-exported)
     _add,
     _sg_face,
@@ -132,6 +144,9 @@ DPSI_MAX = 5.0
 SAFETY = 0.85
 GROWTH_MAX = 2.0
 SHRINK_MIN = 0.2
+#: largest growth of the step size at an order/step decision of the variable-order BDF (made
+#: after order + 1 steps of one size; scipy's BDF and ode15s use 10)
+GROWTH_MAX_ORDER = 10.0
 #: shrink factor after a Newton failure.
 SHRINK_FAIL = 0.25
 #: the electroneutral solver rejects a step with a concentration below -NEG_TOL after
@@ -153,15 +168,6 @@ def _interp(t, tab_t, tab_v):
     j = np.searchsorted(tab_t, t) - 1
     w = (t - tab_t[j]) / (tab_t[j + 1] - tab_t[j])
     return tab_v[j] + w * (tab_v[j + 1] - tab_v[j])
-
-
-@njit(cache=True)
-def _bdf_coefficients(dt, dt1, order):
-    """(a0, a1, a2) of the variable-step BDF formula a0 y+ + a1 y + a2 y- = dt f(y+)."""
-    if order == 1:
-        return 1.0, -1.0, 0.0
-    w = dt / dt1
-    return (1.0 + 2.0 * w) / (1.0 + w), -(1.0 + w), w * w / (1.0 + w)
 
 
 @njit(cache=True)
@@ -206,80 +212,102 @@ def newton_converged(e_now, e_prev, order, fs, i_kappa, ist, i_age):
 
 
 # Indices into the float state vector `fs` and the integer state vector `ist` of `advance`.
-# FS_KAPPA: Newton's quadratic-convergence constant (0 = not yet observed);
-# IS_KAPPA_AGE: steps accepted on the kappa estimate since it was last observed.
-# FS_OVER_C, FS_OVER_T, IS_OVER_SPECIES, IS_OVER_CELL: see STATUS_OVERFULL.
-# IS_BANDED: Newton iterations solved with the banded LU (all of them unless there are two
-# species; with two, those where a block of `newton_system_2` was ill-conditioned).
-# FS_G, FS_G1: the front field G = (U - psi_0) / d_0 (thermal units per nm) of the current and
-# the previous accepted state, the history of the displacement current lam2 dG/dt of every
-# step's total current; FS_G0: G at the start of the run, from which the surface charge on
-# the front electrode lam2 (G - G0) is counted. The caller sets all three to G of the initial
-# state; a jump of the front potential at a stage start then enters the displacement current
-# of the stage's first step (so the recorded total current integrates to the total charge).
-(
-    FS_T, FS_DT, FS_DT1, FS_DT2, FS_Q, FS_Q1, FS_Q2, FS_U, FS_U1, FS_U2, FS_KAPPA, FS_OVER_C,
-    FS_OVER_T, FS_G, FS_G1, FS_G0,
-) = range(16)  # fmt: skip
+# FS_T: time (s) of the current state; FS_DT: the step size (s) the history is scaled for (the
+# next step's size unless a stop time shortens it); FS_KAPPA: Newton's quadratic-convergence
+# constant (0 = not yet observed); FS_OVER_C, FS_OVER_T, IS_OVER_SPECIES, IS_OVER_CELL: see
+# STATUS_OVERFULL; FS_G0: the front field G = (U - psi_0) / d_0 (thermal units per nm) at the
+# start of the run, from which the surface charge on the front electrode lam2 (G - G0) is counted;
+# FS_DT_WANT: the step size the control chose before a stop time shortened it (0: none), restored
+# after the step that lands on the stop, so that output times cost steps but not order or size.
+# IS_NHIST: accepted states since the last restart, the restart point included (1: no slope
+# known, the first step has no error estimate); IS_ORDER: the BDF order of the next step;
+# IS_NEQUAL: steps taken since the step size or order last changed; IS_KAPPA_AGE: steps
+# accepted on the kappa estimate since it was last observed; IS_BANDED: Newton iterations solved
+# with the banded LU (all of them unless there are two species; with two, those where a block of
+# `newton_system_2` was ill-conditioned); IS_ORDER_STEPS + k: accepted steps of order k.
+(FS_T, FS_DT, FS_KAPPA, FS_OVER_C, FS_OVER_T, FS_G0, FS_DT_WANT) = range(7)  # fmt: skip
 (
     IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL,
-    IS_KAPPA_AGE, IS_OVER_SPECIES, IS_OVER_CELL, IS_BANDED,
-) = range(11)  # fmt: skip
-N_FS = 16
-N_IS = 11
+    IS_KAPPA_AGE, IS_OVER_SPECIES, IS_OVER_CELL, IS_BANDED, IS_ORDER, IS_NEQUAL,
+    IS_ORDER_STEPS,
+) = range(14)  # fmt: skip
+N_FS = 7
+N_IS = IS_ORDER_STEPS + MAX_ORDER + 1
+# Rows of the scalar history `dsc` (N_DIFF x 3, differences as the state's, see solvers.bdf):
+# SC_Q: the ionic charge passed (fraction nm, the BDF integral of the front flux); SC_G: the
+# front field G (the history of the displacement current lam2 dG/dt of every step's total
+# current); SC_U: the front potential (thermal units; the unknown under current control).
+SC_Q, SC_G, SC_U = 0, 1, 2
+N_SC = 3
+
+
+def new_state(y, dt_s, psi_front, g0):
+    """Fresh solver state for `advance` at the state y (interleaved scaled unknowns): returns
+    (dd, dsc, fs, ist) with the history restarted (order 1, constant predictor), the step size
+    dt_s (s), the front potential psi_front (thermal units) and the front field g0 (thermal
+    units per nm: the reference of the electrode charge and the displacement-current history)."""
+    dd = np.zeros((N_DIFF, y.size))
+    dd[0] = y
+    dsc = np.zeros((N_DIFF, N_SC))
+    dsc[0, SC_G] = g0
+    dsc[0, SC_U] = psi_front
+    fs = np.zeros(N_FS)
+    fs[FS_DT] = dt_s
+    fs[FS_G0] = g0
+    ist = np.zeros(N_IS, dtype=np.int64)
+    ist[IS_NHIST] = 1
+    ist[IS_ORDER] = 1
+    return dd, dsc, fs, ist
+
+
+def restart_history(dd, dsc, ist, keep_slope):
+    """Restart the multistep history at the current state (order 1): at a stage start
+    (keep_slope False: constant predictor, no error estimate on the first step) or at a kink
+    of a control table (keep_slope True: the last slope is kept as the predictor and the error
+    estimate stays on, so the step size is not lost)."""
+    restart(dd, keep_slope)
+    restart(dsc, keep_slope)
+    ist[IS_NHIST] = min(int(ist[IS_NHIST]), 2) if keep_slope else 1
+    ist[IS_ORDER] = 1
+    ist[IS_NEQUAL] = 0
+
+
+@njit(cache=True)
+def _rescale_all(dd, dsc, order, factor, fs):
+    rescale(dd, order, factor)
+    rescale(dsc, order, factor)
+    fs[FS_DT] *= factor
 
 
 @njit(cache=True)
 def advance(
-    t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
+    t_stop, dd, dsc, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
     kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v,
-    rtol, atol, max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
+    rtol, atol, max_steps, max_order, error_control, rec_t, rec_flux, rec_psi, rec_q,
+    rec_total, rec_qtot,
 ):  # fmt: skip
-    """Integrate from fs[FS_T] to t_stop with adaptive variable-step BDF2 (BE first step).
+    """Integrate from fs[FS_T] to t_stop with the adaptive variable-order BDF of solvers.bdf.
 
-    y, y1, y2: current state and the two previous accepted states (history); fs/ist: float and
-    integer solver state (time, step sizes, charge and front potential histories; history
-    depth, counters). control 0: potentiostatic, tab_v = psi_front(t) (thermal units);
-    control 1: galvanostatic, tab_v = total front current (fraction nm/s: ionic flux plus
-    the displacement current lambda^2 dE/dt at x = 0, which the attached surface charge
-    carries) and psi_front is an extra unknown (bordered Newton system). tab_t: absolute
-    times (s). max_order: 2 (BDF2 with error control) or 1 (backward Euler, no error control:
-    steps set by the caller). c_limit: per species the largest fraction a step may reach
-    (STATUS_OVERFULL beyond). c_imm: per species the immobile fraction (MODEL.md section 10:
-    only max(c - c_imm, 0) drifts and diffuses, with D at c; 0 for an ordinary species).
-    rec_*: per accepted step time, ionic front flux, front psi,
-    ionic charge (fraction nm), total current (ionic flux plus the displacement current
-    lam2 dG/dt by the step's BDF formula, the one the galvanostatic control holds at its target:
-    in 1D the current of the external circuit) and total charge (ionic charge plus
-    lam2 (G - fs[FS_G0]), the BDF integral of the total current). Returns a STATUS_* code.
+    The last step lands on t_stop exactly (the history is interpolated onto the shortened step,
+    and the step size the control chose is restored after it: FS_DT_WANT). dd, dsc: the history of the
+    state (interleaved unknowns) and of the scalars SC_Q, SC_G, SC_U (see `new_state`); fs/ist:
+    float and integer solver state. control 0: potentiostatic, tab_v = psi_front(t) (thermal
+    units); control 1: galvanostatic, tab_v = total front current (fraction nm/s: ionic flux
+    plus the displacement current lambda^2 dE/dt at x = 0, which the attached surface charge
+    carries) and psi_front is an extra unknown (bordered Newton system). tab_t: absolute times
+    (s). max_order: highest BDF order (1..5). error_control 1: local error control (max norm of
+    the fractions' estimates, weights atol + rtol |c|), order and step chosen by the standard
+    rules; 0: no error control, the step size doubles after each step and lands on t_stop
+    (steps set by the caller's stop times), the order rises to max_order as history accrues.
+    c_limit: per species the largest fraction a step may reach (STATUS_OVERFULL beyond). c_imm:
+    per species the immobile fraction (MODEL.md section 10). rec_*: per accepted step time,
+    ionic front flux, front psi, ionic charge (fraction nm), total current (ionic flux plus the
+    displacement current lam2 dG/dt by the step's BDF formula, the one the galvanostatic
+    control holds at its target: in 1D the current of the external circuit) and total charge
+    (ionic charge plus lam2 (G - fs[FS_G0]), the BDF integral of the total current).
+    Returns a STATUS_* code.
     """
-    status, ya, y1a, y2a = _advance_steps(
-        t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c, kind,
-        d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v, rtol, atol,
-        max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
-    )  # fmt: skip
-    # the accepted states rotate through four buffers: copy the final ones into the caller's
-    a = ya.copy()
-    b = y1a.copy()
-    c = y2a.copy()
-    # element loops, not y[:] = a: an array-to-slice copy makes numba compile its shape-mismatch
-    # error message (string formatting, ~4 s of cold compile)
-    for j in range(y.size):
-        y[j] = a[j]
-        y1[j] = b[j]
-        y2[j] = c[j]
-    return status
-
-
-@njit(cache=True)
-def _advance_steps(
-    t_stop, y, y1, y2, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v,
-    rtol, atol, max_steps, max_order, rec_t, rec_flux, rec_psi, rec_q, rec_total, rec_qtot,
-):  # fmt: skip
-    """`advance`, with the accepted states rotating through the buffers y, y1, y2 and a work
-    buffer: returns (status, current, previous, the one before)."""
-    n = y.shape[0]
+    n = dd.shape[1]
     n_species = z.shape[0]
     nb = n_species + 1
     n_cells = n // nb
@@ -294,6 +322,9 @@ def _advance_steps(
     hist = np.zeros(n)
     ynew = np.zeros(n)
     ypred = np.zeros(n)
+    sc_pred = np.zeros(N_SC)
+    sc_hist = np.zeros(N_SC)
+    sc_new = np.zeros(N_SC)
     dval = np.zeros((n_species, n_cells))
     dder = np.zeros((n_species, n_cells))
     dres_du = np.zeros(nb)
@@ -312,85 +343,75 @@ def _advance_steps(
     fdp = np.empty((n_species, n_cells + 1))
     c_seen = np.full((n_species, n_cells), np.nan)
     galvanostatic = control == 1
+    adaptive = error_control != 0
+    t_land = t_stop
     steps_here = 0
-    # after a Newton failure the retry starts from the last accepted state with backward Euler
-    # (robust: L-stable, no extrapolated guess); cleared by the next accepted step
-    safe_retry = False
+    # after a Newton failure the retry starts Newton from the last accepted state (no
+    # extrapolated guess) and takes the banded LU; a second failure in a row also drops the
+    # order to 1 (L-stable backward Euler); cleared by the next accepted step
+    n_fail = 0
+    # the current state, contiguous (dd[0] is a row of the history)
+    y = np.empty(n)
+    for r in range(n):
+        y[r] = dd[0, r]
 
     while fs[FS_T] < t_stop:
         t = fs[FS_T]
+        order = ist[IS_ORDER]
         dt = fs[FS_DT]
-        # land exactly on t_stop; split the last two steps evenly instead of a sliver
-        if t + dt >= t_stop:
-            dt = t_stop - t
-        elif t + 2.0 * dt > t_stop:
-            dt = 0.5 * (t_stop - t)
+        # never past t_land, on it exactly; split the last two steps evenly instead of a sliver
+        if t + dt >= t_land:
+            dt = t_land - t
+        elif t + 2.0 * dt > t_land:
+            dt = 0.5 * (t_land - t)
+        if dt != fs[FS_DT]:
+            # a shortened step (the history is interpolated onto it, the order is kept); the
+            # step size the control chose is restored after landing (and the count of equal
+            # steps is kept: the order and step decisions are not delayed by output times)
+            if fs[FS_DT_WANT] == 0.0 and dt < fs[FS_DT]:
+                fs[FS_DT_WANT] = fs[FS_DT]
+            _rescale_all(dd, dsc, order, dt / fs[FS_DT], fs)
+            fs[FS_DT] = dt
         if dt <= 1.0e-15 * max(1.0, abs(t)):
-            return STATUS_DT_UNDERFLOW, y, y1, y2
+            return STATUS_DT_UNDERFLOW
         if steps_here >= max_steps:
-            return STATUS_MAX_STEPS, y, y1, y2
+            return STATUS_MAX_STEPS
         if ist[IS_NREC] >= rec_t.shape[0]:
-            return STATUS_BUFFER_FULL, y, y1, y2
+            return STATUS_BUFFER_FULL
         nhist = ist[IS_NHIST]
-        order = 1 if (nhist < 2 or max_order == 1 or safe_retry) else 2
-        dt1 = fs[FS_DT1]
-        dt2 = fs[FS_DT2]
-        a0, a1, a2 = _bdf_coefficients(dt, dt1, order)
+        safe_retry = n_fail > 0
+        a0 = ALPHA[order]
         tn = t + dt
-        # predictor (quadratic through 3 levels, linear through 2, or constant), the BDF
-        # history and the species inventories (for the balance test) in
-        # one pass; the divisions by the step sizes are taken out of the loop
-        if safe_retry or nhist < 2:
-            mode = 0
-        elif nhist >= 3:
-            mode = 2
-        else:
-            mode = 1
-        i1 = 1.0 / dt1 if mode > 0 else 0.0
-        i2 = 1.0 / dt2 if mode == 2 else 0.0
-        i12 = 1.0 / (dt1 + dt2) if mode == 2 else 0.0
-        w1 = dt * i1
-        ww = dt * (dt + dt1)
-        use_y1 = order == 2
+        # predictor and BDF history; Newton starts from the predictor with fractions clipped
+        # at 0 (from the last state on a retry); the species inventories (balance test)
+        predict(dd, order, ypred, hist)
+        predict(dsc, order, sc_pred, sc_hist)
         for i in range(n_species):
             inventory[i] = 0.0
         for k in range(n_cells):
             base = k * nb
             for j in range(nb):
                 r = base + j
-                yr = y[r]
-                if mode == 0:
-                    p = yr
-                elif mode == 2:
-                    # Newton form through (t-dt1-dt2, y2), (t-dt1, y1), (t, y)
-                    d1 = (yr - y1[r]) * i1
-                    d0 = (y1[r] - y2[r]) * i2
-                    p = yr + dt * d1 + ww * ((d1 - d0) * i12)
-                else:
-                    p = yr + w1 * (yr - y1[r])
+                p = y[r] if safe_retry else ypred[r]
                 if j < n_species:
                     if p < 0.0:
                         p = 0.0
-                    hist[r] = a1 * yr + (a2 * y1[r] if use_y1 else 0.0)
-                    inventory[j] += h[k] * abs(yr)
-                ypred[r] = p
+                    inventory[j] += h[k] * abs(y[r])
                 ynew[r] = p
+        hist_q = sc_hist[SC_Q]
+        hist_g = sc_hist[SC_G]
+        u_pred = sc_pred[SC_U]
         if galvanostatic:
-            u_guess = fs[FS_U]
-            if nhist >= 2 and not safe_retry:
-                u_guess = fs[FS_U] + dt * (fs[FS_U] - fs[FS_U1]) / dt1
+            u_guess = dsc[0, SC_U] if (safe_retry or nhist < 2) else u_pred
             target = _interp(tn, tab_t, tab_v)
-            g_now = (fs[FS_U] - y[n_species]) / d[0]
-            g_old = (fs[FS_U1] - y1[n_species]) / d[0]
-            hist_g = a1 * g_now + (a2 * g_old if order == 2 else 0.0)
         else:
-            hist_g = 0.0
             u_guess = _interp(tn, tab_t, tab_v)
             target = 0.0
         psi_front = u_guess
-        # the local error estimate (Milne device with the quadratic predictor, fractions only)
-        estimate = order == 2 and nhist >= 3
-        cerr = milne_factor(dt, dt1, dt2) if estimate else 0.0
+        # the local error estimate ERROR_CONST[order] |c - c_pred| (fractions only), available
+        # once the predictor is built from accepted states
+        estimate = adaptive and nhist >= 2
+        cerr = ERROR_CONST[order] if estimate else 0.0
         err = 0.0
         over_k = -1
         over_i = -1
@@ -398,17 +419,16 @@ def _advance_steps(
         converged = False
         lu_failed = False
         e_prev = -1.0  # scaled size of the previous undamped, unclipped update (-1: none)
-        if order == 1:
-            # backward-Euler steps (start, restart, retry, or no error control) iterate to
-            # convergence; kappa is observed afresh on the BDF2 steps that follow
+        if not estimate:
+            # steps without an error estimate iterate to convergence; kappa is observed afresh
             fs[FS_KAPPA] = 0.0
         for _it in range(NEWTON_MAXITER):
             ist[IS_NEWTON] += 1
             # dy = -J^-1 res and, under current control, zcol = J^-1 dres/dpsi_front
             solved = False
             # the block path, except on the retry after a failed Newton iteration: that retry
-            # (backward Euler from the last state, a quarter of the step) takes the banded LU
-            # with partial pivoting, so that a step can never fail for the block path alone
+            # takes the banded LU with partial pivoting, so that a step can never fail for the
+            # block path alone
             if use_blocks and not safe_retry:
                 solved = newton_system_2(
                     ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
@@ -522,7 +542,9 @@ def _advance_steps(
                 continue
             psi_tol = NEWTON_PSI_TOL * max(1.0, abs(psi_front))
             e_now = max(err_c / NEWTON_TOL, dpsi_max / psi_tol)
-            if newton_converged(e_now, e_prev, order, fs, FS_KAPPA, ist, IS_KAPPA_AGE):
+            if newton_converged(
+                e_now, e_prev, 2 if estimate else 1, fs, FS_KAPPA, ist, IS_KAPPA_AGE
+            ):
                 # ...and the discrete balance of every species within Newton's tolerance
                 # integrated over the cells (conservation_residual: the storage summed in the
                 # update loop above, plus the boundary fluxes): O(N), no assembly
@@ -545,7 +567,7 @@ def _advance_steps(
                     )  # fmt: skip
                     psi_0 = ynew[n_species]
                     disp = lam2 * (a0 * (psi_front - psi_0) / d[0] + hist_g) / dt
-                    size = abs(flux_it) + lam2 * (a0 - a1 + a2) * (
+                    size = abs(flux_it) + lam2 * BDF_ABS_SUM[order] * (
                         abs(psi_front) + abs(psi_0)
                     ) / (d[0] * dt)  # fmt: skip
                     tol_j = NEWTON_CURRENT_TOL * max(abs(target), 1.0e-3 * abs(flux_it))
@@ -561,69 +583,54 @@ def _advance_steps(
         if not converged:
             ist[IS_NEWTON_FAIL] += 1
             ist[IS_REJECT] += 1
-            fs[FS_DT] = dt * SHRINK_FAIL
+            _rescale_all(dd, dsc, order, SHRINK_FAIL, fs)
+            ist[IS_NEQUAL] = 0
+            fs[FS_DT_WANT] = 0.0
             fs[FS_KAPPA] = 0.0
-            safe_retry = True
+            if n_fail > 0:
+                ist[IS_ORDER] = 1
+            n_fail += 1
             continue
         # the converged iterate: the local error estimate and fractions above their limit,
         # evaluated in the update that produced it; decided in this order
-        factor = GROWTH_MAX
-        if estimate:
-            if err > 1.0:
-                ist[IS_REJECT] += 1
-                fs[FS_DT] = dt * max(SHRINK_MIN, SAFETY * err ** (-1.0 / 3.0))
-                continue
-            if err > 0.0:
-                factor = min(GROWTH_MAX, max(SHRINK_MIN, SAFETY * err ** (-1.0 / 3.0)))
+        if estimate and err > 1.0:
+            ist[IS_REJECT] += 1
+            fs[FS_DT_WANT] = 0.0
+            factor = max(SHRINK_MIN, SAFETY * err ** (-1.0 / (order + 1)))
+            _rescale_all(dd, dsc, order, factor, fs)
+            ist[IS_NEQUAL] = 0
+            continue
         if over_k >= 0:
             fs[FS_OVER_C] = ynew[over_k * nb + over_i]
             fs[FS_OVER_T] = tn
             ist[IS_OVER_SPECIES] = over_i
             ist[IS_OVER_CELL] = over_k
-            return STATUS_OVERFULL, y, y1, y2
+            return STATUS_OVERFULL
         # accept
-        safe_retry = False
+        n_fail = 0
         flux = front_flux(
-            ynew,
-            psi_front,
-            d,
-            z,
-            src,
-            c_src,
-            kind,
-            d_const,
-            u0,
-            du,
-            logd,
-            slope,
-            n_lo,
-            cref,
+            ynew, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope, n_lo, cref,
             c_imm,
-        )
-        q_new = (dt * flux - a1 * fs[FS_Q] - (a2 * fs[FS_Q1] if order == 2 else 0.0)) / a0
-        # total current: the displacement term of the galvanostatic constraint (hist_g there is
-        # this history, bit for bit, since fs[FS_G] = (fs[FS_U] - y[psi_0]) / d_0)
+        )  # fmt: skip
+        q_new = (dt * flux - hist_q) / a0
+        # total current: the displacement term of the galvanostatic constraint (hist_g there
+        # is this history)
         g_acc = (psi_front - ynew[n_species]) / d[0]
-        hist_gr = a1 * fs[FS_G] + (a2 * fs[FS_G1] if order == 2 else 0.0)
-        total = flux + lam2 * (a0 * g_acc + hist_gr) / dt
-        fs[FS_G1] = fs[FS_G]
-        fs[FS_G] = g_acc
-        # the new state becomes the current one by rotating the four buffers (no copying);
-        # `advance` copies the final order back into the caller's arrays
-        y2, y1, y, ynew = y1, y, ynew, y2
-        fs[FS_Q2] = fs[FS_Q1]
-        fs[FS_Q1] = fs[FS_Q]
-        fs[FS_Q] = q_new
-        fs[FS_U2] = fs[FS_U1]
-        fs[FS_U1] = fs[FS_U]
-        fs[FS_U] = psi_front
-        fs[FS_DT2] = dt1
-        fs[FS_DT1] = dt
-        fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)
-        fs[FS_DT] = dt * factor
-        if nhist < 3:
-            ist[IS_NHIST] = nhist + 1
+        total = flux + lam2 * (a0 * g_acc + hist_g) / dt
+        # the differences at the new point
+        update(dd, order, ynew, ypred)
+        for r in range(n):
+            y[r] = ynew[r]
+        sc_new[SC_Q] = q_new
+        sc_new[SC_G] = g_acc
+        sc_new[SC_U] = psi_front
+        update(dsc, order, sc_new, sc_pred)
+        fs[FS_T] = t_land if dt == t_land - t else min(tn, t_land)
+        nhist = min(nhist + 1, N_DIFF)
+        ist[IS_NHIST] = nhist
+        ist[IS_NEQUAL] += 1
         ist[IS_STEPS] += 1
+        ist[IS_ORDER_STEPS + order] += 1
         steps_here += 1
         nr = ist[IS_NREC]
         rec_t[nr] = fs[FS_T]
@@ -633,4 +640,48 @@ def _advance_steps(
         rec_total[nr] = total
         rec_qtot[nr] = q_new + lam2 * (g_acc - fs[FS_G0])
         ist[IS_NREC] = nr + 1
-    return STATUS_OK, y, y1, y2
+        # the next step: order and size (Shampine & Reichelt): after order + 1 steps of one
+        # size, the order among k - 1, k, k + 1 whose error estimate allows the largest step
+        landed = fs[FS_T] == t_land
+        if not adaptive:
+            new_order = max(1, min(max_order, nhist - 1))
+            if new_order > order + 1:
+                new_order = order + 1
+            ist[IS_ORDER] = new_order
+            _rescale_all(dd, dsc, new_order, GROWTH_MAX, fs)
+            fs[FS_DT_WANT] = 0.0
+        elif estimate and ist[IS_NEQUAL] >= order + 1:
+            err_m = -1.0
+            err_p = -1.0
+            if order > 1:
+                err_m = 0.0
+            if order < max_order and nhist >= order + 3:
+                err_p = 0.0
+            if err_m >= 0.0 or err_p >= 0.0:
+                cm = ERROR_CONST[order - 1]
+                cp = ERROR_CONST[order + 1]
+                for k in range(n_cells):
+                    for i in range(n_species):
+                        r = k * nb + i
+                        wt = atol + rtol * abs(ynew[r])
+                        if err_m >= 0.0:
+                            v = cm * abs(dd[order, r])
+                            if v > err_m * wt:
+                                err_m = v / wt
+                        if err_p >= 0.0:
+                            v = cp * abs(dd[order + 2, r])
+                            if v > err_p * wt:
+                                err_p = v / wt
+            new_order, f_best = choose_order(err_m, err, err_p, order)
+            factor = min(GROWTH_MAX_ORDER, SAFETY * f_best)
+            if fs[FS_DT_WANT] > 0.0 and landed:
+                # from the size the control chose before the stop shortened the step
+                factor = min(factor * dt, GROWTH_MAX_ORDER * fs[FS_DT_WANT]) / dt
+                fs[FS_DT_WANT] = 0.0
+            ist[IS_ORDER] = new_order
+            _rescale_all(dd, dsc, new_order, factor, fs)
+            ist[IS_NEQUAL] = 0
+        elif fs[FS_DT_WANT] > 0.0 and landed:
+            _rescale_all(dd, dsc, order, fs[FS_DT_WANT] / dt, fs)
+            fs[FS_DT_WANT] = 0.0
+    return STATUS_OK

@@ -212,12 +212,28 @@ def initial_state(problem: Problem, ka: KernelArrays) -> np.ndarray:
     return y
 
 
+def _set_history(dd: np.ndarray, ist: np.ndarray, history: np.ndarray, max_order: int) -> None:
+    """Fill the difference array dd from states at equal steps (newest first): order k =
+    len(history) - 1 from the first step."""
+    hist = np.asarray(history, dtype=float)
+    k = hist.shape[0] - 1
+    if not 1 <= k <= min(max_order, K.MAX_ORDER) or hist.shape[1] != dd.shape[1]:
+        raise ValueError(f"history: need 2..{max_order + 1} states of {dd.shape[1]} unknowns")
+    diff = hist.copy()
+    for j in range(k + 1):
+        dd[j] = diff[0]
+        diff = diff[:-1] - diff[1:]
+    ist[K.IS_NHIST] = k + 1
+    ist[K.IS_ORDER] = k
+
+
 def solve(
     problem: Problem,
     initial: np.ndarray | None = None,
     progress: Callable[[float, float], None] | None = None,
     initial_front_potential_V: float | None = None,
     steps_per_call: int | None = None,
+    history: np.ndarray | None = None,
 ) -> Solution:
     """Integrate `problem` through all its stages with the fully coupled implicit NPP scheme.
 
@@ -230,6 +246,9 @@ def solve(
     progress(t_s, t_end_s) is called at every output time. steps_per_call: accepted steps per
     call of the compiled loop (default: sized to about `solvers.interrupt.WALL_SLICE_S` of wall
     time, so that Ctrl-C and SIGTERM are acted on promptly); the results do not depend on it.
+    history: optional (k + 1, n) states at t = -j problem.dt_initial_s, j = 0..k (newest first,
+    history[0] = initial), from which the first stage starts at order k instead of restarting
+    (for verification of the fixed-order convergence; with problem.error_control False).
     Returns a Solution; if the run fails, `completed` is False and the Solution holds every
     snapshot computed up to the failure plus one at the time reached.
     """
@@ -238,22 +257,18 @@ def solve(
     n_species = len(problem.species)
     n_cells = len(ka.h)
     nb = n_species + 1
-    y = initial_state(problem, ka) if initial is None else np.array(initial, dtype=float)
+    y0 = initial_state(problem, ka) if initial is None else np.array(initial, dtype=float)
     xc = cell_centers_nm(np.asarray(problem.x_faces_nm, dtype=float))
-    y1 = y.copy()
-    y2 = y.copy()
     # per-cell reference fractions of species whose D(c) is referenced to the stage start
     cref = np.ones((n_species, n_cells))
     for i in range(n_species):
         if ka.kind[i] == K.KIND_CELL_REFERENCE:
-            cref[i] = np.where(y[i::nb] < K.CREF_ABSENT, 0.0, y[i::nb])
-    fs = np.zeros(K.N_FS)
-    ist = np.zeros(K.N_IS, dtype=np.int64)
+            cref[i] = np.where(y0[i::nb] < K.CREF_ABSENT, 0.0, y0[i::nb])
     records = StepRecords(("t", "flux", "psi", "q", "total", "qtot"), RECORD_BUFFER)
     t_end = sum(st.duration_s for st in problem.stages)
 
     snapshots_t = [0.0]
-    snapshots_y = [y.copy()]
+    snapshots_y = [y0.copy()]
     stage_end_index: list[int] = []
     completed = True
     message = ""
@@ -264,18 +279,22 @@ def solve(
         if initial_front_potential_V is not None:
             psi0 = float(initial_front_potential_V) / ka.thermal_voltage_V
         else:
-            p0, p1 = y[n_species], y[n_species + nb] if n_cells > 1 else y[n_species]
+            p0, p1 = y0[n_species], y0[n_species + nb] if n_cells > 1 else y0[n_species]
             slope = (p1 - p0) / (xc[1] - xc[0]) if n_cells > 1 else 0.0
             psi0 = float(p0 - slope * xc[0])
     elif stage0.control == "potential":
         psi0 = stage0.value_at(0.0) / ka.thermal_voltage_V
     else:
-        psi0 = _front_potential_estimate(problem, ka, y)
-    # the front potential carries over between stages; a galvanostatic stage starts from it
-    fs[K.FS_U] = psi0
-    # the front field of the initial state: history of the displacement current, and the
-    # reference from which the charge on the front electrode is counted
-    fs[K.FS_G] = fs[K.FS_G1] = fs[K.FS_G0] = (psi0 - y[n_species]) / ka.d[0]
+        psi0 = _front_potential_estimate(problem, ka, y0)
+    # the front potential carries over between stages (dsc[0, SC_U]); a galvanostatic stage
+    # starts from it. The front field of the initial state: history of the displacement
+    # current, and the reference from which the charge on the front electrode is counted
+    dd, dsc, fs, ist = K.new_state(
+        y0, problem.dt_initial_s, psi0, (psi0 - y0[n_species]) / ka.d[0]
+    )
+    y = dd[0]  # the current accepted state (a view: the history's first row)
+    if history is not None:
+        _set_history(dd, ist, history, problem.max_order)
     src0 = -1 if stage0.source is None else stage0.source
     flux0 = K.front_flux(
         y, psi0, ka.d, ka.z, src0, stage0.surface_fraction, ka.kind, ka.d_const, ka.u0,
@@ -289,7 +308,7 @@ def solve(
     sigint = DeferredInterrupt()
     budget = StepBudget(RECORD_BUFFER, steps_per_call)
     try:
-        for stage in problem.stages:
+        for k_stage, stage in enumerate(problem.stages):
             src = -1 if stage.source is None else int(stage.source)
             if stage.control == "potential":
                 control = 0
@@ -301,18 +320,17 @@ def solve(
             for i in range(n_species):
                 if ka.kind[i] == K.KIND_CELL_REFERENCE:
                     cref[i] = np.where(y[i::nb] < K.CREF_ABSENT, 0.0, y[i::nb])
-            # a new stage restarts the multistep history: the control jumps
-            ist[K.IS_NHIST] = 1
+            # a new stage restarts the multistep history (the control jumps), unless the
+            # caller gave the history of the first stage's start
+            if not (k_stage == 0 and history is not None):
+                K.restart_history(dd, dsc, ist, False)
+                fs[K.FS_DT] = problem.dt_initial_s
             fs[K.FS_T] = t_stage0
-            fs[K.FS_DT] = problem.dt_initial_s
-            fs[K.FS_DT1] = problem.dt_initial_s
-            fs[K.FS_DT2] = problem.dt_initial_s
-            fs[K.FS_Q1] = fs[K.FS_Q]
-            fs[K.FS_Q2] = fs[K.FS_Q]
+            fs[K.FS_DT_WANT] = 0.0
             # Newton's convergence constant is observed afresh: the control may change the problem
             fs[K.FS_KAPPA] = 0.0
             if control == 0:
-                jump = tab_v[0] - fs[K.FS_U]
+                jump = tab_v[0] - dsc[0, K.SC_U]
                 if jump != 0.0:
                     # the front potential steps at the stage start: the response of the
                     # state at fixed charges (the dt -> 0 limit of the first step) is the
@@ -322,27 +340,25 @@ def solve(
                     # step of 8.5 V after a galvanostatic stage needed > 280 thermal units
                     # of damped updates and the step size fell below round-off. The potential
                     # is not a differential unknown, so the BDF history is unaffected; the
-                    # front field history fs[FS_G] is kept, so the jump's displacement current
-                    # is counted in the first step.
+                    # front field history dsc[:, SC_G] is kept, so the jump's displacement
+                    # current is counted in the first step.
                     y[n_species::nb] += jump * (1.0 - xc / problem.thickness_nm)
-                fs[K.FS_U] = tab_v[0]
-            fs[K.FS_U1] = fs[K.FS_U]
-            fs[K.FS_U2] = fs[K.FS_U]
+                dsc[0, K.SC_U] = tab_v[0]
             stops, output_set, kinks = stage_stops(problem, stage, t_stage0)
             steps_at_stage_start = int(ist[K.IS_STEPS])
             for t_out in stops:
+                # the steps land on output times, kinks and stage ends (keeping their order)
                 while True:
                     tc = _time.perf_counter()
                     n_call = budget.next()
                     status = K.advance(
-                        t_out, y, y1, y2, fs, ist, ka.h, ka.d, ka.lam2, ka.z, ka.cfix, src,
-                        stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind, ka.d_const,
-                        ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_imm, ka.c_limit,
-                        control,
-                        tab_t, tab_v,
-                        problem.rtol, problem.atol,
+                        t_out, dd, dsc, fs, ist, ka.h, ka.d, ka.lam2, ka.z,
+                        ka.cfix, src, stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind,
+                        ka.d_const, ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_imm,
+                        ka.c_limit, control, tab_t, tab_v, problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, *(b[:n_call] for b in records.buffers),
+                        problem.max_order, int(problem.error_control),
+                        *(b[:n_call] for b in records.buffers),
                     )  # fmt: skip
                     if compile_s == 0.0:
                         compile_s = _time.perf_counter() - tc
@@ -368,7 +384,7 @@ def solve(
                         snapshots_y.append(y.copy())
                     break
                 if t_out in kinks:
-                    ist[K.IS_NHIST] = 1
+                    K.restart_history(dd, dsc, ist, True)
                 if t_out not in output_set:
                     continue
                 snapshots_t.append(t_out)
@@ -408,6 +424,8 @@ def solve(
         "newton_failures": int(ist[K.IS_NEWTON_FAIL]),
         # iterations solved by the banded LU instead of the two-species block elimination
         "banded_iterations": int(ist[K.IS_BANDED]),
+        # accepted steps of each BDF order 1..5
+        "steps_per_order": [int(v) for v in ist[K.IS_ORDER_STEPS + 1 : K.IS_ORDER_STEPS + 6]],
         "n_cells": n_cells,
         "first_call_s": compile_s,
         "solve_s": solve_s,

@@ -72,9 +72,11 @@ class Problem:
     density = fixed background charge density / e (cm^-3); eps_r: relative permittivity;
     x_faces_nm: cell faces from 0 to L (nm); species, stages: see SpeciesSpec, StageSpec;
     rtol, atol: local error tolerances on fractions; n_output: snapshots per stage;
-    dt_initial_s: first time step (s); max_steps: per stage, a safety limit; max_order: 2
-    (variable-step BDF2 with local error control, the default) or 1 (backward Euler with steps
-    set only by the output times: for verification against first-order references);
+    dt_initial_s: first time step (s); max_steps: per stage, a safety limit; max_order: highest
+    order (1..5) of the variable-order BDF; error_control: True (local error control, the
+    default) or False (no error control: the step doubles after each step and lands on every
+    output time, so the output times set the steps; the order rises to max_order as history
+    accrues: for verification against references and of the convergence order);
     output_times_s: explicit snapshot times from each stage start (s) instead of n_output
     evenly spaced ones (the stage end is always included).
     """
@@ -91,7 +93,8 @@ class Problem:
     n_output: int = 50
     dt_initial_s: float = 1.0e-9
     max_steps: int = 200_000
-    max_order: int = 2
+    max_order: int = 5
+    error_control: bool = True
     output_times_s: tuple[float, ...] | None = None
 
 

@@ -386,9 +386,9 @@ def test_sigint_during_the_record_collection_keeps_the_records_consistent(build,
 
 def test_two_species_take_the_block_elimination():
     """lbo_k (two species) solves all but its first Newton iterations by the block elimination
-    (the first microseconds' deep-cell blocks are ill-conditioned and go to the banded LU), and
-    ends where the banded LU of the numpy baseline ends (tests/test_benchmarks.py); a case with
-    one or three species solves every iteration with the banded LU."""
+    (the first microseconds' deep-cell blocks are ill-conditioned and go to the banded LU: about
+    20 iterations, whatever the length of the run); a case with one or three species solves
+    every iteration with the banded LU."""
     from pathlib import Path
 
     import nppsim
@@ -401,7 +401,8 @@ def test_two_species_take_the_block_elimination():
         )
     )
     diag = sol.diagnostics
-    assert 0 < diag["banded_iterations"] <= 0.1 * diag["newton_iterations"]
+    assert 0 < diag["banded_iterations"] <= 25
+    assert diag["banded_iterations"] <= 0.2 * diag["newton_iterations"]
     sol3 = npp.solve(
         problem_from_case(
             nppsim.load_case(cases / "lbo_cs_at_rb.toml").with_values(
