@@ -104,7 +104,7 @@ def hermite_log_d(t, l0, l1, g0, g1, du, inv_du):
     functions), written with the difference of the nodal values (avoids cancelling two large
     ln D values). Scalars only, so that the compiled loops that call it per cell inline it
     without passing arrays (the table lookup of `mobility`, `_species_mobilities` and
-    `solvers.electroneutral_kernels.native_mobilities`)."""
+    `solvers.electroneutral_faces.native_mobilities`)."""
     dl = l1 - l0
     s0 = g0 * du
     s1 = g1 * du
