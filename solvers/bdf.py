@@ -71,10 +71,11 @@ def _compute_r(order, factor, out):
 
 
 @njit(cache=True)
-def rescale(dd, order, factor):
-    """Change the step size of the history `dd` (N_DIFF x m, rows 0..order) by `factor`
-    (dimensionless, new step / old step): D[:order+1] <- (R U)^T D[:order+1] (scipy's change_D).
-    Rows above `order` are left as they are (they are rebuilt by the next update)."""
+def rescale(dd, order, factor, m_cols):
+    """Change the step size of the history `dd` (N_DIFF x m, rows 0..order, the first m_cols
+    columns) by `factor` (dimensionless, new step / old step): D[:order+1] <- (R U)^T
+    D[:order+1] (scipy's change_D). Rows above `order` are left as they are (they are rebuilt
+    by the next update)."""
     if factor == 1.0:
         return
     k = order
@@ -89,7 +90,6 @@ def rescale(dd, order, factor):
             for m in range(k + 1):
                 s += r[i, m] * u[m, j]
             ru[i, j] = s
-    m_cols = dd.shape[1]
     # row by row (vectorised streams over the columns); row 0 is unchanged (ru[:, 0] = e_0)
     new = np.zeros((k + 1, m_cols))
     for j in range(1, k + 1):
@@ -104,10 +104,10 @@ def rescale(dd, order, factor):
 
 
 @njit(cache=True)
-def predict(dd, order, ypred, hist):
+def predict(dd, order, ypred, hist, m_cols):
     """The predictor ypred = sum_{j<=k} D[j] and the history term hist = sum_{j=1..k} GAMMA[j]
-    D[j] - ALPHA[k] ypred of the order-k formula (see the module doc), for every column."""
-    m_cols = dd.shape[1]
+    D[j] - ALPHA[k] ypred of the order-k formula (see the module doc), for the first m_cols
+    columns."""
     for c in range(m_cols):
         ypred[c] = dd[0, c]
         hist[c] = 0.0
@@ -123,11 +123,10 @@ def predict(dd, order, ypred, hist):
 
 
 @njit(cache=True)
-def update(dd, order, y_new, y_pred):
-    """After an accepted step of order k: D at the new point from the accepted values y_new and
-    their predictors y_pred (D[k+2] = d - D[k+1], D[k+1] = d, D[i] += D[i+1] for i = k..0,
-    d = y_new - y_pred); D[0] is set to y_new exactly."""
-    m_cols = dd.shape[1]
+def update(dd, order, y_new, y_pred, m_cols):
+    """After an accepted step of order k: D at the new point (first m_cols columns) from the
+    accepted values y_new and their predictors y_pred (D[k+2] = d - D[k+1], D[k+1] = d,
+    D[i] += D[i+1] for i = k..0, d = y_new - y_pred); D[0] is set to y_new exactly."""
     k = order
     if k + 2 < dd.shape[0]:
         for c in range(m_cols):
@@ -150,6 +149,17 @@ def restart(dd, keep_slope):
     for j in range(first, dd.shape[0]):
         for c in range(dd.shape[1]):
             dd[j, c] = 0.0
+
+
+@njit(cache=True)
+def landing(t, dt, t_stop):
+    """The next step (s) from t (s) with the wanted size dt (s): never past t_stop, on it
+    exactly, and the last two steps split evenly instead of leaving a sliver."""
+    if t + dt >= t_stop:
+        return t_stop - t
+    if t + 2.0 * dt > t_stop:
+        return 0.5 * (t_stop - t)
+    return dt
 
 
 @njit(cache=True)

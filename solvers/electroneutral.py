@@ -60,9 +60,9 @@ the equation above for c' with D_N evaluated at 1 - (1 - f) c' (and the potentia
 unchanged, with c_s / (1 - f) in the Donnan step): the kernels solve for c' and v'
 (`a_mob` = 1 - f), and this driver scales in and out. f = 0 is bit for bit the model above.
 
-Time integration: variable-step BDF2 with the local error control of `solvers.kernels.advance`
-(backward Euler first step, Milne device with the quadratic predictor, max norm over both
-fractions with weights atol + rtol |.|), Newton with the analytic Jacobian (the current v
+Time integration: the variable-order BDF (orders 1-5, `solvers.bdf`) with the local error and
+order control of `solvers.kernels.advance` (max norm over both fractions with weights
+atol + rtol |.|), Newton with the analytic Jacobian (the current v
 predicted by the same polynomial as the profile), the whole loop compiled
 (`solvers.electroneutral_kernels`: one pass per Newton iteration assembles the rows and
 eliminates the tridiagonal block, after three passes for the native D at the faces).
@@ -207,10 +207,8 @@ def solve(
         if np.any(init[n_max:] > EK.WINDOW_TOL_REL * problem.atol):
             raise ValueError("initial state reaches beyond the reduced grid: use method 'npp'")
         c[:] = np.clip(init[:n_max] / a_mob, 0.0, 1.0)
-    c1 = c.copy()
-    c2 = c.copy()
-    fs = np.zeros(EK.N_FS)
-    ist = np.zeros(EK.N_IS, dtype=np.int64)
+    dd, dsc, fs, ist = EK.new_state(c, problem.dt_initial_s, 0.0)
+    c = dd[0]  # the current fractions (a view: the history's first row)
     # the first window covers every non-zero cell of the initial state (and the margin)
     nonzero = np.flatnonzero(c)
     ist[EK.IS_NACT] = min(n_max, (nonzero[-1] + 1 if nonzero.size else 0) + 2 * EK.WINDOW_MARGIN)
@@ -268,16 +266,12 @@ def solve(
                 tab_v = np.asarray(stage.table_value, dtype=float) / flux_to_a / a_mob
             tab_t = np.asarray(stage.table_t_s, dtype=float) + t_stage0
             # a new stage restarts the multistep history: the control jumps
-            ist[EK.IS_NHIST] = 1
+            EK.restart_history(dd, dsc, ist, False)
             fs[EK.FS_T] = t_stage0
             fs[EK.FS_DT] = problem.dt_initial_s
-            fs[EK.FS_DT1] = problem.dt_initial_s
-            fs[EK.FS_DT2] = problem.dt_initial_s
-            fs[EK.FS_Q1] = fs[EK.FS_Q]
-            fs[EK.FS_Q2] = fs[EK.FS_Q]
-            fs[EK.FS_V] = stage_current(stage, 0.0, c)[0]
-            fs[EK.FS_V1] = fs[EK.FS_V]
-            fs[EK.FS_V2] = fs[EK.FS_V]
+            fs[EK.FS_DT_WANT] = 0.0
+            fs[EK.FS_KAPPA] = 0.0
+            dsc[0, EK.SC_V] = stage_current(stage, 0.0, c)[0]
             stops, output_set, kinks = stage_stops(problem, stage, t_stage0)
             steps_at_stage_start = int(ist[EK.IS_STEPS])
             for t_out in stops:
@@ -285,10 +279,10 @@ def solve(
                     tc = _time.perf_counter()
                     n_call = budget.next()
                     status = EK.advance(
-                        t_out, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
+                        t_out, dd, dsc, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
                         d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
                         problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
-                        2 if problem.error_control else 1,
+                        problem.max_order, int(problem.error_control),
                         *(b[:n_call] for b in records.buffers), work, inv_geo,
                         a_mob,
                     )  # fmt: skip
@@ -317,16 +311,16 @@ def solve(
                     if fs[EK.FS_T] > snapshots_t[-1]:
                         snapshots_t.append(float(fs[EK.FS_T]))
                         snapshots_c.append(c.copy())
-                        snapshots_v.append(float(fs[EK.FS_V]) if front_open else 0.0)
+                        snapshots_v.append(float(dsc[0, EK.SC_V]) if front_open else 0.0)
                         snapshot_src.append(stage)
                     break
                 if t_out in kinks:
-                    ist[EK.IS_NHIST] = 1
+                    EK.restart_history(dd, dsc, ist, True)
                 if t_out not in output_set:
                     continue
                 snapshots_t.append(t_out)
                 snapshots_c.append(c.copy())
-                snapshots_v.append(float(fs[EK.FS_V]) if front_open else 0.0)
+                snapshots_v.append(float(dsc[0, EK.SC_V]) if front_open else 0.0)
                 snapshot_src.append(stage)
                 if progress is not None:
                     progress(t_out, t_end)
@@ -346,7 +340,7 @@ def solve(
         if fs[EK.FS_T] > snapshots_t[-1]:
             snapshots_t.append(float(fs[EK.FS_T]))
             snapshots_c.append(c.copy())
-            snapshots_v.append(float(fs[EK.FS_V]) if stage.source is not None else 0.0)
+            snapshots_v.append(float(dsc[0, EK.SC_V]) if stage.source is not None else 0.0)
             snapshot_src.append(stage)
     finally:
         sigint.restore()
@@ -373,6 +367,8 @@ def solve(
         "newton_iterations": int(ist[EK.IS_NEWTON]),
         "newton_failures": int(ist[EK.IS_NEWTON_FAIL]),
         "cell_iterations": int(ist[EK.IS_CELL_ITER]),
+        # accepted steps of each BDF order 1..5
+        "steps_per_order": [int(v) for v in ist[EK.IS_ORDER_STEPS + 1 : EK.IS_ORDER_STEPS + 6]],
         "n_cells": int(ist[EK.IS_NACT]),
         "n_cells_reduced_grid": n_max,
         "interrupted": interrupted,

@@ -22,6 +22,18 @@ import math
 import numpy as np
 from numba import njit
 
+from solvers.bdf import (
+    ALPHA,
+    ERROR_CONST,
+    MAX_ORDER,
+    N_DIFF,
+    choose_order,
+    landing,
+    predict,
+    rescale,
+    restart,
+    update,
+)
 from solvers.electroneutral_assembly import (  # noqa: F401  (re-exported)
     assemble,
     back_substitute,
@@ -47,6 +59,7 @@ from solvers.electroneutral_potential import (  # re-exported (__all__)
 from solvers.kernels import (
     DPSI_MAX,
     GROWTH_MAX,
+    GROWTH_MAX_ORDER,
     NEG_TOL,
     NEWTON_MAXITER,
     NEWTON_PSI_TOL,
@@ -58,7 +71,6 @@ from solvers.kernels import (
     STATUS_DT_UNDERFLOW,
     STATUS_MAX_STEPS,
     STATUS_OK,
-    milne_factor,
     mobility,  # noqa: F401  (re-exported: D_N(1) of the pristine bulk in solvers.electroneutral)
     newton_converged,
 )
@@ -100,17 +112,46 @@ WINDOW_MARGIN = 12
 #: in the last cell exceeds this: the Dirichlet c = 0 there would distort the profile.
 TAIL_FAIL = 1.0e-6
 
-# Indices into the float state `fs` and the integer state `ist` of `advance`.
-# FS_KAPPA, IS_KAPPA_AGE: Newton's quadratic-convergence constant and the steps accepted on it
-# since it was last observed, as in `solvers.kernels.advance`. IS_CELL_ITER: active cells summed
-# over the Newton iterations (the work, independent of the machine).
-FS_T, FS_DT, FS_DT1, FS_DT2, FS_Q, FS_Q1, FS_Q2, FS_V, FS_V1, FS_V2, FS_KAPPA = range(11)
-N_FS = 11
+# Indices into the float state `fs` and the integer state `ist` of `advance`, as in
+# `solvers.kernels` (FS_T, FS_DT, FS_DT_WANT, FS_KAPPA; IS_NHIST, IS_ORDER, IS_NEQUAL,
+# IS_KAPPA_AGE, IS_ORDER_STEPS + k). IS_NACT: the active window; IS_CELL_ITER: active cells
+# summed over the Newton iterations (the work, independent of the machine).
+FS_T, FS_DT, FS_KAPPA, FS_DT_WANT = range(4)
+N_FS = 4
 (
     IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL, IS_NACT,
-    IS_KAPPA_AGE, IS_CELL_ITER,
-) = range(10)  # fmt: skip
-N_IS = 10
+    IS_KAPPA_AGE, IS_CELL_ITER, IS_ORDER, IS_NEQUAL, IS_ORDER_STEPS,
+) = range(13)  # fmt: skip
+N_IS = IS_ORDER_STEPS + MAX_ORDER + 1
+# Columns of the scalar history `dsc` (N_DIFF x N_SC): the charge passed (fraction nm, the BDF
+# integral of v) and v itself (the unknown under potentiostatic control).
+SC_Q, SC_V = 0, 1
+N_SC = 2
+
+
+def new_state(c, dt_s, v):
+    """Fresh solver state for `advance` at the foreign fractions c (length n_max): returns
+    (dd, dsc, fs, ist) with the history restarted, the step size dt_s (s) and the total current
+    v (fraction nm/s)."""
+    dd = np.zeros((N_DIFF, c.size))
+    dd[0] = c
+    dsc = np.zeros((N_DIFF, N_SC))
+    dsc[0, SC_V] = v
+    fs = np.zeros(N_FS)
+    fs[FS_DT] = dt_s
+    ist = np.zeros(N_IS, dtype=np.int64)
+    ist[IS_NHIST] = 1
+    ist[IS_ORDER] = 1
+    return dd, dsc, fs, ist
+
+
+def restart_history(dd, dsc, ist, keep_slope):
+    """Restart the multistep history at the current state, as `solvers.kernels.restart_history`."""
+    restart(dd, keep_slope)
+    restart(dsc, keep_slope)
+    ist[IS_NHIST] = min(int(ist[IS_NHIST]), 2) if keep_slope else 1
+    ist[IS_ORDER] = 1
+    ist[IS_NEQUAL] = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,15 +171,6 @@ def interp_table(t, tab_t, tab_v):
 
 
 @njit(cache=True)
-def bdf_coefficients(dt, dt1, order):
-    """(a0, a1, a2) of the variable-step BDF formula a0 y+ + a1 y + a2 y- = dt f(y+)."""
-    if order == 1:
-        return 1.0, -1.0, 0.0
-    w = dt / dt1
-    return (1.0 + 2.0 * w) / (1.0 + w), -(1.0 + w), w * w / (1.0 + w)
-
-
-@njit(cache=True)
 def active_cells(c, n, n_max, tol):
     """Size of the active window: at least WINDOW_MARGIN pristine cells (c <= tol, see
     WINDOW_TOL_REL) beyond the last non-pristine cell, grown by 2 WINDOW_MARGIN when needed,
@@ -154,7 +186,7 @@ def active_cells(c, n, n_max, tol):
 
 
 #: rows of the scratch array of `advance`
-N_WORK = 17
+N_WORK = 18
 
 
 def work_arrays(n_max):
@@ -164,94 +196,98 @@ def work_arrays(n_max):
 
 
 @njit(cache=True)
-def advance(
-    t_stop, c, c1, c2, fs, ist, h, d, faces, thickness, d_f, c_src, front_open, d_n1,
-    kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol, atol, max_steps,
-    max_order, rec_t, rec_v, rec_psi, rec_q, work, inv_geo, a_mob=1.0,
-):  # fmt: skip
-    """Integrate from fs[FS_T] to t_stop with adaptive variable-step BDF2 (BE first step).
+def _rescale_all(dd, dsc, order, factor, fs, n):
+    rescale(dd, order, factor, n)
+    rescale(dsc, order, factor, N_SC)
+    fs[FS_DT] *= factor
 
-    c, c1, c2: foreign fractions now and at the two previous accepted steps (length n_max of
-    the reduced grid; cells beyond the active window ist[IS_NACT] are exactly 0). control 0:
-    potentiostatic, tab_v = psi_front(t) (thermal units), v is an unknown (bordered Newton);
-    control 1: galvanostatic, tab_v = v(t) (fraction nm/s). A blocking front (front_open
-    False) carries no current: v = 0. Step control as `solvers.kernels.advance`: Milne device
-    with the quadratic predictor, max norm over both fractions (c and 1 - c) with weights
-    atol + rtol |.|; max_order 1: backward Euler without error control. Newton: converged when
-    the fraction updates are below NEWTON_TOL of the weights and the v update moves psi_front
-    (along the Newton direction) by less than NEWTON_PSI_TOL; iterates stay in [0, 1], the v
-    update is damped to DPSI_MAX and to a factor DONNAN_STEP_MAX in c(0+). Active window: see
-    `active_cells`; STATUS_GRID_END when it cannot grow and the last cell holds more than
-    TAIL_FAIL. rec_*: per accepted step time, v, front potential (thermal units), charge
-    (fraction nm), the charge integrated with the same BDF formula as the profile, so that
-    int c dx = charge to round-off. work: N_WORK x (n_max + 1) scratch (see `work_arrays`);
-    inv_geo: `inverse_geometry(h, d)`; a_mob: 1 - f, f the native immobile fraction (c, v,
-    tab_v under current control and c_src are then scaled by 1 / a_mob; `native_mobilities`).
-    Returns a STATUS_*.
+
+@njit(cache=True)
+def advance(
+    t_stop, dd, dsc, fs, ist, h, d, faces, thickness, d_f, c_src, front_open, d_n1,
+    kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol, atol, max_steps,
+    max_order, error_control, rec_t, rec_v, rec_psi, rec_q, work, inv_geo, a_mob=1.0,
+):  # fmt: skip
+    """Integrate from fs[FS_T] to t_stop with the adaptive variable-order BDF of solvers.bdf,
+    landing on t_stop exactly (as `solvers.kernels.advance`).
+
+    dd, dsc: the history of the foreign fractions (N_DIFF x n_max, the reduced grid; cells
+    beyond the active window ist[IS_NACT] are exactly 0, with zero differences) and of the
+    scalars SC_Q, SC_V (see `new_state`). control 0: potentiostatic, tab_v = psi_front(t)
+    (thermal units), v is an unknown (bordered Newton); control 1: galvanostatic, tab_v = v(t)
+    (fraction nm/s). A blocking front (front_open False) carries no current: v = 0. Step and
+    order control as `solvers.kernels.advance` (max_order, error_control), the local error
+    estimates in the max norm over both fractions (c and 1 - c) with weights atol + rtol |.|.
+    Newton: converged when the fraction updates are below NEWTON_TOL of the weights and the v
+    update moves psi_front (along the Newton direction) by less than NEWTON_PSI_TOL; iterates
+    stay in [0, 1], the v update is damped to DPSI_MAX and to a factor DONNAN_STEP_MAX in c(0+).
+    Active window: see `active_cells`; STATUS_GRID_END when it cannot grow and the last cell
+    holds more than TAIL_FAIL. rec_*: per accepted step time, v, front potential (thermal
+    units), charge (fraction nm), the charge integrated with the same BDF formula as the
+    profile, so that int c dx = charge to round-off. work: N_WORK x (n_max + 1) scratch (see
+    `work_arrays`); inv_geo: `inverse_geometry(h, d)`; a_mob: 1 - f, f the native immobile
+    fraction (c, v, tab_v under current control and c_src are then scaled by 1 / a_mob;
+    `native_mobilities`). Returns a STATUS_*.
     """
-    n_max = c.shape[0]
+    n_max = dd.shape[1]
     res, lo, di, up, bcol, brow = work[0], work[1], work[2], work[3], work[4], work[5]
     gam, uf, dn, dn_u, y, z = work[6], work[7], work[8], work[9], work[10], work[11]
-    hist, cnew, cpred, inv_w, dpsi = work[12], work[13], work[14], work[15], work[16]
+    hist, cnew, cpred, inv_w, dpsi, c = work[12], work[13], work[14], work[15], work[16], work[17]
     inv_h, inv_d, inv_half = inv_geo
     out = np.zeros(2)
+    sc_pred = np.zeros(N_SC)
+    sc_hist = np.zeros(N_SC)
+    sc_new = np.zeros(N_SC)
     potentiostatic = control == 0 and front_open
+    adaptive = error_control != 0
     window_tol = WINDOW_TOL_REL * atol
     steps_here = 0
+    n_fail = 0
+    # the current fractions, contiguous (dd[0] is a row of the history)
+    for k in range(n_max):
+        c[k] = dd[0, k]
 
     while fs[FS_T] < t_stop:
         t = fs[FS_T]
-        dt = fs[FS_DT]
-        # land exactly on t_stop; split the last two steps evenly instead of a sliver
-        if t + dt >= t_stop:
-            dt = t_stop - t
-        elif t + 2.0 * dt > t_stop:
-            dt = 0.5 * (t_stop - t)
+        order = ist[IS_ORDER]
+        dt = landing(t, fs[FS_DT], t_stop)
+        n = active_cells(c, ist[IS_NACT], n_max, window_tol)
+        if n == n_max and c[n_max - 1] > TAIL_FAIL:
+            return STATUS_GRID_END
+        ist[IS_NACT] = n
+        if dt != fs[FS_DT]:
+            # a shortened step: as in solvers.kernels.advance (FS_DT_WANT)
+            if fs[FS_DT_WANT] == 0.0 and dt < fs[FS_DT]:
+                fs[FS_DT_WANT] = fs[FS_DT]
+            _rescale_all(dd, dsc, order, dt / fs[FS_DT], fs, n)
+            fs[FS_DT] = dt
         if dt <= 1.0e-15 * max(1.0, abs(t)):
             return STATUS_DT_UNDERFLOW
         if steps_here >= max_steps:
             return STATUS_MAX_STEPS
         if ist[IS_NREC] >= rec_t.shape[0]:
             return STATUS_BUFFER_FULL
-        n = active_cells(c, ist[IS_NACT], n_max, window_tol)
-        if n == n_max and c[n_max - 1] > TAIL_FAIL:
-            return STATUS_GRID_END
-        ist[IS_NACT] = n
         nhist = ist[IS_NHIST]
-        order = 1 if (nhist < 2 or max_order == 1) else 2
-        dt1 = fs[FS_DT1]
-        dt2 = fs[FS_DT2]
-        a0, a1, a2 = bdf_coefficients(dt, dt1, order)
+        safe_retry = n_fail > 0
+        a0 = ALPHA[order]
         tn = t + dt
-        # predictor: quadratic (3 levels), linear (2 levels) or constant extrapolation, as
-        # c + p1 (c - c1) + p2 (c1 - c2) (Newton form through the last three states)
-        p1 = 0.0
-        p2 = 0.0
-        if nhist >= 3:
-            q = dt * (dt + dt1) / (dt1 + dt2)
-            p1 = (dt + q) / dt1
-            p2 = -q / dt2
-        elif nhist == 2:
-            p1 = dt / dt1
-        a2h = a2 if order == 2 else 0.0
+        predict(dd, order, cpred, hist, n)
+        predict(dsc, order, sc_pred, sc_hist, N_SC)
         for k in range(n):
             ck = c[k]
-            cp = ck + p1 * (ck - c1[k]) + p2 * (c1[k] - c2[k])
-            cp = min(max(cp, 0.0), 1.0)
-            cpred[k] = cp
+            cp = ck if safe_retry else min(max(cpred[k], 0.0), 1.0)
             cnew[k] = cp
-            hist[k] = a1 * ck + a2h * c1[k]
             # inverse error weights 1 / (atol + rtol |.|), the smaller of the two fractions
             inv_w[k] = 1.0 / (atol + rtol * min(abs(ck), abs(1.0 - ck)))
         target = interp_table(tn, tab_t, tab_v)
         if not front_open:
             v = 0.0
         elif potentiostatic:
-            v = fs[FS_V]
-            if nhist >= 2:
-                # the predictor of the profile (quadratic from three levels, else linear):
-                # the first Newton update of v is then as small as those of the fractions
-                v_ex = v + p1 * (v - fs[FS_V1]) + p2 * (fs[FS_V1] - fs[FS_V2])
+            v = dsc[0, SC_V]
+            if nhist >= 2 and not safe_retry:
+                # the predictor of the profile's order: the first Newton update of v is then
+                # as small as those of the fractions
+                v_ex = sc_pred[SC_V]
                 # keep the extrapolation where the Donnan step stays defined (c(0+) > 0)
                 if _surface_fraction(c[0], d[0], v_ex, d_f) > 0.5 * _surface_fraction(
                     c[0], d[0], v, d_f
@@ -259,12 +295,13 @@ def advance(
                     v = v_ex
         else:
             v = target
+        estimate = adaptive and nhist >= 2
 
         converged = False
         lu_failed = False
         e_prev = -1.0  # scaled size of the previous undamped, uncut update (-1: none)
-        if order == 1:
-            fs[FS_KAPPA] = 0.0  # observed afresh on the BDF2 steps (see kernels.advance)
+        if not estimate:
+            fs[FS_KAPPA] = 0.0  # observed afresh (see kernels.advance)
         for _it in range(NEWTON_MAXITER):
             ist[IS_NEWTON] += 1
             ist[IS_CELL_ITER] += n
@@ -345,7 +382,9 @@ def advance(
                 continue
             e_v = min(dpsi_v / NEWTON_PSI_TOL, abs(dv) * dt / h[0] * inv_w[0] / NEWTON_TOL)
             e_now = max(err_c / NEWTON_TOL, e_v)
-            if newton_converged(e_now, e_prev, order, fs, FS_KAPPA, ist, IS_KAPPA_AGE):
+            if newton_converged(
+                e_now, e_prev, 2 if estimate else 1, fs, FS_KAPPA, ist, IS_KAPPA_AGE
+            ):
                 converged = True
                 break
             e_prev = e_now
@@ -355,13 +394,17 @@ def advance(
         if not converged:
             ist[IS_NEWTON_FAIL] += 1
             ist[IS_REJECT] += 1
-            fs[FS_DT] = dt * SHRINK_FAIL
+            _rescale_all(dd, dsc, order, SHRINK_FAIL, fs, n)
+            ist[IS_NEQUAL] = 0
+            fs[FS_DT_WANT] = 0.0
             fs[FS_KAPPA] = 0.0
+            if n_fail > 0:
+                ist[IS_ORDER] = 1
+            n_fail += 1
             continue
         # neither fraction may be negative; and, in the same pass, the local error estimate
-        # (Milne device with the quadratic predictor) when the step has one
-        estimate = order == 2 and nhist >= 3
-        cerr = milne_factor(dt, dt1, dt2) if estimate else 0.0
+        # ERROR_CONST[order] |c - c_pred| when the step has one
+        cerr = ERROR_CONST[order] if estimate else 0.0
         bad = False
         err = 0.0
         for k in range(n):
@@ -385,17 +428,19 @@ def advance(
                     err = e / wt
         if bad:
             ist[IS_REJECT] += 1
-            fs[FS_DT] = dt * SHRINK_FAIL
+            _rescale_all(dd, dsc, order, SHRINK_FAIL, fs, n)
+            ist[IS_NEQUAL] = 0
+            fs[FS_DT_WANT] = 0.0
             continue
-        factor = GROWTH_MAX
-        if estimate:
-            if err > 1.0:
-                ist[IS_REJECT] += 1
-                fs[FS_DT] = dt * max(SHRINK_MIN, SAFETY * err ** (-1.0 / 3.0))
-                continue
-            if err > 0.0:
-                factor = min(GROWTH_MAX, max(SHRINK_MIN, SAFETY * err ** (-1.0 / 3.0)))
+        if estimate and err > 1.0:
+            ist[IS_REJECT] += 1
+            factor = max(SHRINK_MIN, SAFETY * err ** (-1.0 / (order + 1)))
+            _rescale_all(dd, dsc, order, factor, fs, n)
+            ist[IS_NEQUAL] = 0
+            fs[FS_DT_WANT] = 0.0
+            continue
         # accept
+        n_fail = 0
         if potentiostatic or (control == 0 and not front_open):
             psi_front = target
         else:
@@ -407,24 +452,19 @@ def advance(
             for f in range(n + 1):
                 psi_front += dpsi[f]
         flux = v if front_open else 0.0
-        q_new = (dt * flux - a1 * fs[FS_Q] - (a2 * fs[FS_Q1] if order == 2 else 0.0)) / a0
+        q_new = (dt * flux - sc_hist[SC_Q]) / a0
+        update(dd, order, cnew, cpred, n)
         for k in range(n):
-            c2[k] = c1[k]
-            c1[k] = c[k]
             c[k] = cnew[k]
-        fs[FS_Q2] = fs[FS_Q1]
-        fs[FS_Q1] = fs[FS_Q]
-        fs[FS_Q] = q_new
-        fs[FS_V2] = fs[FS_V1]
-        fs[FS_V1] = fs[FS_V]
-        fs[FS_V] = v
-        fs[FS_DT2] = dt1
-        fs[FS_DT1] = dt
+        sc_new[SC_Q] = q_new
+        sc_new[SC_V] = v
+        update(dsc, order, sc_new, sc_pred, N_SC)
         fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)
-        fs[FS_DT] = dt * factor
-        if nhist < 3:
-            ist[IS_NHIST] = nhist + 1
+        nhist = min(nhist + 1, N_DIFF)
+        ist[IS_NHIST] = nhist
+        ist[IS_NEQUAL] += 1
         ist[IS_STEPS] += 1
+        ist[IS_ORDER_STEPS + order] += 1
         steps_here += 1
         nr = ist[IS_NREC]
         rec_t[nr] = fs[FS_T]
@@ -432,4 +472,41 @@ def advance(
         rec_psi[nr] = psi_front
         rec_q[nr] = q_new
         ist[IS_NREC] = nr + 1
+        # the next step's order and size, as in solvers.kernels.advance
+        landed = fs[FS_T] == t_stop
+        if not adaptive:
+            new_order = max(1, min(max_order, nhist - 1))
+            if new_order > order + 1:
+                new_order = order + 1
+            ist[IS_ORDER] = new_order
+            _rescale_all(dd, dsc, new_order, GROWTH_MAX, fs, n)
+            fs[FS_DT_WANT] = 0.0
+        elif estimate and ist[IS_NEQUAL] >= order + 1:
+            err_m = 0.0 if order > 1 else -1.0
+            err_p = 0.0 if (order < max_order and nhist >= order + 3) else -1.0
+            if err_m >= 0.0 or err_p >= 0.0:
+                cm = ERROR_CONST[order - 1]
+                cp = ERROR_CONST[order + 1]
+                for k in range(n):
+                    ck = c[k]
+                    wt = atol + rtol * min(abs(ck), abs(1.0 - ck))
+                    if err_m >= 0.0:
+                        e = cm * abs(dd[order, k])
+                        if e > err_m * wt:
+                            err_m = e / wt
+                    if err_p >= 0.0:
+                        e = cp * abs(dd[order + 2, k])
+                        if e > err_p * wt:
+                            err_p = e / wt
+            new_order, f_best = choose_order(err_m, err, err_p, order)
+            factor = min(GROWTH_MAX_ORDER, SAFETY * f_best)
+            if fs[FS_DT_WANT] > 0.0 and landed:
+                factor = min(factor * dt, GROWTH_MAX_ORDER * fs[FS_DT_WANT]) / dt
+                fs[FS_DT_WANT] = 0.0
+            ist[IS_ORDER] = new_order
+            _rescale_all(dd, dsc, new_order, factor, fs, n)
+            ist[IS_NEQUAL] = 0
+        elif fs[FS_DT_WANT] > 0.0 and landed:
+            _rescale_all(dd, dsc, order, fs[FS_DT_WANT] / dt, fs, n)
+            fs[FS_DT_WANT] = 0.0
     return STATUS_OK

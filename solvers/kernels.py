@@ -32,6 +32,7 @@ from solvers.bdf import (
     MAX_ORDER,
     N_DIFF,
     choose_order,
+    landing,
     predict,
     rescale,
     restart,
@@ -274,8 +275,8 @@ def restart_history(dd, dsc, ist, keep_slope):
 
 @njit(cache=True)
 def _rescale_all(dd, dsc, order, factor, fs):
-    rescale(dd, order, factor)
-    rescale(dsc, order, factor)
+    rescale(dd, order, factor, dd.shape[1])
+    rescale(dsc, order, factor, dsc.shape[1])
     fs[FS_DT] *= factor
 
 
@@ -289,23 +290,23 @@ def advance(
     """Integrate from fs[FS_T] to t_stop with the adaptive variable-order BDF of solvers.bdf.
 
     The last step lands on t_stop exactly (the history is interpolated onto the shortened step,
-    and the step size the control chose is restored after it: FS_DT_WANT). dd, dsc: the history of the
-    state (interleaved unknowns) and of the scalars SC_Q, SC_G, SC_U (see `new_state`); fs/ist:
-    float and integer solver state. control 0: potentiostatic, tab_v = psi_front(t) (thermal
-    units); control 1: galvanostatic, tab_v = total front current (fraction nm/s: ionic flux
-    plus the displacement current lambda^2 dE/dt at x = 0, which the attached surface charge
-    carries) and psi_front is an extra unknown (bordered Newton system). tab_t: absolute times
-    (s). max_order: highest BDF order (1..5). error_control 1: local error control (max norm of
-    the fractions' estimates, weights atol + rtol |c|), order and step chosen by the standard
-    rules; 0: no error control, the step size doubles after each step and lands on t_stop
-    (steps set by the caller's stop times), the order rises to max_order as history accrues.
-    c_limit: per species the largest fraction a step may reach (STATUS_OVERFULL beyond). c_imm:
-    per species the immobile fraction (MODEL.md section 10). rec_*: per accepted step time,
-    ionic front flux, front psi, ionic charge (fraction nm), total current (ionic flux plus the
-    displacement current lam2 dG/dt by the step's BDF formula, the one the galvanostatic
-    control holds at its target: in 1D the current of the external circuit) and total charge
-    (ionic charge plus lam2 (G - fs[FS_G0]), the BDF integral of the total current).
-    Returns a STATUS_* code.
+    and the step size the control chose is restored after it: FS_DT_WANT). dd, dsc: the history
+    of the state (interleaved unknowns) and of the scalars SC_Q, SC_G, SC_U (see `new_state`);
+    fs/ist: float and integer solver state. control 0: potentiostatic, tab_v = psi_front(t)
+    (thermal units); control 1: galvanostatic, tab_v = total front current (fraction nm/s: ionic
+    flux plus the displacement current lambda^2 dE/dt at x = 0, which the attached surface
+    charge carries) and psi_front is an extra unknown (bordered Newton system). tab_t: absolute
+    times (s). max_order: highest BDF order (1..5). error_control 1: local error control (max
+    norm of the fractions' estimates, weights atol + rtol |c|), order and step chosen by the
+    standard rules; 0: no error control, the step size doubles after each step and lands on
+    t_stop (steps set by the caller's stop times), the order rises to max_order as history
+    accrues. c_limit: per species the largest fraction a step may reach (STATUS_OVERFULL
+    beyond). c_imm: per species the immobile fraction (MODEL.md section 10). rec_*: per accepted
+    step time, ionic front flux, front psi, ionic charge (fraction nm), total current (ionic
+    flux plus the displacement current lam2 dG/dt by the step's BDF formula, the one the
+    galvanostatic control holds at its target: in 1D the current of the external circuit) and
+    total charge (ionic charge plus lam2 (G - fs[FS_G0]), the BDF integral of the total
+    current). Returns a STATUS_* code.
     """
     n = dd.shape[1]
     n_species = z.shape[0]
@@ -344,7 +345,7 @@ def advance(
     c_seen = np.full((n_species, n_cells), np.nan)
     galvanostatic = control == 1
     adaptive = error_control != 0
-    t_land = t_stop
+
     steps_here = 0
     # after a Newton failure the retry starts Newton from the last accepted state (no
     # extrapolated guess) and takes the banded LU; a second failure in a row also drops the
@@ -359,11 +360,7 @@ def advance(
         t = fs[FS_T]
         order = ist[IS_ORDER]
         dt = fs[FS_DT]
-        # never past t_land, on it exactly; split the last two steps evenly instead of a sliver
-        if t + dt >= t_land:
-            dt = t_land - t
-        elif t + 2.0 * dt > t_land:
-            dt = 0.5 * (t_land - t)
+        dt = landing(t, dt, t_stop)
         if dt != fs[FS_DT]:
             # a shortened step (the history is interpolated onto it, the order is kept); the
             # step size the control chose is restored after landing (and the count of equal
@@ -384,8 +381,8 @@ def advance(
         tn = t + dt
         # predictor and BDF history; Newton starts from the predictor with fractions clipped
         # at 0 (from the last state on a retry); the species inventories (balance test)
-        predict(dd, order, ypred, hist)
-        predict(dsc, order, sc_pred, sc_hist)
+        predict(dd, order, ypred, hist, n)
+        predict(dsc, order, sc_pred, sc_hist, N_SC)
         for i in range(n_species):
             inventory[i] = 0.0
         for k in range(n_cells):
@@ -618,14 +615,14 @@ def advance(
         g_acc = (psi_front - ynew[n_species]) / d[0]
         total = flux + lam2 * (a0 * g_acc + hist_g) / dt
         # the differences at the new point
-        update(dd, order, ynew, ypred)
+        update(dd, order, ynew, ypred, n)
         for r in range(n):
             y[r] = ynew[r]
         sc_new[SC_Q] = q_new
         sc_new[SC_G] = g_acc
         sc_new[SC_U] = psi_front
-        update(dsc, order, sc_new, sc_pred)
-        fs[FS_T] = t_land if dt == t_land - t else min(tn, t_land)
+        update(dsc, order, sc_new, sc_pred, N_SC)
+        fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)
         nhist = min(nhist + 1, N_DIFF)
         ist[IS_NHIST] = nhist
         ist[IS_NEQUAL] += 1
@@ -642,7 +639,7 @@ def advance(
         ist[IS_NREC] = nr + 1
         # the next step: order and size (Shampine & Reichelt): after order + 1 steps of one
         # size, the order among k - 1, k, k + 1 whose error estimate allows the largest step
-        landed = fs[FS_T] == t_land
+        landed = fs[FS_T] == t_stop
         if not adaptive:
             new_order = max(1, min(max_order, nhist - 1))
             if new_order > order + 1:

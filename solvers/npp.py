@@ -289,9 +289,7 @@ def solve(
     # the front potential carries over between stages (dsc[0, SC_U]); a galvanostatic stage
     # starts from it. The front field of the initial state: history of the displacement
     # current, and the reference from which the charge on the front electrode is counted
-    dd, dsc, fs, ist = K.new_state(
-        y0, problem.dt_initial_s, psi0, (psi0 - y0[n_species]) / ka.d[0]
-    )
+    dd, dsc, fs, ist = K.new_state(y0, problem.dt_initial_s, psi0, (psi0 - y0[n_species]) / ka.d[0])
     y = dd[0]  # the current accepted state (a view: the history's first row)
     if history is not None:
         _set_history(dd, ist, history, problem.max_order)

@@ -34,8 +34,8 @@ from solvers import electroneutral_numpy as EN
 ROOT = Path(__file__).resolve().parents[2]
 CASE = ROOT / "cases" / "lbo2024_rb.toml"
 #: final profiles of two short runs computed by the code before the immobile fraction existed
-#: (commit b500130, `tests/solvers/data/README.md`): a case without it must reproduce them bit
-#: for bit
+#: (commit b500130; recomputed with the variable-order BDF of issue 19,
+#: `tests/solvers/data/README.md`): a case without it must reproduce them bit for bit
 F0_REFERENCE = Path(__file__).resolve().parent / "data" / "f0_reference_lbo2024_rb.csv"
 
 #: the case of the reference: lbo2024_rb.toml as it was then, shortened to 1500 s
