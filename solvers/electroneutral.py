@@ -80,7 +80,7 @@ from solvers import electroneutral_kernels as EK
 from solvers.grid import cell_centers_nm
 from solvers.interrupt import DeferredInterrupt, StepBudget, stopped_by
 from solvers.npp import E_CHARGE_C, K_B_EV_K, LN_CM2_TO_NM2, NM_PER_CM, debye_length_nm
-from solvers.problem import Problem, Solution, StepRecords, stage_stops
+from solvers.problem import Problem, Solution, StepRecords, stage_stops, stop_arrays
 
 log = logging.getLogger(__name__)
 
@@ -272,58 +272,60 @@ def solve(
             fs[EK.FS_DT_WANT] = 0.0
             fs[EK.FS_KAPPA] = 0.0
             dsc[0, EK.SC_V] = stage_current(stage, 0.0, c)[0]
-            stops, output_set, kinks = stage_stops(problem, stage, t_stage0)
+            t_stops, flags, out_times = stop_arrays(*stage_stops(problem, stage, t_stage0))
+            # a snapshot: the n_max fractions and v (the last column)
+            snaps = np.empty((len(out_times), n_max + 1))
+            ist[EK.IS_NSTOP] = 0
+            ist[EK.IS_NSNAP] = 0
+            n_taken = 0
             steps_at_stage_start = int(ist[EK.IS_STEPS])
-            for t_out in stops:
-                while True:
-                    tc = _time.perf_counter()
-                    n_call = budget.next()
-                    status = EK.advance(
-                        t_out, dd, dsc, fs, ist, h, d, faces, thickness, d_f, c_src, front_open,
-                        d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
-                        problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, int(problem.error_control),
-                        *(b[:n_call] for b in records.buffers), work, inv_geo,
-                        a_mob,
-                    )  # fmt: skip
-                    if compile_s == 0.0:
-                        compile_s = _time.perf_counter() - tc
-                    budget.done(int(ist[EK.IS_NREC]))
-                    records.collect(ist, EK.IS_NREC)
-                    sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
-                    if status != EK.STATUS_BUFFER_FULL:
-                        break
-                if status != EK.STATUS_OK:
-                    completed = False
-                    where = (
-                        f"t = {fs[EK.FS_T]:.6g} s (stage {k_stage}, step size {fs[EK.FS_DT]:.3g} s)"
-                    )
-                    if status == EK.STATUS_GRID_END:
-                        message = (
-                            f"solver stopped at {where}: the foreign profile reached the end of "
-                            f"the reduced grid at {faces[-1]:.6g} nm (fraction "
-                            f"{c[-1] * a_mob:.3g} > "
-                            f"{EK.TAIL_FAIL:g} in its last cell); increase grid.fine_depth_nm"
-                        )
-                    else:
-                        reason = STATUS_TEXT.get(status, f"status {status}")
-                        message = f"solver stopped at {where}: {reason}"
-                    if fs[EK.FS_T] > snapshots_t[-1]:
-                        snapshots_t.append(float(fs[EK.FS_T]))
-                        snapshots_c.append(c.copy())
-                        snapshots_v.append(float(dsc[0, EK.SC_V]) if front_open else 0.0)
-                        snapshot_src.append(stage)
-                    break
-                if t_out in kinks:
-                    EK.restart_history(dd, dsc, ist, True)
-                if t_out not in output_set:
-                    continue
-                snapshots_t.append(t_out)
-                snapshots_c.append(c.copy())
-                snapshots_v.append(float(dsc[0, EK.SC_V]) if front_open else 0.0)
-                snapshot_src.append(stage)
+            # one call for the stage, sliced by the step budget (see solvers.npp.solve)
+            while True:
+                tc = _time.perf_counter()
+                n_call = budget.next()
+                status = EK.advance(
+                    t_stops, flags, snaps, dd, dsc, fs, ist, h, d, faces, thickness, d_f, c_src,
+                    front_open, d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
+                    problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
+                    problem.max_order, int(problem.error_control),
+                    *(b[:n_call] for b in records.buffers), work, inv_geo, a_mob,
+                )  # fmt: skip
+                if compile_s == 0.0:
+                    compile_s = _time.perf_counter() - tc
+                budget.done(int(ist[EK.IS_NREC]))
+                records.collect(ist, EK.IS_NREC)
+                # the snapshots of this call, all kept before the progress callbacks
+                new = range(n_taken, int(ist[EK.IS_NSNAP]))
+                n_taken = int(ist[EK.IS_NSNAP])
+                for j in new:
+                    snapshots_t.append(out_times[j])
+                    snapshots_c.append(snaps[j, :n_max].copy())
+                    snapshots_v.append(float(snaps[j, n_max]) if front_open else 0.0)
+                    snapshot_src.append(stage)
                 if progress is not None:
-                    progress(t_out, t_end)
+                    for j in new:
+                        progress(out_times[j], t_end)
+                sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
+                if status != EK.STATUS_BUFFER_FULL:
+                    break
+            if status != EK.STATUS_OK:
+                completed = False
+                where = f"t = {fs[EK.FS_T]:.6g} s (stage {k_stage}, step size {fs[EK.FS_DT]:.3g} s)"
+                if status == EK.STATUS_GRID_END:
+                    message = (
+                        f"solver stopped at {where}: the foreign profile reached the end of "
+                        f"the reduced grid at {faces[-1]:.6g} nm (fraction "
+                        f"{c[-1] * a_mob:.3g} > "
+                        f"{EK.TAIL_FAIL:g} in its last cell); increase grid.fine_depth_nm"
+                    )
+                else:
+                    reason = STATUS_TEXT.get(status, f"status {status}")
+                    message = f"solver stopped at {where}: {reason}"
+                if fs[EK.FS_T] > snapshots_t[-1]:
+                    snapshots_t.append(float(fs[EK.FS_T]))
+                    snapshots_c.append(c.copy())
+                    snapshots_v.append(float(dsc[0, EK.SC_V]) if front_open else 0.0)
+                    snapshot_src.append(stage)
             if not completed:
                 break
             stage_end_index.append(len(snapshots_t) - 1)

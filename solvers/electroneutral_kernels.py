@@ -120,8 +120,8 @@ FS_T, FS_DT, FS_KAPPA, FS_DT_WANT = range(4)
 N_FS = 4
 (
     IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL, IS_NACT,
-    IS_KAPPA_AGE, IS_CELL_ITER, IS_ORDER, IS_NEQUAL, IS_ORDER_STEPS,
-) = range(13)  # fmt: skip
+    IS_KAPPA_AGE, IS_CELL_ITER, IS_ORDER, IS_NEQUAL, IS_NSTOP, IS_NSNAP, IS_ORDER_STEPS,
+) = range(15)  # fmt: skip
 N_IS = IS_ORDER_STEPS + MAX_ORDER + 1
 # Columns of the scalar history `dsc` (N_DIFF x N_SC): the charge passed (fraction nm, the BDF
 # integral of v) and v itself (the unknown under potentiostatic control).
@@ -204,12 +204,15 @@ def _rescale_all(dd, dsc, order, factor, fs, n):
 
 @njit(cache=True)
 def advance(
-    t_stop, dd, dsc, fs, ist, h, d, faces, thickness, d_f, c_src, front_open, d_n1,
-    kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol, atol, max_steps,
-    max_order, error_control, rec_t, rec_v, rec_psi, rec_q, work, inv_geo, a_mob=1.0,
+    t_stops, stop_flags, snaps, dd, dsc, fs, ist, h, d, faces, thickness, d_f, c_src,
+    front_open, d_n1, kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol,
+    atol, max_steps, max_order, error_control, rec_t, rec_v, rec_psi, rec_q, work, inv_geo,
+    a_mob=1.0,
 ):  # fmt: skip
-    """Integrate from fs[FS_T] to t_stop with the adaptive variable-order BDF of solvers.bdf,
-    landing on t_stop exactly (as `solvers.kernels.advance`).
+    """Integrate through the stop times t_stops[ist[IS_NSTOP]:] (s, increasing) with the
+    adaptive variable-order BDF of solvers.bdf, landing on each exactly, as
+    `solvers.kernels.advance` (stop_flags, snaps: see there; a snapshot row here is the n_max
+    fractions and v).
 
     dd, dsc: the history of the foreign fractions (N_DIFF x n_max, the reduced grid; cells
     beyond the active window ist[IS_NACT] are exactly 0, with zero differences) and of the
@@ -247,7 +250,30 @@ def advance(
     for k in range(n_max):
         c[k] = dd[0, k]
 
-    while fs[FS_T] < t_stop:
+    n_stops = t_stops.shape[0]
+    while True:
+        i_stop = ist[IS_NSTOP]
+        if i_stop >= n_stops:
+            return STATUS_OK
+        t_stop = t_stops[i_stop]
+        if fs[FS_T] >= t_stop:
+            # on a stop: a snapshot of the state (flag 1) and/or a restart of the history at a
+            # kink of the control table (flag 2: order 1, the last slope kept)
+            flag = stop_flags[i_stop]
+            if flag & 1:
+                j = ist[IS_NSNAP]
+                for r in range(n_max):
+                    snaps[j, r] = c[r]
+                snaps[j, n_max] = dsc[0, SC_V]
+                ist[IS_NSNAP] = j + 1
+            if flag & 2:
+                restart(dd, True)
+                restart(dsc, True)
+                ist[IS_NHIST] = min(ist[IS_NHIST], 2)
+                ist[IS_ORDER] = 1
+                ist[IS_NEQUAL] = 0
+            ist[IS_NSTOP] = i_stop + 1
+            continue
         t = fs[FS_T]
         order = ist[IS_ORDER]
         dt = landing(t, fs[FS_DT], t_stop)
@@ -509,4 +535,3 @@ def advance(
         elif fs[FS_DT_WANT] > 0.0 and landed:
             _rescale_all(dd, dsc, order, fs[FS_DT_WANT] / dt, fs, n)
             fs[FS_DT_WANT] = 0.0
-    return STATUS_OK

@@ -222,7 +222,8 @@ def newton_converged(e_now, e_prev, order, fs, i_kappa, ist, i_age):
 # after the step that lands on the stop, so that output times cost steps but not order or size.
 # IS_NHIST: accepted states since the last restart, the restart point included (1: no slope
 # known, the first step has no error estimate); IS_ORDER: the BDF order of the next step;
-# IS_NEQUAL: steps taken since the step size or order last changed; IS_KAPPA_AGE: steps
+# IS_NEQUAL: steps taken since the step size or order last changed; IS_NSTOP, IS_NSNAP: the
+# next stop time of the stage and the snapshots taken in it (see `advance`); IS_KAPPA_AGE: steps
 # accepted on the kappa estimate since it was last observed; IS_BANDED: Newton iterations solved
 # with the banded LU (all of them unless there are two species; with two, those where a block of
 # `newton_system_2` was ill-conditioned); IS_ORDER_STEPS + k: accepted steps of order k.
@@ -230,8 +231,8 @@ def newton_converged(e_now, e_prev, order, fs, i_kappa, ist, i_age):
 (
     IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL,
     IS_KAPPA_AGE, IS_OVER_SPECIES, IS_OVER_CELL, IS_BANDED, IS_ORDER, IS_NEQUAL,
-    IS_ORDER_STEPS,
-) = range(14)  # fmt: skip
+    IS_NSTOP, IS_NSNAP, IS_ORDER_STEPS,
+) = range(16)  # fmt: skip
 N_FS = 7
 N_IS = IS_ORDER_STEPS + MAX_ORDER + 1
 # Rows of the scalar history `dsc` (N_DIFF x 3, differences as the state's, see solvers.bdf):
@@ -282,15 +283,19 @@ def _rescale_all(dd, dsc, order, factor, fs):
 
 @njit(cache=True)
 def advance(
-    t_stop, dd, dsc, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
-    kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v,
+    t_stops, stop_flags, snaps, dd, dsc, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind,
+    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v,
     rtol, atol, max_steps, max_order, error_control, rec_t, rec_flux, rec_psi, rec_q,
     rec_total, rec_qtot,
 ):  # fmt: skip
-    """Integrate from fs[FS_T] to t_stop with the adaptive variable-order BDF of solvers.bdf.
+    """Integrate through the stop times t_stops[ist[IS_NSTOP]:] (s, increasing) with the
+    adaptive variable-order BDF of solvers.bdf, in one call for a whole stage (unless a limit
+    returns first: the caller calls again to go on). On each stop the step lands exactly; then,
+    by stop_flags: 1, the state is copied into snaps[ist[IS_NSNAP]] (and IS_NSNAP counts it); 2,
+    the history restarts (a kink of the control table: order 1, the last slope kept).
 
-    The last step lands on t_stop exactly (the history is interpolated onto the shortened step,
-    and the step size the control chose is restored after it: FS_DT_WANT). dd, dsc: the history
+    A step shortened to land on a stop has the history interpolated onto it (the order is kept),
+    and the step size the control chose is restored after it (FS_DT_WANT). dd, dsc: the history
     of the state (interleaved unknowns) and of the scalars SC_Q, SC_G, SC_U (see `new_state`);
     fs/ist: float and integer solver state. control 0: potentiostatic, tab_v = psi_front(t)
     (thermal units); control 1: galvanostatic, tab_v = total front current (fraction nm/s: ionic
@@ -356,7 +361,29 @@ def advance(
     for r in range(n):
         y[r] = dd[0, r]
 
-    while fs[FS_T] < t_stop:
+    n_stops = t_stops.shape[0]
+    while True:
+        i_stop = ist[IS_NSTOP]
+        if i_stop >= n_stops:
+            return STATUS_OK
+        t_stop = t_stops[i_stop]
+        if fs[FS_T] >= t_stop:
+            # on a stop: a snapshot of the state (flag 1) and/or a restart of the history at a
+            # kink of the control table (flag 2: order 1, the last slope kept)
+            flag = stop_flags[i_stop]
+            if flag & 1:
+                j = ist[IS_NSNAP]
+                for r in range(n):
+                    snaps[j, r] = y[r]
+                ist[IS_NSNAP] = j + 1
+            if flag & 2:
+                restart(dd, True)
+                restart(dsc, True)
+                ist[IS_NHIST] = min(ist[IS_NHIST], 2)
+                ist[IS_ORDER] = 1
+                ist[IS_NEQUAL] = 0
+            ist[IS_NSTOP] = i_stop + 1
+            continue
         t = fs[FS_T]
         order = ist[IS_ORDER]
         dt = fs[FS_DT]
@@ -681,4 +708,3 @@ def advance(
         elif fs[FS_DT_WANT] > 0.0 and landed:
             _rescale_all(dd, dsc, order, fs[FS_DT_WANT] / dt, fs)
             fs[FS_DT_WANT] = 0.0
-    return STATUS_OK

@@ -17,7 +17,14 @@ import numpy as np
 from solvers import kernels as K
 from solvers.grid import cell_centers_nm
 from solvers.interrupt import DeferredInterrupt, StepBudget, stopped_by
-from solvers.problem import BACK_CODES, Problem, Solution, StepRecords, stage_stops
+from solvers.problem import (
+    BACK_CODES,
+    Problem,
+    Solution,
+    StepRecords,
+    stage_stops,
+    stop_arrays,
+)
 
 log = logging.getLogger(__name__)
 
@@ -342,53 +349,58 @@ def solve(
                     # current is counted in the first step.
                     y[n_species::nb] += jump * (1.0 - xc / problem.thickness_nm)
                 dsc[0, K.SC_U] = tab_v[0]
-            stops, output_set, kinks = stage_stops(problem, stage, t_stage0)
+            t_stops, flags, out_times = stop_arrays(*stage_stops(problem, stage, t_stage0))
+            snaps = np.empty((len(out_times), y.size))
+            ist[K.IS_NSTOP] = 0
+            ist[K.IS_NSNAP] = 0
+            n_taken = 0
             steps_at_stage_start = int(ist[K.IS_STEPS])
-            for t_out in stops:
-                # the steps land on output times, kinks and stage ends (keeping their order)
-                while True:
-                    tc = _time.perf_counter()
-                    n_call = budget.next()
-                    status = K.advance(
-                        t_out, dd, dsc, fs, ist, ka.h, ka.d, ka.lam2, ka.z,
-                        ka.cfix, src, stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind,
-                        ka.d_const, ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_imm,
-                        ka.c_limit, control, tab_t, tab_v, problem.rtol, problem.atol,
-                        problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
-                        problem.max_order, int(problem.error_control),
-                        *(b[:n_call] for b in records.buffers),
-                    )  # fmt: skip
-                    if compile_s == 0.0:
-                        compile_s = _time.perf_counter() - tc
-                    budget.done(int(ist[K.IS_NREC]))
-                    records.collect(ist, K.IS_NREC)
-                    sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
-                    if status != K.STATUS_BUFFER_FULL:
-                        break
-                if status != K.STATUS_OK:
-                    completed = False
-                    reason = (
-                        _overfull_message(problem, ka, fs, ist)
-                        if status == K.STATUS_OVERFULL
-                        else STATUS_TEXT.get(status, f"status {status}")
-                    )
-                    message = (
-                        f"solver stopped at t = {fs[K.FS_T]:.6g} s (stage "
-                        f"{problem.stages.index(stage) + 1}, step size {fs[K.FS_DT]:.3g} s): "
-                        f"{reason}"
-                    )
-                    if fs[K.FS_T] > snapshots_t[-1]:
-                        snapshots_t.append(float(fs[K.FS_T]))
-                        snapshots_y.append(y.copy())
-                    break
-                if t_out in kinks:
-                    K.restart_history(dd, dsc, ist, True)
-                if t_out not in output_set:
-                    continue
-                snapshots_t.append(t_out)
-                snapshots_y.append(y.copy())
+            # one call for the stage (the steps land on output times, kinks and the stage end,
+            # keeping their order), sliced by the step budget
+            while True:
+                tc = _time.perf_counter()
+                n_call = budget.next()
+                status = K.advance(
+                    t_stops, flags, snaps, dd, dsc, fs, ist, ka.h, ka.d, ka.lam2, ka.z,
+                    ka.cfix, src, stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind,
+                    ka.d_const, ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_imm,
+                    ka.c_limit, control, tab_t, tab_v, problem.rtol, problem.atol,
+                    problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
+                    problem.max_order, int(problem.error_control),
+                    *(b[:n_call] for b in records.buffers),
+                )  # fmt: skip
+                if compile_s == 0.0:
+                    compile_s = _time.perf_counter() - tc
+                budget.done(int(ist[K.IS_NREC]))
+                records.collect(ist, K.IS_NREC)
+                # the snapshots of this call, all kept before the progress callbacks (which
+                # may raise KeyboardInterrupt)
+                new = range(n_taken, int(ist[K.IS_NSNAP]))
+                n_taken = int(ist[K.IS_NSNAP])
+                for j in new:
+                    snapshots_t.append(out_times[j])
+                    snapshots_y.append(snaps[j].copy())
                 if progress is not None:
-                    progress(t_out, t_end)
+                    for j in new:
+                        progress(out_times[j], t_end)
+                sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
+                if status != K.STATUS_BUFFER_FULL:
+                    break
+            if status != K.STATUS_OK:
+                completed = False
+                reason = (
+                    _overfull_message(problem, ka, fs, ist)
+                    if status == K.STATUS_OVERFULL
+                    else STATUS_TEXT.get(status, f"status {status}")
+                )
+                message = (
+                    f"solver stopped at t = {fs[K.FS_T]:.6g} s (stage "
+                    f"{problem.stages.index(stage) + 1}, step size {fs[K.FS_DT]:.3g} s): "
+                    f"{reason}"
+                )
+                if fs[K.FS_T] > snapshots_t[-1]:
+                    snapshots_t.append(float(fs[K.FS_T]))
+                    snapshots_y.append(y.copy())
             if not completed:
                 break
             stage_end_index.append(len(snapshots_t) - 1)

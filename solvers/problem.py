@@ -195,3 +195,14 @@ def stage_stops(
         if 0.0 < t < stage.duration_s
     }  # fmt: skip
     return sorted(outputs | kinks), outputs, kinks
+
+
+def stop_arrays(
+    stops: list[float], outputs: set[float], kinks: set[float]
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """The stops of `stage_stops` as the compiled loops take them: (t_stops (s), flags (1: a
+    snapshot, 2: a kink where the multistep history restarts, 3: both), the snapshot times)."""
+    flags = np.array(
+        [(1 if t in outputs else 0) | (2 if t in kinks else 0) for t in stops], dtype=np.int64
+    )
+    return np.array(stops, dtype=float), flags, [t for t in stops if t in outputs]

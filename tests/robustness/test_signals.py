@@ -30,10 +30,11 @@ READY_TIMEOUT_S = 120.0
 #: finishes its single output interval would leave no partial result before it
 STAGE_END_S = 4.0e4
 #: a run of several seconds with one output time (the loop would otherwise not return to
-#: Python before the end): the default case on a 0.1 nm grid
+#: Python before the end): the default case on a 0.1 nm grid down to 1.5 um, tight tolerances
 LONG_RUN = (
     "--set", "solver.n_output=1", "--set", "grid.fine_spacing_nm=0.1",
-    "--set", "solver.rtol=1e-6",
+    "--set", "grid.fine_depth_nm=1500",
+    "--set", "solver.rtol=1e-9", "--set", "solver.atol=1e-13",
 )  # fmt: skip
 #: a short run with many snapshots: a result file of ~20 MB, whose write takes a while
 BIG_WRITE = ("--set", "solver.n_output=600")

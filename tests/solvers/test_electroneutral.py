@@ -563,7 +563,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_computed_part(build, monkeypatch, ho
             return status
 
         monkeypatch.setattr(EK, "advance", advance_then_sigint)
-    sol = en.solve(pr, progress=progress)
+    sol = en.solve(pr, progress=progress, steps_per_call=4)
     assert not sol.completed and sol.diagnostics["interrupted"]
     assert "interrupted by the user at t = " in sol.message
     assert 2 <= sol.times_s.size < 11

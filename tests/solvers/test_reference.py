@@ -84,7 +84,12 @@ def _replay_problem(t_end_s):
     times = current[current[:, 0] <= t_end_s, 0]
     stage = dataclasses.replace(pr.stages[0], duration_s=float(times[-1]))
     return dataclasses.replace(
-        pr, stages=(stage,), max_order=1, error_control=False, output_times_s=tuple(times), dt_initial_s=times[0]
+        pr,
+        stages=(stage,),
+        max_order=1,
+        error_control=False,
+        output_times_s=tuple(times),
+        dt_initial_s=times[0],
     ), current[: len(times)]
 
 
