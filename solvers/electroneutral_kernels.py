@@ -56,7 +56,10 @@ from solvers.electroneutral_potential import (  # re-exported (__all__)
     potential_drops,
     potential_profile,
 )
-from solvers.kernels import (
+from solvers.kernels import (  # noqa: F401  (re-exported: D_N(1) of the pristine bulk)
+    mobility,
+)
+from solvers.stepping import (
     DPSI_MAX,
     GROWTH_MAX,
     GROWTH_MAX_ORDER,
@@ -71,7 +74,6 @@ from solvers.kernels import (
     STATUS_DT_UNDERFLOW,
     STATUS_MAX_STEPS,
     STATUS_OK,
-    mobility,  # noqa: F401  (re-exported: D_N(1) of the pristine bulk in solvers.electroneutral)
     newton_converged,
 )
 
@@ -408,9 +410,7 @@ def advance(
                 continue
             e_v = min(dpsi_v / NEWTON_PSI_TOL, abs(dv) * dt / h[0] * inv_w[0] / NEWTON_TOL)
             e_now = max(err_c / NEWTON_TOL, e_v)
-            if newton_converged(
-                e_now, e_prev, 2 if estimate else 1, fs, FS_KAPPA, ist, IS_KAPPA_AGE
-            ):
+            if newton_converged(e_now, e_prev, estimate, fs, FS_KAPPA, ist, IS_KAPPA_AGE):
                 converged = True
                 break
             e_prev = e_now

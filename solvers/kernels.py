@@ -1,5 +1,6 @@
 """Compiled kernels of the full Nernst-Planck-Poisson solver (numba, cache=True): the time loop
-(`advance`) and its constants, and, re-exported under their old names, the kernels split by
+(`advance`) and its state layout, the step control it shares with the electroneutral loop
+(`solvers.stepping`, re-exported), and, re-exported under their old names, the kernels split by
 concept into `solvers.kernels_mobility` (Bernoulli function, D(c) tables),
 `solvers.kernels_assembly` (face fluxes, residual and Jacobian, balances) and
 `solvers.kernels_linalg` (banded LU, two-species block elimination).
@@ -76,141 +77,31 @@ from solvers.kernels_mobility import (  # noqa: F401  (re-exported)
     species_mobility,
     update_mobilities,
 )
-
-# Status codes of `advance`.
-STATUS_OK = 0
-STATUS_DT_UNDERFLOW = 1
-STATUS_MAX_STEPS = 2
-STATUS_BUFFER_FULL = 3
-#: a converged, error-controlled step brought a fraction above its limit `c_limit` (the site
-#: density N_sites / n_bulk): the dilute model is outside its validity there; the step is not
-#: accepted, fs[FS_OVER_C], fs[FS_OVER_T], ist[IS_OVER_SPECIES], ist[IS_OVER_CELL] say where.
-STATUS_OVERFULL = 4
-
-# Newton and step-control constants.
-#: Newton converged when the update is below this fraction of the error weights (atol + rtol|c|),
-#: i.e. the iteration error is 1 % of what the step-size control allows (Hairer & Wanner, Solving
-#: ODEs II, IV.8, recommend 1e-2 to 1e-1); 1e-3 changed no profile by more than 1e-9 (lbo_k).
-NEWTON_TOL = 1.0e-2
-#: ...and the potential update below this (thermal-voltage units, ~3e-8 V at 350 K), relative to
-#: the front potential when that exceeds one thermal voltage: a potential error of 1e-6 of the
-#: applied voltage changes the current by ~1e-6 of itself, far below the local error control.
-NEWTON_PSI_TOL = 1.0e-6
-#: maximum Newton iterations before the step is retried with a smaller step.
-NEWTON_MAXITER = 12
-#: Newton is quadratic: the next update is about kappa E^2 (E the scaled size of this update,
-#: max of |dc|/(NEWTON_TOL w) and |dpsi| over the potential tolerance), with kappa observed on
-#: earlier iterations (lbo_k: 1e-12 to 2.4e-8, median 1.8e-9, while E_1 ~ 3.6e3 and E_2 ~ 0.02). An
-#: iterate is accepted when this estimate, times the safety factor, is below 1: most steps then
-#: need one Newton iteration instead of a second one that only confirms convergence. Only BDF2
-#: steps, whose error estimate would also see a Newton error, use the estimate, and kappa is
-#: observed afresh after every backward-Euler step: in the dielectric transient at the start
-#: kappa grows 1000-fold within a few steps.
-NEWTON_KAPPA_SAFETY = 1.0
-#: kappa decays by this factor per observation, so that it follows a problem that becomes
-#: more linear, but never below the newest observation.
-NEWTON_KAPPA_DECAY = 0.5
-#: after this many steps accepted on the estimate, one step iterates to E <= 1 again, which
-#: refreshes kappa (the nonlinearity changes as the front forms and moves).
-NEWTON_KAPPA_REFRESH = 16
-# An iterate that passes the update test is accepted only if each species' discrete balance
-# (storage change minus the boundary fluxes, `conservation_residual`) is below NEWTON_BALANCE_TOL
-# of what the error control allows for its inventory, NEWTON_BALANCE_TOL a0 (rtol sum_k h_k |c_k| +
-# atol h_0). The update test alone bounds each cell's error by NEWTON_TOL (atol + rtol |c_k|),
-# which over a 500 um sample admits NEWTON_TOL atol L = 5e-5 nm of a species per step: for a
-# fast foreign ion with a small inventory (K with D = 1e-8 cm^2/s: 0.15 nm in 10 s) the charge
-# passed then drifted 2e-3 from the inventory. Newton reduces this linear invariant
-# quadratically, so the test costs an iteration only on such steps. NEWTON_BALANCE_TOL, 10x
-# tighter than NEWTON_TOL, keeps the drift over ~1e3 such steps below ~1e-6 of the inventory.
-NEWTON_BALANCE_TOL = 1.0e-3
-# Under current control an iterate is accepted only if, in addition, its total front current
-# (ionic plus displacement: the bordered constraint, evaluated at the iterate) equals the target
-# within NEWTON_CURRENT_TOL of the target (of 1e-3 of the ionic current when that is larger),
-# plus CURRENT_ROUNDOFF of the size of its terms: the displacement term lam2 (a0 G + hist) / dt,
-# G = (U - psi_0) / d_0, is known only to the round-off of the potentials,
-# ~eps lam2 (a0 - a1 + a2) (|U| + |psi_0|) / (d_0 dt), which in the first steps of a stage
-# (dt ~ 1e-9 s) is ~1e-7 of the current: no iterate does better there. The update test alone
-# leaves the constraint's quadratic remainder: in the first microseconds of a galvanostatic
-# stage a BDF2 step accepted after one Newton iteration held the total current up to 2e-2 off
-# the target (the charge stayed exact: the BDF history corrects it on the next step). The test
-# costs ~10-15 % more Newton iterations in galvanostatic runs (travelling-front tests: 1764 ->
-# 2039, 3788 -> 4166; same steps), none in potentiostatic ones.
-NEWTON_CURRENT_TOL = 5.0e-10
-CURRENT_ROUNDOFF = 1.0e-15
-#: largest potential change per Newton iteration (thermal-voltage units); larger updates are
-#: scaled down as a whole (damping), which keeps the exponential SG fluxes in range.
-DPSI_MAX = 5.0
-#: step-size controller: safety factor, largest growth (variable-step BDF2 is zero-stable for
-#: ratios below 1 + sqrt(2)), smallest shrink per step.
-SAFETY = 0.85
-GROWTH_MAX = 2.0
-SHRINK_MIN = 0.2
-#: largest growth of the step size at an order/step decision of the variable-order BDF (made
-#: after order + 1 steps of one size; scipy's BDF and ode15s use 10)
-GROWTH_MAX_ORDER = 10.0
-#: shrink factor after a Newton failure.
-SHRINK_FAIL = 0.25
-#: the electroneutral solver rejects a step with a concentration below -NEG_TOL after
-#: convergence and sets tiny negative round-off above it to zero. (`advance` needs no such
-#: test: its Newton update keeps every fraction >= 0.)
-NEG_TOL = 1.0e-12
-
-
-# ---------------------------------------------------------------------------------------------
-# Time loop
-# ---------------------------------------------------------------------------------------------
-@njit(cache=True)
-def _interp(t, tab_t, tab_v):
-    n = tab_t.shape[0]
-    if n == 1 or t <= tab_t[0]:
-        return tab_v[0]
-    if t >= tab_t[n - 1]:
-        return tab_v[n - 1]
-    j = np.searchsorted(tab_t, t) - 1
-    w = (t - tab_t[j]) / (tab_t[j + 1] - tab_t[j])
-    return tab_v[j] + w * (tab_v[j + 1] - tab_v[j])
-
-
-@njit(cache=True)
-def milne_factor(dt, dt1, dt2):
-    """Local error of a BDF2 step of size dt (previous steps dt1, dt2) as a multiple of its
-    distance from the quadratic predictor: e_BDF / (e_BDF + e_pred) (Milne device), with the
-    error constants e_BDF = (1 + w)^2 / (6 w (1 + 2 w)) dt^3, w = dt / dt1, and
-    e_pred = dt (dt + dt1) (dt + dt1 + dt2) / 6."""
-    w = dt / dt1
-    e_bdf = (1.0 + w) ** 2 / (6.0 * w * (1.0 + 2.0 * w)) * dt**3
-    e_pred = dt * (dt + dt1) * (dt + dt1 + dt2) / 6.0
-    return e_bdf / (e_bdf + e_pred)
-
-
-@njit(cache=True)
-def newton_converged(e_now, e_prev, order, fs, i_kappa, ist, i_age):
-    """Newton convergence test shared by the time loops (see NEWTON_KAPPA_SAFETY).
-
-    e_now, e_prev: scaled sizes of this and the previous undamped update (e_prev <= 0: none);
-    order: BDF order of the step; fs[i_kappa]: the quadratic-convergence constant kappa (0: not
-    observed), updated here from (e_prev, e_now); ist[i_age]: steps accepted on the kappa
-    estimate since kappa was last observed. True when e_now <= 1, or, on a BDF2 step with a
-    fresh enough kappa, when the predicted next update kappa e_now^2 (times the safety factor)
-    is <= 1.
-    """
-    if e_prev > 0.0:
-        kappa_obs = max(e_now, 1.0e-300) / (e_prev * e_prev)
-        fs[i_kappa] = max(kappa_obs, NEWTON_KAPPA_DECAY * fs[i_kappa])
-        ist[i_age] = 0
-    if e_now <= 1.0:
-        return True
-    kappa = fs[i_kappa]
-    if (
-        order == 2
-        and kappa > 0.0
-        and ist[i_age] < NEWTON_KAPPA_REFRESH
-        and NEWTON_KAPPA_SAFETY * kappa * e_now * e_now <= 1.0
-    ):
-        ist[i_age] += 1
-        return True
-    return False
-
+from solvers.stepping import (  # noqa: F401  (re-exported)
+    CURRENT_ROUNDOFF,
+    DPSI_MAX,
+    GROWTH_MAX,
+    GROWTH_MAX_ORDER,
+    NEG_TOL,
+    NEWTON_BALANCE_TOL,
+    NEWTON_CURRENT_TOL,
+    NEWTON_KAPPA_DECAY,
+    NEWTON_KAPPA_REFRESH,
+    NEWTON_KAPPA_SAFETY,
+    NEWTON_MAXITER,
+    NEWTON_PSI_TOL,
+    NEWTON_TOL,
+    SAFETY,
+    SHRINK_FAIL,
+    SHRINK_MIN,
+    STATUS_BUFFER_FULL,
+    STATUS_DT_UNDERFLOW,
+    STATUS_MAX_STEPS,
+    STATUS_OK,
+    STATUS_OVERFULL,
+    _interp,
+    newton_converged,
+)
 
 # Indices into the float state vector `fs` and the integer state vector `ist` of `advance`.
 # FS_T: time (s) of the current state; FS_DT: the step size (s) the history is scaled for (the
@@ -566,9 +457,7 @@ def advance(
                 continue
             psi_tol = NEWTON_PSI_TOL * max(1.0, abs(psi_front))
             e_now = max(err_c / NEWTON_TOL, dpsi_max / psi_tol)
-            if newton_converged(
-                e_now, e_prev, 2 if estimate else 1, fs, FS_KAPPA, ist, IS_KAPPA_AGE
-            ):
+            if newton_converged(e_now, e_prev, estimate, fs, FS_KAPPA, ist, IS_KAPPA_AGE):
                 # ...and the discrete balance of every species within Newton's tolerance
                 # integrated over the cells (conservation_residual: the storage summed in the
                 # update loop above, plus the boundary fluxes): O(N), no assembly

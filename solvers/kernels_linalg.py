@@ -314,3 +314,92 @@ def _back_substitute_3(xblk, v):
         v[base] = n0
         v[base + 1] = n1
         v[base + 2] = n2
+
+
+@njit(cache=True)
+def block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk):
+    """Solve J x = rhs[m] in place for every row m of rhs (m x 3N), J the two-species Jacobian
+    of `block_solve_2` at the face derivatives fdl, fdr, fdp (of `face_fluxes`), with the same
+    block elimination (forward sweep once for all right-hand sides, then the back
+    substitutions): the staggered direct solve of the forward sensitivities. Returns False at
+    the first ill-conditioned block (the caller solves with the banded LU instead)."""
+    n_cells = h.shape[0]
+    n_rhs = rhs.shape[0]
+    z0 = z[0]
+    z1 = z[1]
+    x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = 0.0
+    for k in range(n_cells):
+        base = 3 * k
+        w = dt / h[k]
+        gl = lam2 / (h[k] * d[k])
+        gr = lam2 / (h[k] * d[k + 1])
+        a00 = a0 + w * (fdl[0, k + 1] - fdr[0, k])
+        a01 = 0.0
+        a02 = -w * (fdp[0, k + 1] + fdp[0, k])
+        a10 = 0.0
+        a11 = a0 + w * (fdl[1, k + 1] - fdr[1, k])
+        a12 = -w * (fdp[1, k + 1] + fdp[1, k])
+        a20 = z0
+        a21 = z1
+        a22 = -(gl + gr)
+        cd0 = cl0 = cd1 = cl1 = 0.0
+        if k > 0:
+            cd0 = -w * fdl[0, k]
+            cl0 = w * fdp[0, k]
+            cd1 = -w * fdl[1, k]
+            cl1 = w * fdp[1, k]
+            a00 -= cd0 * x00 + cl0 * x20
+            a01 -= cd0 * x01 + cl0 * x21
+            a02 -= cd0 * x02 + cl0 * x22
+            a10 -= cd1 * x10 + cl1 * x20
+            a11 -= cd1 * x11 + cl1 * x21
+            a12 -= cd1 * x12 + cl1 * x22
+            a20 -= gl * x20
+            a21 -= gl * x21
+            a22 -= gl * x22
+        c00, c01, c02, c10, c11, c12, c20, c21, c22, det, ok = _adjugate3(
+            a00, a01, a02, a10, a11, a12, a20, a21, a22
+        )
+        if not ok:
+            return False
+        inv = 1.0 / det
+        for m in range(n_rhs):
+            b0 = rhs[m, base]
+            b1 = rhs[m, base + 1]
+            b2 = rhs[m, base + 2]
+            if k > 0:
+                p0 = rhs[m, base - 3]
+                p1 = rhs[m, base - 2]
+                p2 = rhs[m, base - 1]
+                b0 -= cd0 * p0 + cl0 * p2
+                b1 -= cd1 * p1 + cl1 * p2
+                b2 -= gl * p2
+            rhs[m, base] = (c00 * b0 + c01 * b1 + c02 * b2) * inv
+            rhs[m, base + 1] = (c10 * b0 + c11 * b1 + c12 * b2) * inv
+            rhs[m, base + 2] = (c20 * b0 + c21 * b1 + c22 * b2) * inv
+        if k < n_cells - 1:
+            bd0 = w * fdr[0, k + 1]
+            bd1 = w * fdr[1, k + 1]
+            bl0 = w * fdp[0, k + 1]
+            bl1 = w * fdp[1, k + 1]
+            x00 = (c00 * bd0) * inv
+            x01 = (c01 * bd1) * inv
+            x02 = (c00 * bl0 + c01 * bl1 + c02 * gr) * inv
+            x10 = (c10 * bd0) * inv
+            x11 = (c11 * bd1) * inv
+            x12 = (c10 * bl0 + c11 * bl1 + c12 * gr) * inv
+            x20 = (c20 * bd0) * inv
+            x21 = (c21 * bd1) * inv
+            x22 = (c20 * bl0 + c21 * bl1 + c22 * gr) * inv
+            xblk[k, 0] = x00
+            xblk[k, 1] = x01
+            xblk[k, 2] = x02
+            xblk[k, 3] = x10
+            xblk[k, 4] = x11
+            xblk[k, 5] = x12
+            xblk[k, 6] = x20
+            xblk[k, 7] = x21
+            xblk[k, 8] = x22
+    for m in range(n_rhs):
+        _back_substitute_3(xblk, rhs[m])
+    return True
