@@ -99,6 +99,48 @@ class _Objective:
             self.progress(self.model.n_simulations, self.best_chi2)
         return r
 
+    def jacobian(self, u_free: np.ndarray) -> np.ndarray:
+        """d residuals / d u_free from the forward sensitivities of the simulations at u
+        (`ForwardModel.residual_derivatives`; the simulations are those of the residuals at u,
+        from the cache); forward differences (DIFF_STEP) where they are not available."""
+        u_free = np.asarray(u_free, dtype=float)
+        u = self.full_u(u_free)
+        per_case = case_values(self.params, self.values(u), len(self.model.cases))
+        try:
+            derivs = self.model.residual_derivatives(per_case)
+        except (SimulationError, InputError):
+            return self._differences(u_free)
+        n = self.model.n_points
+        jac = np.zeros((n, len(self.free_idx)))
+        for col, i in enumerate(self.free_idx):
+            p = self.params[i]
+            dv_du = _value_per_internal(p, float(u[i]))
+            for c in p.cases:
+                jac[:, col] += derivs[(c, p.key)] * dv_du
+        if not np.all(np.isfinite(jac)):
+            return self._differences(u_free)
+        return jac
+
+    def _differences(self, u_free: np.ndarray) -> np.ndarray:
+        """Forward-difference Jacobian (steps DIFF_STEP, backwards at the upper bound)."""
+        r0 = self(u_free)
+        jac = np.zeros((r0.size, u_free.size))
+        for j in range(u_free.size):
+            h = DIFF_STEP * max(1.0, abs(u_free[j]))
+            if u_free[j] + h > 1.0:
+                h = -h
+            u1 = u_free.copy()
+            u1[j] += h
+            jac[:, j] = (self(u1) - r0) / h
+        return jac
+
+
+def _value_per_internal(p: FreeParameter, u: float) -> float:
+    """d value / d u of a parameter at internal coordinate u (the key's unit)."""
+    if p.log:
+        return p.from_internal(u) * math.log(10.0) * (math.log10(p.high) - math.log10(p.low))
+    return p.high - p.low
+
 
 def _run_least_squares(
     obj: _Objective, u0: np.ndarray, max_nfev: int
@@ -111,9 +153,11 @@ def _run_least_squares(
     if n == 0:
         obj(u0)
         return u0, "no free parameter", None
+    use_sens = any(obj.model.sensitivity_keys)
     res = least_squares(
         obj,
         np.clip(u0, 0.0, 1.0),
+        jac=obj.jacobian if use_sens else "2-point",
         bounds=(np.zeros(n), np.ones(n)),
         method="trf",
         diff_step=DIFF_STEP,
@@ -162,6 +206,7 @@ def fit(
     max_nfev: int = 200,
     progress: Callable[[int, float], None] | None = None,
     on_best: Callable[[dict[str, float], float], None] | None = None,
+    jacobian: str = "auto",
 ) -> FitResult:
     """Fit cases with measured profiles (``[[data]]`` blocks) by varying free case values.
 
@@ -179,8 +224,12 @@ def fit(
     Gaussian of ``depth_resolution_nm``; species_weights: {species: weight} of the residuals;
     max_nfev: evaluations per start; progress: called as progress(n_simulations, best_chi2)
     after every evaluation; on_best: called as on_best({label: value}, chi2) whenever the best
-    point so far improves (the parameters in their own units; the browser app's live display).
-    A KeyboardInterrupt raised by either callback stops the fit like Ctrl-C.
+    point so far improves (the parameters in their own units; the browser app's live display);
+    jacobian: "auto" (with method "npp", from forward sensitivities integrated along every
+    simulation, `solvers.kernels_sensitivity`, when every free key supports them: the species'
+    mobilities and the stages' potentials; else finite differences) or "differences" (one more
+    simulation per parameter, DIFF_STEP). A KeyboardInterrupt raised by either callback stops
+    the fit like Ctrl-C.
 
     Returns a FitResult. Raises InputError for invalid parameters or data (before any
     simulation); a simulation failure during the fit only penalises that point.
@@ -189,6 +238,8 @@ def fit(
     case_list = as_case_list(cases)
     if method not in ("npp", "electroneutral"):
         raise InputError(f"fit: unknown solver {method!r} (use 'electroneutral' or 'npp')")
+    if jacobian not in ("auto", "differences"):
+        raise InputError(f"fit: unknown jacobian {jacobian!r} (use 'auto' or 'differences')")
     if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
         raise InputError(f"fit: starts must be a whole number >= 1, got {starts!r}")
     params = expand_parameters(case_list, free, shared, bounds, log_scale)
@@ -200,6 +251,13 @@ def fit(
             f"fit: {model.n_points} data points cannot determine {n_par} free parameters"
         )
 
+    data_side = any(p.key.startswith("data.") for p in params)
+    if method == "npp" and jacobian == "auto" and not data_side:
+        # the Jacobian from forward sensitivities instead of one more simulation per parameter
+        keys = [[p.key for p in params if i in p.cases] for i in range(len(case_list))]
+        why = model.use_sensitivities(keys)
+        if why is not None:
+            log.info("fit: Jacobian by finite differences (%s)", why)
     u_inits = [np.array([p.to_internal(p.initial) for p in params])]
     if starts > 1:
         sampler = qmc.LatinHypercube(d=n_par, seed=np.random.default_rng(seed))

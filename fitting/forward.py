@@ -151,12 +151,32 @@ class ForwardModel:
         self.n_simulations = 0
         self.n_failed = 0
         self.last_error = ""
+        #: per case, the keys whose forward sensitivities every simulation integrates (set by
+        #: `use_sensitivities`; empty: none)
+        self.sensitivity_keys: tuple[tuple[str, ...], ...] = tuple(() for _ in self.cases)
         self._cache: OrderedDict[Case, Result | str] = OrderedDict()
         self._profile_cache: OrderedDict[tuple, MeasuredProfile] = OrderedDict()
 
     # ------------------------------------------------------------------ simulations
-    def simulate(self, case: Case) -> Result:
-        """The case's simulation (cached); raises SimulationError or InputError on failure."""
+    def use_sensitivities(self, keys_per_case: Sequence[Sequence[str]]) -> str | None:
+        """Integrate the forward sensitivities of these keys (per case) in every simulation
+        (`residual_derivatives`); returns None, or the reason they cannot be used (then
+        nothing changes)."""
+        from nppsim.simulate import sensitivity_support
+
+        for case, keys in zip(self.cases, keys_per_case, strict=True):
+            if not keys:
+                continue
+            why = sensitivity_support(case, keys, self.method)
+            if why is not None:
+                return why
+        self.sensitivity_keys = tuple(tuple(k) for k in keys_per_case)
+        self._cache.clear()
+        return None
+
+    def simulate(self, case: Case, keys: Sequence[str] = ()) -> Result:
+        """The case's simulation (cached), with the forward sensitivities of `keys`; raises
+        SimulationError or InputError on failure."""
         key = _sim_key(case)
         hit = self._cache.get(key)
         if hit is not None:
@@ -171,7 +191,7 @@ class ForwardModel:
         )
         self.n_simulations += 1
         try:
-            res = simulate(run, method=self.method)
+            res = simulate(run, method=self.method, sensitivities=tuple(keys))
         except (SimulationError, InputError) as exc:
             self.n_failed += 1
             self.last_error = str(exc)
@@ -200,7 +220,7 @@ class ForwardModel:
         for b in self.blocks:
             case = cases[b.case_index]
             if b.case_index not in results:
-                results[b.case_index] = self.simulate(case)
+                results[b.case_index] = self.simulate(case, self.sensitivity_keys[b.case_index])
             res = results[b.case_index]
             spec = case.data[b.data_index - 1]
             prof = self.measured(b, case)
@@ -258,6 +278,37 @@ class ForwardModel:
                 w = math.sqrt(self.species_weights.get(s, 1.0))
                 parts.append(w * (p.model[s] - p.measured[s]) / p.sigma[s])
         return np.concatenate(parts) if parts else np.zeros(0)
+
+    def residual_derivatives(
+        self, values: Sequence[Mapping[str, float]]
+    ) -> dict[tuple[int, str], np.ndarray]:
+        """d residuals / d value of every (case index, key) of `sensitivity_keys`, from the
+        forward sensitivities of the (cached) simulations at `values`: the depth-resolution
+        blur and the sampling at the measured depths are linear, so each derivative is the
+        blurred, sampled sensitivity profile over the uncertainty. Raises SimulationError or
+        InputError when a simulation fails."""
+        cases = self.cases_with(values)
+        out: dict[tuple[int, str], list[np.ndarray]] = {}
+        for i, keys in enumerate(self.sensitivity_keys):
+            for k in keys:
+                out[(i, k)] = []
+        for b in self.blocks:
+            case = cases[b.case_index]
+            res = self.simulate(case, self.sensitivity_keys[b.case_index])
+            spec = case.data[b.data_index - 1]
+            prof = self.measured(b, case)
+            t_idx = res.stage_end_index[spec.after_stage - 1]
+            model_res = self.resolution.get((b.case_index, b.data_index)) or resolution_of(spec)
+            for (i, k), parts in out.items():
+                for s in prof.species:
+                    w = math.sqrt(self.species_weights.get(s, 1.0))
+                    if i != b.case_index:
+                        parts.append(np.zeros(len(prof.depth_nm)))
+                        continue
+                    ds = res.sensitivities[k][t_idx, res.species.index(s)]
+                    dm = measured_profile(res.depth_nm, ds, prof.depth_nm, model_res)
+                    parts.append(w * dm / prof.sigma[s])
+        return {ik: np.concatenate(p) if p else np.zeros(0) for ik, p in out.items()}
 
     def residuals(self, values: Sequence[Mapping[str, float]]) -> np.ndarray:
         """Residual vector for per-case values; FAILED_RESIDUAL everywhere when the values are

@@ -143,7 +143,10 @@ class Result:
     stage's end; method: "npp" or "electroneutral"; diagnostics: solver counters and timings;
     completed: False if the run stopped early, `message` says why; case_toml: the case as TOML
     text; case_name: the case's meta.name; wall_s: wall-clock time of the run (s); metadata:
-    nppsim_version, created_utc (ISO 8601) and versions (python and libraries).
+    nppsim_version, created_utc (ISO 8601) and versions (python and libraries); sensitivities:
+    with forward sensitivities requested (`nppsim.simulate(..., sensitivities=keys)`), per
+    dotted key (n_times, n_species, n_cells) d fraction / d value (per unit of the key's value);
+    kept in memory only (not written to result files).
     """
 
     x_faces_nm: np.ndarray
@@ -162,9 +165,12 @@ class Result:
     case_name: str
     wall_s: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    sensitivities: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _freeze_fields(self, _RESULT_ARRAYS)
+        for v in self.sensitivities.values():
+            v.flags.writeable = False
 
     @classmethod
     def from_solution(
@@ -175,11 +181,13 @@ class Result:
         wall_s: float,
         *,
         metadata: dict[str, Any] | None = None,
+        sensitivity_keys: tuple[str, ...] = (),
     ) -> Result:
         """Wrap a `solvers.problem.Solution` (arrays are not copied).
 
         case_toml: the case as TOML text; case_name: its meta.name; wall_s: run time (s);
-        metadata: defaults to the current nppsim version, UTC time and library versions.
+        metadata: defaults to the current nppsim version, UTC time and library versions;
+        sensitivity_keys: the keys of the solution's forward sensitivities, in order.
         """
         if metadata is None:
             metadata = {
@@ -215,6 +223,14 @@ class Result:
             case_name=case_name,
             wall_s=float(wall_s),
             metadata=metadata,
+            sensitivities=(
+                {
+                    k: np.asarray(solution.sensitivities[:, q])
+                    for q, k in enumerate(sensitivity_keys)
+                }
+                if sensitivity_keys
+                else {}
+            ),
         )
 
     def __repr__(self) -> str:

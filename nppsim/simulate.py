@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -375,6 +375,7 @@ def simulate(
     method: str | None = None,
     progress: bool | Callable[[float, float], None] = False,
     initial: Result | str | os.PathLike[str] | None = None,
+    sensitivities: Sequence[str] = (),
 ) -> Result:
     """Run the case (a Case, or the path of a case file) and return its Result.
 
@@ -387,6 +388,9 @@ def simulate(
     pristine sample, e.g. the second CAIT of a sequential Double-CAIT run on the result of the
     first (see `initial_profiles`); times of the new result start at 0 again, and its
     diagnostics record the start ("initial").
+    sensitivities: dotted keys whose forward sensitivities d fractions / d value are integrated
+    along (method "npp", potentiostatic stages, keys of the species' mobilities or the stages'
+    potentials: `sensitivity_support`); in Result.sensitivities.
     Raises SimulationError (with `.partial`, the Result up to the failure) when the solver
     cannot finish; CaseError for an invalid method or an initial result that does not fit.
     """
@@ -415,12 +419,16 @@ def simulate(
         callback = None
     try:
         with CompileTimer() as compiling:
-            solution = _solve(case, problem, method, start, initial, callback)
+            solution = _solve(case, problem, method, start, initial, callback, sensitivities)
     finally:
         if bar is not None:
             bar.close()
     result = Result.from_solution(
-        solution, case.to_toml(), case.meta.name, time.perf_counter() - t0
+        solution,
+        case.to_toml(),
+        case.meta.name,
+        time.perf_counter() - t0,
+        sensitivity_keys=tuple(sensitivities) if solution.sensitivities is not None else (),
     )
     result.diagnostics["compile_s"] = compiling.seconds
     if initial is not None:
@@ -430,7 +438,42 @@ def simulate(
     return result
 
 
-def _solve(case, problem, method, start, initial, callback):
+#: relative change of a value for the perturbed problem of its forward sensitivity: the
+#: derivative of the face fluxes is formed from it (round-off ~1e-8 relative, truncation
+#: ~1e-8); a value of 0 changes by SENSITIVITY_ABS_STEP.
+SENSITIVITY_REL_STEP = 1.0e-8
+SENSITIVITY_ABS_STEP = 1.0e-8
+
+
+def _perturbed_problems(case: Case, keys: Sequence[str]) -> list[tuple[Problem, float]]:
+    """For each key, the problem with its value changed by delta, and delta."""
+    out = []
+    for key in keys:
+        value = case.get_value(key)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise CaseError(f"sensitivities: {key} is not a number")
+        v = float(value)
+        delta = SENSITIVITY_REL_STEP * abs(v) if v != 0.0 else SENSITIVITY_ABS_STEP
+        out.append((problem_from_case(case.with_values({key: v + delta})), delta))
+    return out
+
+
+def sensitivity_support(case: Case, keys: Sequence[str], method: str = "npp") -> str | None:
+    """None if `simulate(case, method=method, sensitivities=keys)` can integrate the forward
+    sensitivities of these keys, else the reason (one line)."""
+    if method != "npp":
+        return f"forward sensitivities need the npp solver, not {method!r}"
+    from solvers.npp import kernel_arrays, sensitivity_arrays
+
+    try:
+        problem = problem_from_case(case)
+        sensitivity_arrays(problem, kernel_arrays(problem), _perturbed_problems(case, keys))
+    except (ValueError, InputError) as exc:
+        return str(exc)
+    return None
+
+
+def _solve(case, problem, method, start, initial, callback, sensitivities=()):
     """Run the solver `method` on `problem`; returns its Solution (see `simulate`)."""
     if method == "npp":
         from solvers.npp import solve
@@ -438,13 +481,24 @@ def _solve(case, problem, method, start, initial, callback):
         u_front = None
         if initial is not None and initial.front.potential_V.size:
             u_front = float(initial.front.potential_V[-1])
-        solution = solve(
-            problem, initial=start, progress=callback, initial_front_potential_V=u_front
-        )
+        try:
+            solution = solve(
+                problem,
+                initial=start,
+                progress=callback,
+                initial_front_potential_V=u_front,
+                sensitivities=_perturbed_problems(case, sensitivities),
+            )
+        except ValueError as exc:
+            if not sensitivities:
+                raise
+            raise CaseError(f"sensitivities: {exc}") from None
     elif method == "electroneutral":
         from solvers.electroneutral import solve
 
         label = case.path or case.meta.name
+        if sensitivities:
+            raise CaseError(f"{label}: forward sensitivities need the npp solver")
         for sp in problem.species:
             if sp.mobility_reference != "pristine":
                 raise CaseError(

@@ -77,6 +77,7 @@ from solvers.kernels_mobility import (  # noqa: F401  (re-exported)
     species_mobility,
     update_mobilities,
 )
+from solvers.kernels_sensitivity import sensitivity_step
 from solvers.stepping import (  # noqa: F401  (re-exported)
     CURRENT_ROUNDOFF,
     DPSI_MAX,
@@ -99,6 +100,7 @@ from solvers.stepping import (  # noqa: F401  (re-exported)
     STATUS_MAX_STEPS,
     STATUS_OK,
     STATUS_OVERFULL,
+    STATUS_SENSITIVITY,
     _interp,
     newton_converged,
 )
@@ -153,31 +155,36 @@ def new_state(y, dt_s, psi_front, g0):
     return dd, dsc, fs, ist
 
 
-def restart_history(dd, dsc, ist, keep_slope):
+def restart_history(dd, dsc, ist, keep_slope, sd=None):
     """Restart the multistep history at the current state (order 1): at a stage start
     (keep_slope False: constant predictor, no error estimate on the first step) or at a kink
     of a control table (keep_slope True: the last slope is kept as the predictor and the error
     estimate stays on, so the step size is not lost)."""
     restart(dd, keep_slope)
     restart(dsc, keep_slope)
+    for q in range(0 if sd is None else sd.shape[0]):
+        restart(sd[q], keep_slope)
     ist[IS_NHIST] = min(int(ist[IS_NHIST]), 2) if keep_slope else 1
     ist[IS_ORDER] = 1
     ist[IS_NEQUAL] = 0
 
 
 @njit(cache=True)
-def _rescale_all(dd, dsc, order, factor, fs):
+def _rescale_all(dd, dsc, sd, order, factor, fs):
     rescale(dd, order, factor, dd.shape[1])
     rescale(dsc, order, factor, dsc.shape[1])
+    for q in range(sd.shape[0]):
+        rescale(sd[q], order, factor, dd.shape[1])
     fs[FS_DT] *= factor
 
 
 @njit(cache=True)
 def advance(
-    t_stops, stop_flags, snaps, dd, dsc, fs, ist, h, d, lam2, z, cfix, src, c_src, back_kind,
-    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control, tab_t, tab_v,
-    rtol, atol, max_steps, max_order, error_control, rec_t, rec_flux, rec_psi, rec_q,
-    rec_total, rec_qtot,
+    t_stops, stop_flags, snaps, dd, dsc, sd, fs, ist, h, d, lam2, z, cfix, src, c_src,
+    back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control,
+    tab_t, tab_v, rtol, atol, max_steps, max_order, error_control, rec_t, rec_flux, rec_psi, rec_q,
+    rec_total, rec_qtot, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd,
+    ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta,
 ):  # fmt: skip
     """Integrate through the stop times t_stops[ist[IS_NSTOP]:] (s, increasing) with the
     adaptive variable-order BDF of solvers.bdf, in one call for a whole stage (unless a limit
@@ -188,6 +195,10 @@ def advance(
     A step shortened to land on a stop has the history interpolated onto it (the order is kept),
     and the step size the control chose is restored after it (FS_DT_WANT). dd, dsc: the history
     of the state (interleaved unknowns) and of the scalars SC_Q, SC_G, SC_U (see `new_state`);
+    sd (m x N_DIFF x n): the histories of the forward sensitivities of m parameters, integrated
+    with the state when m > 0 (potentiostatic stages only; solvers.kernels_sensitivity; ps_*:
+    the perturbed kernel arrays there); a snapshot snaps[j] is (1 + m) x n: the state, then the
+    sensitivities;
     fs/ist: float and integer solver state. control 0: potentiostatic, tab_v = psi_front(t)
     (thermal units); control 1: galvanostatic, tab_v = total front current (fraction nm/s: ionic
     flux plus the displacement current lambda^2 dE/dt at x = 0, which the attached surface
@@ -239,6 +250,20 @@ def advance(
     fdr = np.empty((n_species, n_cells + 1))
     fdp = np.empty((n_species, n_cells + 1))
     c_seen = np.full((n_species, n_cells), np.nan)
+    # forward sensitivities (solvers.kernels_sensitivity): their D(c) caches and scratch
+    n_sens = sd.shape[0]
+    pdval = np.zeros((n_sens, n_species, n_cells))
+    pdder = np.zeros((n_sens, n_species, n_cells))
+    pc_seen = np.full((n_sens, n_species, n_cells), np.nan)
+    pflux = np.empty((n_species, n_cells + 1))
+    pfdl = np.empty((n_species, n_cells + 1))
+    pfdr = np.empty((n_species, n_cells + 1))
+    pfdp = np.empty((n_species, n_cells + 1))
+    s_pred = np.zeros((n_sens, n))
+    s_hist = np.zeros((n_sens, n))
+    rhs = np.zeros((n_sens, n))
+    hist0 = np.zeros(n)
+    y_jac = np.zeros(n if n_sens > 0 else 0)
     galvanostatic = control == 1
     adaptive = error_control != 0
 
@@ -265,11 +290,16 @@ def advance(
             if flag & 1:
                 j = ist[IS_NSNAP]
                 for r in range(n):
-                    snaps[j, r] = y[r]
+                    snaps[j, 0, r] = y[r]
+                for q in range(n_sens):
+                    for r in range(n):
+                        snaps[j, 1 + q, r] = sd[q, 0, r]
                 ist[IS_NSNAP] = j + 1
             if flag & 2:
                 restart(dd, True)
                 restart(dsc, True)
+                for q in range(n_sens):
+                    restart(sd[q], True)
                 ist[IS_NHIST] = min(ist[IS_NHIST], 2)
                 ist[IS_ORDER] = 1
                 ist[IS_NEQUAL] = 0
@@ -285,7 +315,7 @@ def advance(
             # steps is kept: the order and step decisions are not delayed by output times)
             if fs[FS_DT_WANT] == 0.0 and dt < fs[FS_DT]:
                 fs[FS_DT_WANT] = fs[FS_DT]
-            _rescale_all(dd, dsc, order, dt / fs[FS_DT], fs)
+            _rescale_all(dd, dsc, sd, order, dt / fs[FS_DT], fs)
             fs[FS_DT] = dt
         if dt <= 1.0e-15 * max(1.0, abs(t)):
             return STATUS_DT_UNDERFLOW
@@ -404,6 +434,11 @@ def advance(
             lam = 1.0
             if dpsi_max > DPSI_MAX:
                 lam = DPSI_MAX / dpsi_max
+            if n_sens > 0:
+                # the iterate the fluxes and J of this iteration belong to (for the
+                # sensitivities of the step, `sensitivity_step`)
+                for r in range(n):
+                    y_jac[r] = ynew[r]
             err_c = 0.0
             finite = True
             # along with the update, in the same pass: the storage part of the species
@@ -496,7 +531,7 @@ def advance(
         if not converged:
             ist[IS_NEWTON_FAIL] += 1
             ist[IS_REJECT] += 1
-            _rescale_all(dd, dsc, order, SHRINK_FAIL, fs)
+            _rescale_all(dd, dsc, sd, order, SHRINK_FAIL, fs)
             ist[IS_NEQUAL] = 0
             fs[FS_DT_WANT] = 0.0
             fs[FS_KAPPA] = 0.0
@@ -510,7 +545,7 @@ def advance(
             ist[IS_REJECT] += 1
             fs[FS_DT_WANT] = 0.0
             factor = max(SHRINK_MIN, SAFETY * err ** (-1.0 / (order + 1)))
-            _rescale_all(dd, dsc, order, factor, fs)
+            _rescale_all(dd, dsc, sd, order, factor, fs)
             ist[IS_NEQUAL] = 0
             continue
         if over_k >= 0:
@@ -538,6 +573,15 @@ def advance(
         sc_new[SC_G] = g_acc
         sc_new[SC_U] = psi_front
         update(dsc, order, sc_new, sc_pred, N_SC)
+        if n_sens > 0 and not sensitivity_step(
+            y_jac, psi_front, a0, dt, order, tn, h, d, lam2, z, cfix, src, c_src, back_kind,
+            back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, tab_t, dval, dder,
+            c_seen, fflux, fdl, fdr, fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0,
+            ps_du, ps_logd, ps_slope,
+            ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr,
+            pfdp, s_pred, s_hist, rhs, xblk, ab, ipiv, res, hist0, dres_du, jac_front,
+        ):  # fmt: skip
+            return STATUS_SENSITIVITY
         fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)
         nhist = min(nhist + 1, N_DIFF)
         ist[IS_NHIST] = nhist
@@ -561,7 +605,7 @@ def advance(
             if new_order > order + 1:
                 new_order = order + 1
             ist[IS_ORDER] = new_order
-            _rescale_all(dd, dsc, new_order, GROWTH_MAX, fs)
+            _rescale_all(dd, dsc, sd, new_order, GROWTH_MAX, fs)
             fs[FS_DT_WANT] = 0.0
         elif estimate and ist[IS_NEQUAL] >= order + 1:
             err_m = -1.0
@@ -592,8 +636,8 @@ def advance(
                 factor = min(factor * dt, GROWTH_MAX_ORDER * fs[FS_DT_WANT]) / dt
                 fs[FS_DT_WANT] = 0.0
             ist[IS_ORDER] = new_order
-            _rescale_all(dd, dsc, new_order, factor, fs)
+            _rescale_all(dd, dsc, sd, new_order, factor, fs)
             ist[IS_NEQUAL] = 0
         elif fs[FS_DT_WANT] > 0.0 and landed:
-            _rescale_all(dd, dsc, order, fs[FS_DT_WANT] / dt, fs)
+            _rescale_all(dd, dsc, sd, order, fs[FS_DT_WANT] / dt, fs)
             fs[FS_DT_WANT] = 0.0

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import math
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from solvers import kernels as K
+from solvers import kernels_sensitivity as KS
 from solvers.grid import cell_centers_nm
 from solvers.interrupt import DeferredInterrupt, StepBudget, stopped_by
 from solvers.problem import (
@@ -234,6 +235,120 @@ def _set_history(dd: np.ndarray, ist: np.ndarray, history: np.ndarray, max_order
     ist[K.IS_ORDER] = k
 
 
+@dataclass
+class SensitivityArrays:
+    """The perturbed kernel arrays of m parameters, stacked for the compiled loop (see
+    `solvers.kernels_sensitivity`): per parameter the mobility arrays of `KernelArrays`, the
+    control table of each stage (thermal units, `tab_v[k_stage]`: m x table length),
+    1 / delta (1 / parameter unit), and how dR/dp is formed (kind: SENS_GENERIC, SENS_SCALE of
+    the flux of `species` with d ln D / dp = scale, or SENS_FRONT)."""
+
+    d_const: np.ndarray
+    u0: np.ndarray
+    du: np.ndarray
+    logd: np.ndarray
+    slope: np.ndarray
+    n_lo: np.ndarray
+    c_imm: np.ndarray
+    tab_v: list[np.ndarray]
+    inv_delta: np.ndarray
+    kind: np.ndarray
+    species: np.ndarray
+    scale: np.ndarray
+
+
+#: KernelArrays fields a parameter of a forward sensitivity may change
+SENSITIVE_FIELDS = ("d_const", "u0", "du", "logd", "slope", "n_lo", "c_imm")
+
+
+def sensitivity_arrays(
+    problem: Problem, ka: KernelArrays, sensitivities: Sequence[tuple[Problem, float]]
+) -> SensitivityArrays:
+    """Stack the kernel arrays of the perturbed problems of `solve`'s `sensitivities`; raises
+    ValueError if one differs from `problem` in anything but the species' mobilities and the
+    stages' potentials (an immobile fraction is refused too: its flux is not differentiable at
+    the plateau), or if a stage is not potentiostatic."""
+    m = len(sensitivities)
+    n_species = len(problem.species)
+    out = {f: np.zeros((m, *np.shape(getattr(ka, f)))) for f in SENSITIVE_FIELDS}
+    tab_v = [np.zeros((m, len(st.table_value))) for st in problem.stages]
+    inv_delta = np.zeros(m)
+    kinds = np.zeros(m, dtype=np.int64)
+    species = np.zeros(m, dtype=np.int64)
+    scale = np.zeros(m)
+    if m and any(st.control != "potential" for st in problem.stages):
+        raise ValueError("forward sensitivities need potentiostatic stages")
+    for q, (pq, delta) in enumerate(sensitivities):
+        if not delta or not math.isfinite(delta):
+            raise ValueError(f"sensitivity {q + 1}: delta must be finite and non-zero")
+        kq = kernel_arrays(pq)
+        for f in ("h", "d", "z", "back_kind", "back_c", "kind", "lam2", "cfix"):
+            if not np.array_equal(getattr(kq, f), getattr(ka, f)):
+                raise ValueError(f"sensitivity {q + 1}: the parameter changes {f}")
+        if not np.array_equal(kq.c_imm, ka.c_imm):
+            # the flux moves max(c - c_imm, 0): not differentiable where the fraction meets
+            # its immobile part, which is where its plateau sits (within ~1e-7): measured 2 %
+            # off central differences there
+            raise ValueError(
+                f"sensitivity {q + 1}: an immobile fraction makes the fluxes non-smooth at its "
+                "plateau (use finite differences)"
+            )
+        for f in SENSITIVE_FIELDS:
+            vq = getattr(kq, f)
+            if np.shape(vq) != np.shape(getattr(ka, f)):
+                raise ValueError(f"sensitivity {q + 1}: the parameter changes the shape of {f}")
+            out[f][q] = vq
+        if len(pq.stages) != len(problem.stages):
+            raise ValueError(f"sensitivity {q + 1}: the parameter changes the stages")
+        for k, (a, b) in enumerate(zip(problem.stages, pq.stages, strict=True)):
+            same = (
+                a.duration_s == b.duration_s
+                and a.source == b.source
+                and a.surface_fraction == b.surface_fraction
+                and a.control == b.control
+                and np.array_equal(a.table_t_s, b.table_t_s)
+            )
+            if not same:
+                raise ValueError(f"sensitivity {q + 1}: the parameter changes stage {k + 1}")
+            tab_v[k][q] = np.asarray(b.table_value, dtype=float) / ka.thermal_voltage_V
+        if (
+            any(
+                a.initial_fraction != b.initial_fraction
+                for a, b in zip(problem.species, pq.species, strict=True)
+            )
+            or len(pq.species) != n_species
+        ):
+            raise ValueError(f"sensitivity {q + 1}: the parameter changes the initial state")
+        inv_delta[q] = 1.0 / delta
+        kinds[q], species[q], scale[q] = _sensitivity_kind(ka, kq, delta, tab_v, q)
+    return SensitivityArrays(
+        **out, tab_v=tab_v, inv_delta=inv_delta, kind=kinds, species=species, scale=scale
+    )
+
+
+def _sensitivity_kind(
+    ka: KernelArrays, kq: KernelArrays, delta: float, tab_v: list[np.ndarray], q: int
+) -> tuple[int, int, float]:
+    """(kind, species, d ln D / dp) of parameter q (`SensitivityArrays`): SENS_FRONT when only
+    the potentials change, SENS_SCALE when only one species' D changes by a constant factor
+    (a constant D, or every entry of its D(c) table), else SENS_GENERIC."""
+    changed = [f for f in SENSITIVE_FIELDS if not np.array_equal(getattr(kq, f), getattr(ka, f))]
+    if not changed:
+        return KS.SENS_FRONT, -1, 0.0
+    if changed == ["d_const"]:
+        diff = np.flatnonzero(kq.d_const != ka.d_const)
+        i = int(diff[0])
+        if diff.size == 1 and ka.kind[i] == K.KIND_CONSTANT and ka.d_const[i] > 0.0:
+            return KS.SENS_SCALE, i, math.log(kq.d_const[i] / ka.d_const[i]) / delta
+    if changed == ["logd"]:
+        rows = [i for i in range(len(ka.kind)) if not np.array_equal(kq.logd[i], ka.logd[i])]
+        if len(rows) == 1:
+            shift = kq.logd[rows[0]] - ka.logd[rows[0]]
+            if np.ptp(shift) <= 1e-12 * max(1.0, float(np.max(np.abs(shift)))):
+                return KS.SENS_SCALE, rows[0], float(np.mean(shift)) / delta
+    return KS.SENS_GENERIC, -1, 0.0
+
+
 def solve(
     problem: Problem,
     initial: np.ndarray | None = None,
@@ -241,6 +356,7 @@ def solve(
     initial_front_potential_V: float | None = None,
     steps_per_call: int | None = None,
     history: np.ndarray | None = None,
+    sensitivities: Sequence[tuple[Problem, float]] = (),
 ) -> Solution:
     """Integrate `problem` through all its stages with the fully coupled implicit NPP scheme.
 
@@ -256,6 +372,11 @@ def solve(
     history: optional (k + 1, n) states at t = -j problem.dt_initial_s, j = 0..k (newest first,
     history[0] = initial), from which the first stage starts at order k instead of restarting
     (for verification of the fixed-order convergence; with problem.error_control False).
+    sensitivities: forward sensitivities to compute along (`solvers.kernels_sensitivity`): for
+    each parameter, the problem with that parameter changed by delta, and delta (the
+    parameter's unit); the problems may differ from `problem` only in the species' mobilities
+    and immobile fractions and in the potentials of the stages (`sensitivity_arrays`), and
+    every stage must be potentiostatic. Solution.sensitivities then holds d fractions / d p.
     Returns a Solution; if the run fails, `completed` is False and the Solution holds every
     snapshot computed up to the failure plus one at the time reached.
     """
@@ -276,6 +397,7 @@ def solve(
 
     snapshots_t = [0.0]
     snapshots_y = [y0.copy()]
+    snapshots_s = [np.zeros((len(sensitivities), y0.size))]
     stage_end_index: list[int] = []
     completed = True
     message = ""
@@ -297,6 +419,8 @@ def solve(
     # starts from it. The front field of the initial state: history of the displacement
     # current, and the reference from which the charge on the front electrode is counted
     dd, dsc, fs, ist = K.new_state(y0, problem.dt_initial_s, psi0, (psi0 - y0[n_species]) / ka.d[0])
+    sens = sensitivity_arrays(problem, ka, sensitivities)
+    sd = np.zeros((len(sensitivities), K.N_DIFF, y0.size))
     y = dd[0]  # the current accepted state (a view: the history's first row)
     if history is not None:
         _set_history(dd, ist, history, problem.max_order)
@@ -328,7 +452,7 @@ def solve(
             # a new stage restarts the multistep history (the control jumps), unless the
             # caller gave the history of the first stage's start
             if not (k_stage == 0 and history is not None):
-                K.restart_history(dd, dsc, ist, False)
+                K.restart_history(dd, dsc, ist, False, sd)
                 fs[K.FS_DT] = problem.dt_initial_s
             fs[K.FS_T] = t_stage0
             fs[K.FS_DT_WANT] = 0.0
@@ -350,7 +474,8 @@ def solve(
                     y[n_species::nb] += jump * (1.0 - xc / problem.thickness_nm)
                 dsc[0, K.SC_U] = tab_v[0]
             t_stops, flags, out_times = stop_arrays(*stage_stops(problem, stage, t_stage0))
-            snaps = np.empty((len(out_times), y.size))
+            snaps = np.empty((len(out_times), 1 + sd.shape[0], y.size))
+            ps_tabv = sens.tab_v[k_stage]
             ist[K.IS_NSTOP] = 0
             ist[K.IS_NSNAP] = 0
             n_taken = 0
@@ -361,13 +486,15 @@ def solve(
                 tc = _time.perf_counter()
                 n_call = budget.next()
                 status = K.advance(
-                    t_stops, flags, snaps, dd, dsc, fs, ist, ka.h, ka.d, ka.lam2, ka.z,
+                    t_stops, flags, snaps, dd, dsc, sd, fs, ist, ka.h, ka.d, ka.lam2, ka.z,
                     ka.cfix, src, stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind,
                     ka.d_const, ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_imm,
                     ka.c_limit, control, tab_t, tab_v, problem.rtol, problem.atol,
                     problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
                     problem.max_order, int(problem.error_control),
-                    *(b[:n_call] for b in records.buffers),
+                    *(b[:n_call] for b in records.buffers), sens.kind, sens.species, sens.scale,
+                    sens.d_const, sens.u0, sens.du,
+                    sens.logd, sens.slope, sens.n_lo, sens.c_imm, ps_tabv, sens.inv_delta,
                 )  # fmt: skip
                 if compile_s == 0.0:
                     compile_s = _time.perf_counter() - tc
@@ -379,7 +506,8 @@ def solve(
                 n_taken = int(ist[K.IS_NSNAP])
                 for j in new:
                     snapshots_t.append(out_times[j])
-                    snapshots_y.append(snaps[j].copy())
+                    snapshots_y.append(snaps[j, 0].copy())
+                    snapshots_s.append(snaps[j, 1:].copy())
                 if progress is not None:
                     for j in new:
                         progress(out_times[j], t_end)
@@ -401,6 +529,7 @@ def solve(
                 if fs[K.FS_T] > snapshots_t[-1]:
                     snapshots_t.append(float(fs[K.FS_T]))
                     snapshots_y.append(y.copy())
+                    snapshots_s.append(sd[:, 0].copy())
             if not completed:
                 break
             stage_end_index.append(len(snapshots_t) - 1)
@@ -418,10 +547,15 @@ def solve(
         if fs[K.FS_T] > snapshots_t[-1]:
             snapshots_t.append(float(fs[K.FS_T]))
             snapshots_y.append(y.copy())
+            snapshots_s.append(sd[:, 0].copy())
     finally:
         sigint.restore()
 
     ys = np.array(snapshots_y)
+    sens_out = None
+    if sensitivities:
+        ss = np.array(snapshots_s)  # (n_times, m, n)
+        sens_out = np.stack([ss[:, :, i::nb] for i in range(n_species)], axis=2)
     fractions = np.stack([ys[:, i::nb] for i in range(n_species)], axis=1)
     potential = ys[:, n_species::nb] * ka.thermal_voltage_V
     solve_s = _time.perf_counter() - t_start
@@ -468,4 +602,5 @@ def solve(
         completed=completed,
         message=message,
         state=y.copy(),
+        sensitivities=sens_out,
     )

@@ -114,7 +114,9 @@ class Solution:
     entry per accepted step like front_time_s; None when a solver does not provide them
     (consumers then use the ionic values); diagnostics: counters and timings;
     completed: False if the run stopped early (message says why); state: the final state in
-    the solver's own scaled variables (for restarts).
+    the solver's own scaled variables (for restarts); sensitivities: with forward sensitivities
+    requested, (n_times, m, S, n_cells) the derivatives of `fractions` with respect to each of
+    the m parameters (fraction per parameter unit), else None.
     """
 
     x_faces_nm: np.ndarray
@@ -136,6 +138,7 @@ class Solution:
     state: np.ndarray | None = None
     front_total_current_A_cm2: np.ndarray | None = None
     front_total_charge_C_cm2: np.ndarray | None = None
+    sensitivities: np.ndarray | None = None
 
 
 class StepRecords:

@@ -18,6 +18,8 @@ STATUS_BUFFER_FULL = 3
 #: density N_sites / n_bulk): the dilute model is outside its validity there; the step is not
 #: accepted, fs[FS_OVER_C], fs[FS_OVER_T], ist[IS_OVER_SPECIES], ist[IS_OVER_CELL] say where.
 STATUS_OVERFULL = 4
+#: the linear system of the forward sensitivities could not be solved at an accepted step
+STATUS_SENSITIVITY = 5
 
 # Newton and step-control constants.
 #: Newton converged when the update is below this fraction of the error weights (atol + rtol|c|),

@@ -1,0 +1,158 @@
+"""Forward sensitivities of the full NPP solver (numba, cache=True): d y / d p for parameters p
+of the problem, integrated alongside the solution by the staggered direct method.
+
+Each accepted step of the variable-order BDF solves R(y_{n+1}) = 0 with, for a species row,
+R = a0 c + hist + dt/h (F_right - F_left) (`solvers.kernels_linalg.block_solve_2`). Its
+derivative along p, with y_{n+1} fixed by the step and s = dy/dp carried in its own history
+(the same differences as the state, `solvers.bdf`), is the linear system
+
+    J s_{n+1} = -(hist_s + dR/dp),
+
+J the Newton matrix at the accepted state, hist_s the history term of s (species rows only: the
+Poisson rows have none). dR/dp is taken from the face fluxes of a perturbed parameter set at the
+same state, (F(y; p + delta) - F(y; p)) / delta: any parameter that enters through the kernel
+arrays of the mobilities (constant D, the D(c) tables of an SED, the immobile fraction) or the
+front potential, with no analytic derivative to maintain. The solve reuses the two-species block
+elimination (one forward sweep for all parameters; the banded LU otherwise).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from solvers.bdf import predict, update
+from solvers.kernels_assembly import assemble, band_widths, face_fluxes
+from solvers.kernels_linalg import banded_lu, banded_solve, block_solve_multi_2
+from solvers.stepping import _interp
+
+#: how dR/dp of a parameter is obtained (`sensitivity_step`): from the face fluxes of the
+#: perturbed kernel arrays; analytically, the flux of species ps_species[q] scaling as
+#: d ln F / dp = ps_scale[q]; analytically, from the front potential's change
+SENS_GENERIC, SENS_SCALE, SENS_FRONT = 0, 1, 2
+
+
+def sensitivity_work(n_sens, n_species, n_cells):
+    """Scratch arrays of `sensitivity_step` for n_sens parameters: (pdval, pdder, pc_seen) D(c)
+    caches per parameter, (pflux, pfdl, pfdr, pfdp) face scratch, (s_pred, s_hist, rhs) per
+    parameter."""
+    n = n_cells * (n_species + 1)
+    caches = (
+        np.zeros((n_sens, n_species, n_cells)),
+        np.zeros((n_sens, n_species, n_cells)),
+        np.full((n_sens, n_species, n_cells), np.nan),
+    )
+    faces = tuple(np.zeros((n_species, n_cells + 1)) for _ in range(4))
+    rows = tuple(np.zeros((n_sens, n)) for _ in range(3))
+    return caches + faces + rows
+
+
+@njit(cache=True)
+def _right_hand_sides(
+    y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref, tab_t, dt,
+    fflux, fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope,
+    ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr, pfdp, s_pred,
+    s_hist, rhs,
+):  # fmt: skip
+    """rhs[q] = -(hist_s + dR/dp) of every parameter q (see the module doc), and the
+    predictors s_pred[q] of the sensitivities (for the update of their histories)."""
+    n_sens = sd.shape[0]
+    n = y.shape[0]
+    n_species = z.shape[0]
+    nb = n_species + 1
+    n_cells = h.shape[0]
+    for q in range(n_sens):
+        predict(sd[q], order, s_pred[q], s_hist[q], n)
+        psi_q = _interp(tn, tab_t, ps_tabv[q])
+        kind_q = ps_kind[q]
+        if kind_q != SENS_GENERIC:
+            # analytic dR/dp: the flux of one species scales with p (a constant D, or the
+            # reference D of a D(c) table), or the front potential moves
+            for k in range(n_cells):
+                w = dt / h[k]
+                base = k * nb
+                for i in range(n_species):
+                    dr = 0.0
+                    if kind_q == SENS_SCALE and i == ps_species[q]:
+                        dr = (fflux[i, k + 1] - fflux[i, k]) * ps_scale[q]
+                    rhs[q, base + i] = -(s_hist[q, base + i] + w * dr)
+                rhs[q, base + n_species] = 0.0
+            if kind_q == SENS_FRONT:
+                dpsi = (psi_q - psi_front) * ps_inv_delta[q]
+                w0 = dt / h[0]
+                for i in range(n_species):
+                    rhs[q, i] -= w0 * fdp[i, 0] * dpsi
+                rhs[q, n_species] = -(lam2 / (h[0] * d[0])) * dpsi
+            continue
+        face_fluxes(
+            y, psi_q, d, z, src, c_src, back_kind, back_c, kind, ps_dconst[q], ps_u0[q],
+            ps_du[q], ps_logd[q], ps_slope[q], ps_n_lo[q], cref, ps_cimm[q], pdval[q],
+            pdder[q], pc_seen[q], pflux, pfdl, pfdr, pfdp,
+        )  # fmt: skip
+        inv_delta = ps_inv_delta[q]
+        for k in range(n_cells):
+            w = dt / h[k]
+            base = k * nb
+            for i in range(n_species):
+                dr = (pflux[i, k + 1] - pflux[i, k]) - (fflux[i, k + 1] - fflux[i, k])
+                rhs[q, base + i] = -(s_hist[q, base + i] + w * dr * inv_delta)
+            rhs[q, base + n_species] = 0.0
+        # the Poisson row of cell 0 sees the front potential: - lam2/(h d_0) (psi_0 - psi_front)
+        rhs[q, n_species] = -(lam2 / (h[0] * d[0])) * (psi_q - psi_front) * inv_delta
+
+
+@njit(cache=True)
+def sensitivity_step(
+    y, psi_front, a0, dt, order, tn, h, d, lam2, z, cfix, src, c_src, back_kind, back_c, kind,
+    d_const, u0, du, logd, slope, n_lo, cref, c_imm, tab_t, dval, dder, c_seen, fflux, fdl, fdr,
+    fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo,
+    ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr, pfdp, s_pred, s_hist,
+    rhs, xblk, ab, ipiv, res, hist0, dres_du, jac_front,
+):  # fmt: skip
+    """The sensitivities of an accepted step of order `order`, size dt (s), ending at tn (s), with
+    front potential psi_front (thermal units): solves the system of the module doc for every
+    parameter q and updates its history sd[q] (N_DIFF x n). y: the iterate at which the step's
+    last Newton matrix was formed (interleaved scaled unknowns; the predictor when one iteration
+    sufficed), whose fluxes and derivatives fflux, fdl, fdr, fdp are still in the workspace: J
+    and dR/dp there differ from those at the accepted state by about the step's local error,
+    relative ~(order + 1) rtol, which the sensitivities inherit (measured: 1e-5 to 7e-4 from
+    central differences of whole simulations on lbo_k at rtol 1e-4). ps_*[q]: the kernel arrays
+    of the perturbed parameter set q (ps_tabv: its control table, thermal units),
+    ps_inv_delta[q]: 1 / its perturbation (1 / parameter unit); ps_kind, ps_species, ps_scale:
+    see SENS_GENERIC. The other arguments: those of `solvers.kernels.advance` and its workspace
+    (hist0: zeros). Returns False if no linear solve succeeded.
+    """
+    n_sens = sd.shape[0]
+    n = y.shape[0]
+    n_species = z.shape[0]
+    _right_hand_sides(
+        y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref, tab_t,
+        dt, fflux, fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd,
+        ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr,
+        pfdp, s_pred, s_hist, rhs,
+    )  # fmt: skip
+    solved = False
+    if n_species == 2:
+        solved = block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk)
+        if not solved:
+            # the forward sweep overwrote the right-hand sides: build them again
+            _right_hand_sides(
+                y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref,
+                tab_t, dt, fflux, fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du,
+                ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen,
+                pflux, pfdl, pfdr, pfdp, s_pred, s_hist, rhs,
+            )  # fmt: skip
+    if not solved:
+        kl, ku = band_widths(n_species)
+        assemble(
+            y, hist0, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
+            kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder, res, ab,
+            dres_du, jac_front, fflux, fdl, fdr, fdp, c_seen,
+        )  # fmt: skip
+        if banded_lu(ab, kl, ku, ipiv) != 0:
+            return False
+        for q in range(n_sens):
+            banded_solve(ab, kl, ku, ipiv, rhs[q])
+    for q in range(n_sens):
+        update(sd[q], order, rhs[q], s_pred[q], n)
+    return True

@@ -1,0 +1,149 @@
+"""Forward sensitivities of the full NPP solver (solvers.kernels_sensitivity): agreement with
+central finite differences of whole simulations, for every kind of parameter (an SED width:
+perturbed D(c) tables; a constant D and a reference D: analytic scaling; the front potential),
+and the variable-order BDF helpers (solvers.bdf) against scipy's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.integrate._ivp import bdf as scipy_bdf
+
+import nppsim
+from nppsim.errors import CaseError
+from nppsim.simulate import problem_from_case, sensitivity_support
+from solvers import bdf, npp
+
+#: a short, tight run of the shipped case: 1000 s of K+ CAIT on a coarse grid
+VALUES = {
+    "stage.1.duration_s": 1000.0,
+    "grid.fine_spacing_nm": 1.0,
+    "grid.fine_depth_nm": 200.0,
+    "solver.rtol": 1e-7,
+    "solver.atol": 1e-11,
+    "solver.n_output": 2,
+}
+#: key, value of the case, central-difference step (relative)
+PARAMETERS = [
+    ("species.Li.sed.fwhm_eV", 0.25, 1e-3),
+    ("species.K.D_cm2_s", 2e-16, 1e-3),
+    ("species.Li.D_cm2_s", 1e-12, 1e-3),
+    ("stage.1.potential_V", 1.5, 1e-3),
+]
+
+
+@pytest.fixture(scope="module")
+def case():
+    return nppsim.default_case().with_values(VALUES)
+
+
+@pytest.fixture(scope="module")
+def with_sensitivities(case):
+    keys = [k for k, _, _ in PARAMETERS]
+    return nppsim.simulate(case, method="npp", sensitivities=keys)
+
+
+@pytest.mark.parametrize(("key", "value", "rel"), PARAMETERS)
+def test_sensitivity_agrees_with_central_differences(case, with_sensitivities, key, value, rel):
+    """d fractions / d value at both snapshots within 3e-4 of the largest derivative from
+    central differences of whole simulations (measured 2e-5 to 1.5e-4; the differences
+    themselves carry the time-integration error of two runs over a 2e-3 relative step)."""
+    h = value * rel
+    up = nppsim.simulate(case.with_values({key: value + h}), method="npp").fractions
+    dn = nppsim.simulate(case.with_values({key: value - h}), method="npp").fractions
+    fd = (up - dn) / (2.0 * h)
+    se = with_sensitivities.sensitivities[key]
+    assert se.shape == fd.shape
+    scale = np.abs(fd[1:]).max()
+    assert scale > 0.0
+    err = np.abs(se[1:] - fd[1:]).max() / scale
+    print(key, err)
+    assert err < 3e-4
+    np.testing.assert_array_equal(se[0], 0.0)  # the pristine start does not depend on it
+
+
+def test_sensitivities_leave_the_solution_unchanged(case, with_sensitivities):
+    """Integrating sensitivities changes nothing in the solution itself (bit for bit)."""
+    plain = nppsim.simulate(case, method="npp")
+    np.testing.assert_array_equal(plain.fractions, with_sensitivities.fractions)
+    np.testing.assert_array_equal(plain.front.current_A_cm2, with_sensitivities.front.current_A_cm2)
+
+
+def test_immobile_fraction_is_refused():
+    """The flux of an ion with an immobile part moves max(c - f, 0), which is not
+    differentiable where c meets f: at its plateau. Its linearised sensitivity there was 2 %
+    off central differences (lbo2024_rb, f = 0.09), so the solver refuses the key (a fit of f
+    uses finite differences)."""
+    case = nppsim.load_case("cases/lbo2024_rb.toml")
+    assert "immobile" in sensitivity_support(case, ["species.Li.immobile_fraction"])
+    assert sensitivity_support(case, ["species.Rb.D_cm2_s"]) is None
+
+
+def test_unsupported_parameters_are_refused(case):
+    """A key that changes the grid, the temperature or the initial state, a galvanostatic
+    stage, or the electroneutral solver: a clear reason, and simulate refuses the key."""
+    assert "grid" in sensitivity_support(case, ["grid.fine_spacing_nm"]) or "changes" in (
+        sensitivity_support(case, ["grid.fine_spacing_nm"])
+    )
+    assert "changes" in sensitivity_support(case, ["sample.temperature_K"])
+    assert "npp" in sensitivity_support(case, ["species.K.D_cm2_s"], method="electroneutral")
+    assert sensitivity_support(case, ["species.K.D_cm2_s"]) is None
+    with pytest.raises(CaseError, match="sensitivities"):
+        nppsim.simulate(case, method="npp", sensitivities=["sample.temperature_K"])
+
+
+def test_problem_level_api_matches_the_case_level_one(case, with_sensitivities):
+    """solvers.npp.solve with explicit perturbed problems gives the same sensitivities."""
+    key = "species.K.D_cm2_s"
+    pr = problem_from_case(case)
+    delta = 2e-16 * 1e-8
+    sol = npp.solve(
+        pr, sensitivities=[(problem_from_case(case.with_values({key: 2e-16 + delta})), delta)]
+    )
+    np.testing.assert_allclose(
+        sol.sensitivities[:, 0], with_sensitivities.sensitivities[key], rtol=1e-9, atol=1e-30
+    )
+
+
+# ------------------------------------------------------------------ solvers.bdf against scipy
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("factor", [0.3, 0.9, 1.7, 4.0])
+def test_rescale_is_scipys_change_D(order, factor):
+    rng = np.random.default_rng(order)
+    dd = rng.normal(size=(bdf.N_DIFF, 7))
+    ref = dd.copy()
+    scipy_bdf.change_D(ref, order, factor)
+    bdf.rescale(dd, order, factor, dd.shape[1])
+    np.testing.assert_allclose(dd, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_coefficients_are_scipys():
+    """GAMMA and the error constants of plain BDF (scipy's kappa = 0)."""
+    gamma = np.hstack((0, np.cumsum(1 / np.arange(1, scipy_bdf.MAX_ORDER + 1))))
+    np.testing.assert_allclose(bdf.GAMMA[: gamma.size], gamma)
+    np.testing.assert_allclose(bdf.ALPHA[: gamma.size], gamma)
+    np.testing.assert_allclose(bdf.ERROR_CONST[: gamma.size], 1.0 / np.arange(1, gamma.size + 1))
+    assert bdf.BDF_ABS_SUM[2] == pytest.approx(4.0)  # 3/2 + 2 + 1/2
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
+def test_predict_update_reproduce_backward_differences(order):
+    """With the differences of a polynomial of degree order, the predictor is exact, and
+    after an update the array holds the differences at the new point."""
+    h = 0.7
+    ts = 1.0 - h * np.arange(order + 1)  # newest first
+    coef = np.random.default_rng(3).normal(size=order + 1)
+    y = np.polyval(coef, ts)[:, None]
+    dd = np.zeros((bdf.N_DIFF, 1))
+    diff = y.copy()
+    for j in range(order + 1):
+        dd[j] = diff[0]
+        diff = diff[:-1] - diff[1:]
+    pred = np.zeros(1)
+    hist = np.zeros(1)
+    bdf.predict(dd, order, pred, hist, 1)
+    y_new = np.polyval(coef, 1.0 + h)
+    assert pred[0] == pytest.approx(y_new, rel=1e-10)
+    bdf.update(dd, order, np.array([y_new]), pred, 1)
+    assert dd[0, 0] == y_new
+    assert dd[1, 0] == pytest.approx(y_new - y[0, 0], rel=1e-10)
