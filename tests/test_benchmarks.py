@@ -1,4 +1,4 @@
-"""The importable pieces of the benchmark suite (benchmarks/run.py, benchmarks/baseline_numpy.py).
+"""The importable pieces of the benchmark suite (benchmarks/common.py, run.py, baseline_*.py).
 
 The benchmarks themselves are not run here (they take minutes); only their building blocks, on
 tiny problems, plus one end-to-end `--quick` run marked slow.
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nppsim
-from benchmarks import run
+from benchmarks import common, run
 from benchmarks.baseline_numpy import solve_numpy
 from nppsim.simulate import problem_from_case
 from solvers import npp
@@ -84,8 +84,8 @@ def test_profile_error_is_exact_for_linear_profiles_and_takes_the_worst_species(
     x_ref = np.linspace(0.25, 99.75, 200)
     ref = np.stack([0.01 * x_ref, 1.0 - 0.01 * x_ref])
     run_profiles = np.stack([0.01 * x + 2e-4, 1.0 - 0.01 * x - 5e-4])
-    assert run.profile_error(x, run_profiles, x_ref, ref) == pytest.approx(5e-4, rel=1e-9)
-    assert run.profile_error(x_ref, ref, x_ref, ref) == 0.0
+    assert common.profile_error(x, run_profiles, x_ref, ref) == pytest.approx(5e-4, rel=1e-9)
+    assert common.profile_error(x_ref, ref, x_ref, ref) == 0.0
 
 
 def test_profile_error_skips_reference_cells_outside_the_run_grid():
@@ -94,13 +94,13 @@ def test_profile_error_skips_reference_cells_outside_the_run_grid():
     x = np.array([1.0, 2.0, 3.0])
     x_ref = np.array([0.5, 1.5, 2.5])
     ref = np.array([[9.0, 1.5, 2.5]])
-    assert run.profile_error(x, x[None, :], x_ref, ref) == 0.0
+    assert common.profile_error(x, x[None, :], x_ref, ref) == 0.0
 
 
 def test_profile_error_rejects_different_species_counts():
     x = np.linspace(0.0, 1.0, 5)
     with pytest.raises(ValueError, match="species"):
-        run.profile_error(x, np.ones((2, 5)), x, np.ones((1, 5)))
+        common.profile_error(x, np.ones((2, 5)), x, np.ones((1, 5)))
 
 
 def test_tolerance_scan_on_a_tiny_problem():
@@ -108,24 +108,24 @@ def test_tolerance_scan_on_a_tiny_problem():
     grid; the fastest setting within a target is picked among the rows that reach it."""
     problem = _problem(TINY)
     reference = npp.solve(dataclasses.replace(problem, rtol=1e-8, atol=1e-12))
-    rows = run.tolerance_scan(npp.solve, problem, reference, [1e-2, 1e-4, 1e-6])
+    rows = common.tolerance_scan(npp.solve, problem, reference, [1e-2, 1e-4, 1e-6])
     assert [r["rtol"] for r in rows] == [1e-2, 1e-4, 1e-6]
     assert [r["atol"] for r in rows] == pytest.approx([1e-6, 1e-8, 1e-10])
     assert rows[0]["steps"] < rows[1]["steps"] < rows[2]["steps"]
     assert rows[2]["error"] < 1e-5
     assert rows[2]["error"] < rows[0]["error"]
-    best = run.fastest_within(rows, target=1.0)
+    best = common.fastest_within(rows, target=1.0)
     assert best is min(rows, key=lambda r: r["wall_s"])
-    assert run.fastest_within(rows, target=0.0) is None
+    assert common.fastest_within(rows, target=0.0) is None
 
 
 def test_tolerance_scan_records_a_failed_run():
     def failing(problem):
         raise RuntimeError("no convergence")
 
-    rows = run.tolerance_scan(failing, _problem(TINY), None, [1e-3])
+    rows = common.tolerance_scan(failing, _problem(TINY), None, [1e-3])
     assert rows == [{"rtol": 1e-3, "atol": pytest.approx(1e-7), "failed": "no convergence"}]
-    assert run.fastest_within(rows) is None
+    assert common.fastest_within(rows) is None
 
 
 def test_fastest_within_picks_the_cheapest_row_under_the_target():
@@ -135,17 +135,17 @@ def test_fastest_within_picks_the_cheapest_row_under_the_target():
         {"rtol": 1e-4, "wall_s": 0.2, "error": 1e-4},  # faster despite tighter: noisy timing
         {"rtol": 1e-5, "failed": "x"},
     ]
-    assert run.fastest_within(rows, 1e-3)["rtol"] == 1e-4
-    assert run.fastest_within(rows, 1e-5) is None
+    assert common.fastest_within(rows, 1e-3)["rtol"] == 1e-4
+    assert common.fastest_within(rows, 1e-5) is None
 
 
 def test_loglog_slope_recovers_a_power_law():
     n = np.array([1e3, 1e4, 1e5])
-    assert run.loglog_slope(n, 3.0 * n**1.1) == pytest.approx(1.1, rel=1e-12)
+    assert common.loglog_slope(n, 3.0 * n**1.1) == pytest.approx(1.1, rel=1e-12)
 
 
 def test_format_table_aligns_columns_and_marks_missing_values():
-    text = run.format_table(["a", "bb"], [[1, 0.5], ["xyz", None], [2, math.nan]])
+    text = common.format_table(["a", "bb"], [[1, 0.5], ["xyz", None], [2, math.nan]])
     lines = text.splitlines()
     assert len({len(line) for line in lines}) == 1
     assert lines[3].split() == ["xyz", "-"]
@@ -154,7 +154,7 @@ def test_format_table_aligns_columns_and_marks_missing_values():
 
 def test_results_become_strict_json():
     data = {"a": np.float64(1.5), "b": [math.nan, np.int64(2)], "c": np.array([1.0, math.inf])}
-    assert json.loads(json.dumps(run._jsonable(data), allow_nan=False)) == {
+    assert json.loads(json.dumps(common.jsonable(data), allow_nan=False)) == {
         "a": 1.5,
         "b": [None, 2],
         "c": [1.0, None],
@@ -162,9 +162,9 @@ def test_results_become_strict_json():
 
 
 def test_available_solvers_always_has_npp():
-    found, skipped = run.available_solvers()
+    found, skipped = common.available_solvers()
     assert "npp" in found
-    assert set(found) | set(skipped) == set(run.SOLVER_MODULES)
+    assert set(found) | set(skipped) == set(common.SOLVER_MODULES)
 
 
 @pytest.mark.slow
