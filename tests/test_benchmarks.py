@@ -1,4 +1,4 @@
-"""The importable pieces of the benchmark suite (benchmarks/run.py, benchmarks/baseline_numpy.py).
+"""The importable pieces of the benchmark suite (benchmarks/common.py, run.py, baseline_*.py).
 
 The benchmarks themselves are not run here (they take minutes); only their building blocks, on
 tiny problems, plus one end-to-end `--quick` run marked slow.
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nppsim
-from benchmarks import run
+from benchmarks import common, run
 from benchmarks.baseline_numpy import solve_numpy
 from nppsim.simulate import problem_from_case
 from solvers import npp
@@ -84,8 +84,8 @@ def test_profile_error_is_exact_for_linear_profiles_and_takes_the_worst_species(
     x_ref = np.linspace(0.25, 99.75, 200)
     ref = np.stack([0.01 * x_ref, 1.0 - 0.01 * x_ref])
     run_profiles = np.stack([0.01 * x + 2e-4, 1.0 - 0.01 * x - 5e-4])
-    assert run.profile_error(x, run_profiles, x_ref, ref) == pytest.approx(5e-4, rel=1e-9)
-    assert run.profile_error(x_ref, ref, x_ref, ref) == 0.0
+    assert common.profile_error(x, run_profiles, x_ref, ref) == pytest.approx(5e-4, rel=1e-9)
+    assert common.profile_error(x_ref, ref, x_ref, ref) == 0.0
 
 
 def test_profile_error_skips_reference_cells_outside_the_run_grid():
@@ -94,13 +94,13 @@ def test_profile_error_skips_reference_cells_outside_the_run_grid():
     x = np.array([1.0, 2.0, 3.0])
     x_ref = np.array([0.5, 1.5, 2.5])
     ref = np.array([[9.0, 1.5, 2.5]])
-    assert run.profile_error(x, x[None, :], x_ref, ref) == 0.0
+    assert common.profile_error(x, x[None, :], x_ref, ref) == 0.0
 
 
 def test_profile_error_rejects_different_species_counts():
     x = np.linspace(0.0, 1.0, 5)
     with pytest.raises(ValueError, match="species"):
-        run.profile_error(x, np.ones((2, 5)), x, np.ones((1, 5)))
+        common.profile_error(x, np.ones((2, 5)), x, np.ones((1, 5)))
 
 
 def test_tolerance_scan_on_a_tiny_problem():
@@ -108,24 +108,24 @@ def test_tolerance_scan_on_a_tiny_problem():
     grid; the fastest setting within a target is picked among the rows that reach it."""
     problem = _problem(TINY)
     reference = npp.solve(dataclasses.replace(problem, rtol=1e-8, atol=1e-12))
-    rows = run.tolerance_scan(npp.solve, problem, reference, [1e-2, 1e-4, 1e-6])
+    rows = common.tolerance_scan(npp.solve, problem, reference, [1e-2, 1e-4, 1e-6])
     assert [r["rtol"] for r in rows] == [1e-2, 1e-4, 1e-6]
     assert [r["atol"] for r in rows] == pytest.approx([1e-6, 1e-8, 1e-10])
     assert rows[0]["steps"] < rows[1]["steps"] < rows[2]["steps"]
     assert rows[2]["error"] < 1e-5
     assert rows[2]["error"] < rows[0]["error"]
-    best = run.fastest_within(rows, target=1.0)
+    best = common.fastest_within(rows, target=1.0)
     assert best is min(rows, key=lambda r: r["wall_s"])
-    assert run.fastest_within(rows, target=0.0) is None
+    assert common.fastest_within(rows, target=0.0) is None
 
 
 def test_tolerance_scan_records_a_failed_run():
     def failing(problem):
         raise RuntimeError("no convergence")
 
-    rows = run.tolerance_scan(failing, _problem(TINY), None, [1e-3])
+    rows = common.tolerance_scan(failing, _problem(TINY), None, [1e-3])
     assert rows == [{"rtol": 1e-3, "atol": pytest.approx(1e-7), "failed": "no convergence"}]
-    assert run.fastest_within(rows) is None
+    assert common.fastest_within(rows) is None
 
 
 def test_fastest_within_picks_the_cheapest_row_under_the_target():
@@ -135,17 +135,17 @@ def test_fastest_within_picks_the_cheapest_row_under_the_target():
         {"rtol": 1e-4, "wall_s": 0.2, "error": 1e-4},  # faster despite tighter: noisy timing
         {"rtol": 1e-5, "failed": "x"},
     ]
-    assert run.fastest_within(rows, 1e-3)["rtol"] == 1e-4
-    assert run.fastest_within(rows, 1e-5) is None
+    assert common.fastest_within(rows, 1e-3)["rtol"] == 1e-4
+    assert common.fastest_within(rows, 1e-5) is None
 
 
 def test_loglog_slope_recovers_a_power_law():
     n = np.array([1e3, 1e4, 1e5])
-    assert run.loglog_slope(n, 3.0 * n**1.1) == pytest.approx(1.1, rel=1e-12)
+    assert common.loglog_slope(n, 3.0 * n**1.1) == pytest.approx(1.1, rel=1e-12)
 
 
 def test_format_table_aligns_columns_and_marks_missing_values():
-    text = run.format_table(["a", "bb"], [[1, 0.5], ["xyz", None], [2, math.nan]])
+    text = common.format_table(["a", "bb"], [[1, 0.5], ["xyz", None], [2, math.nan]])
     lines = text.splitlines()
     assert len({len(line) for line in lines}) == 1
     assert lines[3].split() == ["xyz", "-"]
@@ -154,7 +154,7 @@ def test_format_table_aligns_columns_and_marks_missing_values():
 
 def test_results_become_strict_json():
     data = {"a": np.float64(1.5), "b": [math.nan, np.int64(2)], "c": np.array([1.0, math.inf])}
-    assert json.loads(json.dumps(run._jsonable(data), allow_nan=False)) == {
+    assert json.loads(json.dumps(common.jsonable(data), allow_nan=False)) == {
         "a": 1.5,
         "b": [None, 2],
         "c": [1.0, None],
@@ -162,9 +162,9 @@ def test_results_become_strict_json():
 
 
 def test_available_solvers_always_has_npp():
-    found, skipped = run.available_solvers()
+    found, skipped = common.available_solvers()
     assert "npp" in found
-    assert set(found) | set(skipped) == set(run.SOLVER_MODULES)
+    assert set(found) | set(skipped) == set(common.SOLVER_MODULES)
 
 
 @pytest.mark.slow
@@ -173,12 +173,14 @@ def test_quick_benchmark_run_end_to_end(tmp_path, capsys):
     out = tmp_path / "out.json"
     assert run.main(["--quick", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    for title in ("1. Standard cases", "2. numpy baseline", "3. Scaling", "4. Work-precision",
-                  "5. Fresh process"):  # fmt: skip
+    for title in ("1. Standard cases", "2. Baseline: scipy solve_ivp", "3. Scaling",
+                  "4. Work-precision", "5. Fresh process"):  # fmt: skip
         assert title in text
     data = json.loads(out.read_text())
     assert data["machine"]["cpu_count"] == os.cpu_count()
-    assert data["baseline"]["max_abs_difference"] < 1e-6
+    methods = data["equal_accuracy"]["methods"]
+    assert set(methods) >= {"nppsim npp", "scipy BDF", "scipy LSODA"}
+    assert methods["nppsim npp"]["chosen"]["error"] <= run.TARGET_ERROR
 
 
 def test_scipy_baseline_is_the_same_scheme_and_agrees_with_the_compiled_solver():
@@ -209,3 +211,108 @@ def test_scipy_baseline_is_the_same_scheme_and_agrees_with_the_compiled_solver()
     ours = sol.fractions[-1]
     # measured: 1.7e-4 (solve_ivp at rtol 1e-4 against the compiled solver at 1e-6)
     assert np.max(np.abs(run_.fractions - ours)) < 1e-3
+
+
+#: TINY with a constant potential (the scipy baseline runs one constant potential)
+TINY_CONSTANT = {**TINY, "stage.1.potential_table_V": None, "stage.1.potential_V": 1.5}
+
+
+def test_equal_accuracy_table_picks_the_loosest_rtol_within_the_target_against_the_reference():
+    """Table 2's machinery on a 302-cell case (reference: the compiled solver at rtol 1e-8 on
+    the same grid): each method's chosen rtol is the loosest of the scan whose error is within
+    the target (every looser one missed it), the error is the profile error of that very run
+    against the reference (recomputed here independently), the timed rounds ran, and the report
+    says what the baseline is and judges the speed-up."""
+    from benchmarks import scipy_table as st
+
+    problem = _problem(TINY_CONSTANT)
+    tight = npp.solve(dataclasses.replace(problem, rtol=1e-8, atol=1e-12))
+    ref = st.Reference("tight", tight.x_centers_nm, tuple(tight.species_names), tight.fractions[-1])
+    rtols = (1e-1, 1e-2, 1e-3, 1e-4)
+    res = st.equal_accuracy(
+        {"npp": npp.solve}, values=TINY_CONSTANT, rounds=2, rtols=rtols, methods=("BDF",),
+        reference=ref,
+    )  # fmt: skip
+    assert res["reference"] == "tight"
+    for label in ("nppsim npp", "scipy BDF"):
+        m = res["methods"][label]
+        best = m["chosen"]
+        assert best is not None, m["scan"]
+        assert best["error"] <= common.TARGET_ERROR
+        assert [r["rtol"] for r in m["scan"]] == list(rtols[: len(m["scan"])])
+        assert all(r["error"] > common.TARGET_ERROR for r in m["scan"][:-1])
+        assert len(m["walls_s"]) == 2
+    # the scan is not trivial: at least one looser setting missed the target
+    assert len(res["methods"]["nppsim npp"]["scan"]) >= 2
+    best = res["methods"]["nppsim npp"]["chosen"]
+    mine = npp.solve(dataclasses.replace(problem, rtol=best["rtol"], atol=best["atol"]))
+    expected = common.profile_error(
+        mine.x_centers_nm, mine.fractions[-1], tight.x_centers_nm, tight.fractions[-1]
+    )
+    assert best["error"] == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    assert best["steps"] == mine.diagnostics["steps"]
+    assert res["best_baseline"] == "scipy BDF"
+    assert res["speedup"] == pytest.approx(
+        res["methods"]["scipy BDF"]["wall_s"] / res["methods"]["nppsim npp"]["wall_s"]
+    )
+    text = "\n".join(st.report_equal_accuracy({"equal_accuracy": res}))
+    assert "2. Baseline: scipy solve_ivp method of lines (same scheme)" in text
+    assert "target >= 30x" in text
+
+
+def test_equal_accuracy_reference_of_a_changed_case_is_the_converged_nppsim_run():
+    """Away from the shipped case (here: 20 s) the reference is table 1's converged reference,
+    the npp solver with REFERENCE_SETTINGS, not the shared profile (computed at 4e4 s)."""
+    from benchmarks import scipy_table as st
+
+    case = nppsim.load_case(CASE).with_values(TINY_CONSTANT)
+    ref = st.reference_for(case, shipped=False)
+    sol = npp.solve(problem_from_case(case.with_values(common.REFERENCE_SETTINGS)))
+    assert "converged reference" in ref.label
+    np.testing.assert_array_equal(ref.fractions, sol.fractions[-1])
+    np.testing.assert_array_equal(ref.depth_nm, sol.x_centers_nm)
+
+
+def test_equal_accuracy_error_is_measured_against_the_given_reference():
+    """Against a reference offset by 0.05 no setting can come within 1e-3: every scan runs to
+    its tightest rtol, nothing is timed, no speed-up is claimed, and the report says so."""
+    from benchmarks import scipy_table as st
+
+    problem = _problem(TINY_CONSTANT)
+    sol = npp.solve(dataclasses.replace(problem, rtol=1e-6, atol=1e-10))
+    ref = st.Reference(
+        "offset", sol.x_centers_nm, tuple(sol.species_names), sol.fractions[-1] + 0.05
+    )
+    res = st.equal_accuracy(
+        {"npp": npp.solve}, values=TINY_CONSTANT, rounds=1, rtols=(1e-2, 1e-4), methods=(),
+        reference=ref,
+    )  # fmt: skip
+    m = res["methods"]["nppsim npp"]
+    assert m["chosen"] is None and "walls_s" not in m
+    assert [r["rtol"] for r in m["scan"]] == [1e-2, 1e-4]
+    assert all(r["error"] > 0.04 for r in m["scan"])
+    assert res["speedup"] is None
+    text = "\n".join(st.report_equal_accuracy({"equal_accuracy": res}))
+    assert "not reached" in text
+
+
+def test_reference_error_matches_species_by_name():
+    from benchmarks import scipy_table as st
+
+    x = np.linspace(1.0, 10.0, 10)
+    ref = st.Reference("r", x, ("Li", "K"), np.stack([np.ones(10), np.zeros(10)]))
+    ours = np.stack([np.full(10, 1e-4), np.full(10, 1.0 - 2e-4)])  # K first
+    assert ref.error(x, ("K", "Li"), ours) == pytest.approx(2e-4)
+
+
+def test_a_baseline_run_past_its_wall_time_cap_is_a_row_not_a_crash():
+    """A scipy run stopped by the cap is reported as failed, and the scan of that method ends
+    there (a tighter rtol would take longer still)."""
+    from benchmarks import scipy_table as st
+
+    problem = _problem(TINY_CONSTANT)
+    run_ = st.scipy_runner("BDF", problem, max_wall_s=0.0)
+    rows = st.loosest_within(run_, None, (1e-2, 1e-3))
+    assert len(rows) == 1
+    assert "wall-time cap" in rows[0]["failed"]
+    assert st.chosen(rows) is None
