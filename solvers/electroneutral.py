@@ -278,16 +278,22 @@ def solve(
             ist[EK.IS_NSTOP] = 0
             ist[EK.IS_NSNAP] = 0
             n_taken = 0
+            # with a progress callback, one call per output time (the callback may stop the
+            # run there: KeyboardInterrupt); without, one call for the stage
+            out_pos = np.flatnonzero(flags & 1)
             steps_at_stage_start = int(ist[EK.IS_STEPS])
             # one call for the stage, sliced by the step budget (see solvers.npp.solve)
             while True:
                 tc = _time.perf_counter()
                 n_call = budget.next()
+                last = len(t_stops)
+                if progress is not None and n_taken < len(out_pos):
+                    last = int(out_pos[n_taken]) + 1
                 status = EK.advance(
-                    t_stops, flags, snaps, dd, dsc, fs, ist, h, d, faces, thickness, d_f, c_src,
-                    front_open, d_n1, *mob, control, tab_t, tab_v, problem.rtol, problem.atol,
-                    problem.max_steps - (int(ist[EK.IS_STEPS]) - steps_at_stage_start),
-                    problem.max_order, int(problem.error_control),
+                    t_stops[:last], flags[:last], snaps, dd, dsc, fs, ist, h, d, faces, thickness,
+                    d_f, c_src, front_open, d_n1, *mob, control, tab_t, tab_v, problem.rtol,
+                    problem.atol, problem.max_steps - (int(ist[EK.IS_STEPS]) -
+                    steps_at_stage_start), problem.max_order, int(problem.error_control),
                     *(b[:n_call] for b in records.buffers), work, inv_geo, a_mob,
                 )  # fmt: skip
                 if compile_s == 0.0:
@@ -306,7 +312,9 @@ def solve(
                     for j in new:
                         progress(out_times[j], t_end)
                 sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
-                if status != EK.STATUS_BUFFER_FULL:
+                if status == EK.STATUS_BUFFER_FULL:
+                    continue
+                if status != EK.STATUS_OK or ist[EK.IS_NSTOP] >= len(t_stops):
                     break
             if status != EK.STATUS_OK:
                 completed = False

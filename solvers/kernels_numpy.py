@@ -2,8 +2,8 @@
 
 Written independently (vectorised, with scatter-adds instead of loops) so that agreement
 between the two is a real check. Same arguments, same scaled units; slower, never used by
-the production time loop; benchmarks/baseline_numpy.py drives them with a plain Python time
-loop as the straightforward numpy/scipy baseline.
+the production time loop; benchmarks/baseline_scipy.py builds its method-of-lines residual and
+Jacobian from them (the user's own alternative: scipy's solve_ivp on the same scheme).
 """
 
 from __future__ import annotations

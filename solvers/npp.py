@@ -479,22 +479,27 @@ def solve(
             ist[K.IS_NSTOP] = 0
             ist[K.IS_NSNAP] = 0
             n_taken = 0
+            # with a progress callback, one call per output time (the callback may stop the
+            # run there: KeyboardInterrupt); without, one call for the stage
+            out_pos = np.flatnonzero(flags & 1)
             steps_at_stage_start = int(ist[K.IS_STEPS])
-            # one call for the stage (the steps land on output times, kinks and the stage end,
-            # keeping their order), sliced by the step budget
+            # the steps land on output times, kinks and the stage end (keeping their order);
+            # the calls are sliced by the step budget
             while True:
                 tc = _time.perf_counter()
                 n_call = budget.next()
+                last = len(t_stops)
+                if progress is not None and n_taken < len(out_pos):
+                    last = int(out_pos[n_taken]) + 1
                 status = K.advance(
-                    t_stops, flags, snaps, dd, dsc, sd, fs, ist, ka.h, ka.d, ka.lam2, ka.z,
-                    ka.cfix, src, stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind,
+                    t_stops[:last], flags[:last], snaps, dd, dsc, sd, fs, ist, ka.h, ka.d, ka.lam2,
+                    ka.z, ka.cfix, src, stage.surface_fraction, ka.back_kind, ka.back_c, ka.kind,
                     ka.d_const, ka.u0, ka.du, ka.logd, ka.slope, ka.n_lo, cref, ka.c_imm,
-                    ka.c_limit, control, tab_t, tab_v, problem.rtol, problem.atol,
-                    problem.max_steps - (int(ist[K.IS_STEPS]) - steps_at_stage_start),
-                    problem.max_order, int(problem.error_control),
-                    *(b[:n_call] for b in records.buffers), sens.kind, sens.species, sens.scale,
-                    sens.d_const, sens.u0, sens.du,
-                    sens.logd, sens.slope, sens.n_lo, sens.c_imm, ps_tabv, sens.inv_delta,
+                    ka.c_limit, control, tab_t, tab_v, problem.rtol, problem.atol, problem.max_steps
+                    - (int(ist[K.IS_STEPS]) - steps_at_stage_start), problem.max_order,
+                    int(problem.error_control), *(b[:n_call] for b in records.buffers), sens.kind,
+                    sens.species, sens.scale, sens.d_const, sens.u0, sens.du, sens.logd, sens.slope,
+                    sens.n_lo, sens.c_imm, ps_tabv, sens.inv_delta,
                 )  # fmt: skip
                 if compile_s == 0.0:
                     compile_s = _time.perf_counter() - tc
@@ -512,7 +517,9 @@ def solve(
                     for j in new:
                         progress(out_times[j], t_end)
                 sigint.raise_if_requested()  # Ctrl-C: here, with every record collected
-                if status != K.STATUS_BUFFER_FULL:
+                if status == K.STATUS_BUFFER_FULL:
+                    continue
+                if status != K.STATUS_OK or ist[K.IS_NSTOP] >= len(t_stops):
                     break
             if status != K.STATUS_OK:
                 completed = False

@@ -1,4 +1,4 @@
-"""The importable pieces of the benchmark suite (benchmarks/common.py, run.py, baseline_*.py).
+"""The importable pieces of the benchmark suite (benchmarks/common.py, run.py, baseline_scipy.py).
 
 The benchmarks themselves are not run here (they take minutes); only their building blocks, on
 tiny problems, plus one end-to-end `--quick` run marked slow.
@@ -17,7 +17,6 @@ import pytest
 
 import nppsim
 from benchmarks import common, run
-from benchmarks.baseline_numpy import solve_numpy
 from nppsim.simulate import problem_from_case
 from solvers import npp
 
@@ -38,43 +37,6 @@ TINY = {
 
 def _problem(values):
     return problem_from_case(nppsim.load_case(CASE).with_values(values))
-
-
-@pytest.mark.parametrize(
-    "values",
-    [{"stage.1.duration_s": 50.0}, TINY],
-    ids=["lbo_k-50s", "1um-potential-ramp"],
-)
-def test_numpy_baseline_takes_the_steps_of_the_compiled_solver(values):
-    """The baseline mirrors solvers.kernels.advance decision by decision, on kernels that agree
-    with the compiled ones to ~1e-12, so it must take exactly the same steps and Newton
-    iterations and end within round-off (1e-6 allows for the accumulation over ~200 steps; the
-    observed difference is ~1e-10). A different step count means the mirror no longer follows
-    advance (e.g. after a change of the step control), not a tolerance to be loosened: step
-    sequences that differ legitimately would agree only to the rtol level (1e-4)."""
-    problem = _problem(values)
-    sol = npp.solve(problem)
-    base = solve_numpy(problem)
-    assert sol.completed and base["completed"], (sol.message, base["message"])
-    assert base["steps"] == sol.diagnostics["steps"]
-    assert base["rejected_steps"] == sol.diagnostics["rejected_steps"]
-    assert base["newton_iterations"] == sol.diagnostics["newton_iterations"]
-    assert base["species_names"] == sol.species_names
-    np.testing.assert_allclose(base["x_centers_nm"], sol.x_centers_nm, rtol=0, atol=0)
-    np.testing.assert_allclose(base["fractions"], sol.fractions[-1], rtol=0, atol=1e-6)
-    np.testing.assert_allclose(base["potential_V"], sol.potential_V[-1], rtol=0, atol=1e-6)
-
-
-def test_numpy_baseline_refuses_galvanostatic_stages():
-    problem = _problem({"stage.1.potential_V": None, "stage.1.current_density_A_cm2": 1e-7})
-    with pytest.raises(NotImplementedError, match="potentiostatic"):
-        solve_numpy(problem)
-
-
-def test_numpy_baseline_stops_at_the_wall_time_limit():
-    base = solve_numpy(_problem(TINY), max_wall_s=0.0)
-    assert not base["completed"]
-    assert "wall-time limit" in base["message"]
 
 
 def test_profile_error_is_exact_for_linear_profiles_and_takes_the_worst_species():
