@@ -95,6 +95,7 @@ def cmd(args: argparse.Namespace) -> int:
             check=not args.no_check,
             profile=args.profile,
             progress=progress,
+            jacobian=args.jacobian,
         )
     finally:
         progress.close()
@@ -152,6 +153,14 @@ def add_parser(sub: Any) -> None:
         choices=("electroneutral", "npp"),
         default="electroneutral",
         help="solver during the fit (default electroneutral; the optimum is checked with npp)",
+    )
+    p.add_argument(
+        "--jacobian",
+        choices=("auto", "differences"),
+        default="auto",
+        help="auto: with --solver npp, from forward sensitivities (one simulation per point "
+        "instead of one more per parameter) when every free key allows them; differences: "
+        "finite differences",
     )
     p.add_argument("--starts", type=int, default=1, metavar="N", help="number of starts")
     p.add_argument(
