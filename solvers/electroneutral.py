@@ -378,6 +378,9 @@ def solve(
         "reduced_grid_depth_nm": float(faces[-1]),
         "first_call_s": compile_s,
         "solve_s": solve_s,
+        # wall time inside the calls of the compiled loop, and their number
+        "loop_s": budget.loop_s,
+        "loop_calls": budget.calls,
         "debye_length_nm": debye_length_nm(problem),
         "rtol": problem.rtol,
         "atol": problem.atol,

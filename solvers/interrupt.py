@@ -193,11 +193,16 @@ class StepBudget:
     than an average, so that the first call's compilation does not shrink every later one).
     The integration is the same whatever the budget (a call resumes exactly where the last one
     stopped), so results do not depend on it. `fixed`: always this many steps (tests).
+    `calls` counts the calls (each `next` ... `done` pair) and `loop_s` sums their wall time
+    (s): the time spent in the compiled loop, call overhead included (the solvers report both
+    in their diagnostics, to tell the loop from the fixed cost around it).
     """
 
     def __init__(self, limit: int, fixed: int | None = None) -> None:
         self.limit = int(limit)
         self.fixed = fixed
+        self.calls = 0
+        self.loop_s = 0.0
         self._steps = 0
         self._seconds = 0.0
         self._t0 = 0.0
@@ -214,6 +219,9 @@ class StepBudget:
 
     def done(self, steps: int) -> None:
         """Record that the call started by `next` took `steps` accepted steps."""
+        seconds = time.perf_counter() - self._t0
+        self.calls += 1
+        self.loop_s += seconds
         if steps > 0:
             self._steps = int(steps)
-            self._seconds = time.perf_counter() - self._t0
+            self._seconds = seconds

@@ -411,6 +411,9 @@ def solve(
         "n_cells": n_cells,
         "first_call_s": compile_s,
         "solve_s": solve_s,
+        # wall time inside the calls of the compiled loop, and their number
+        "loop_s": budget.loop_s,
+        "loop_calls": budget.calls,
         "debye_length_nm": math.sqrt(ka.lam2),
         "rtol": problem.rtol,
         "atol": problem.atol,
