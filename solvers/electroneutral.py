@@ -70,6 +70,7 @@ eliminates the tridiagonal block, after three passes for the native D at the fac
 
 from __future__ import annotations
 
+import functools
 import logging
 import time as _time
 from collections.abc import Callable
@@ -157,9 +158,17 @@ def _native_table(mobility: object) -> tuple:
     t = mobility.kernel_table()
     if t.kind == 0:
         return 0, t.D_const * 1.0e14, 0.0, 1.0, np.zeros(2), np.zeros(2), 1.0
+    logd, slope = _scaled_table(t)
+    return 1, 0.0, float(t.u0), float(t.du), logd, slope, float(t.n_lo)
+
+
+@functools.lru_cache(maxsize=8)
+def _scaled_table(t: object) -> tuple[np.ndarray, np.ndarray]:
+    """(ln D in nm^2/s, slope) of a kind-1 kernel table, contiguous; kept for recent tables
+    (one object per model, cached by `sed`); the kernels only read them (never write)."""
     logd = np.ascontiguousarray(np.asarray(t.logD, dtype=float) + LN_CM2_TO_NM2)
     slope = np.ascontiguousarray(np.asarray(t.slope, dtype=float))
-    return 1, 0.0, float(t.u0), float(t.du), logd, slope, float(t.n_lo)
+    return logd, slope
 
 
 def solve(
