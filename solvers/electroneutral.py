@@ -368,7 +368,7 @@ def solve(
             cc, v, st.source is not None, d_f, float(st.surface_fraction) / a_mob, *geo, *mob,
             xc, potential[j], a_mob,
         )  # fmt: skip
-    fractions[:, i_n] = 1.0 - fractions[:, i_f]
+    np.subtract(1.0, fractions[:, i_f], out=fractions[:, i_n])  # no temporary
     # the bulk beyond the reduced grid: the ohmic drop of the pristine glass
     potential[:, n_max:] = np.multiply.outer(snapshots_v, thickness - xc_full[n_max:]) / d_n1
     potential *= vt
