@@ -389,6 +389,7 @@ def solve(
         "solve_s": solve_s,
         # wall time inside the calls of the compiled loop, and their number
         "loop_s": budget.loop_s,
+        "loop_cpu_s": budget.loop_cpu_s,
         "loop_calls": budget.calls,
         "debye_length_nm": debye_length_nm(problem),
         "rtol": problem.rtol,
