@@ -26,6 +26,7 @@ import numpy as np
 
 from fitting.resolution import GaussianResolution, MRIResolution, measured_profile
 from nppsim.case import Case, DataSpec
+from nppsim.case.reader import is_validated, mark_validated
 from nppsim.errors import InputError, SimulationError
 from nppsim.profiles import MeasuredProfile, profile_from_spec
 from nppsim.quantify import check_fractions, site_density_limit
@@ -184,11 +185,14 @@ class ForwardModel:
             if isinstance(hit, str):
                 raise SimulationError(hit)
             return hit
-        run = (
-            case
-            if case.solver.n_output == FIT_N_OUTPUT
-            else case.with_values({"solver.n_output": FIT_N_OUTPUT})
-        )
+        run = case
+        if case.solver.n_output != FIT_N_OUTPUT:
+            # the snapshot count alone changes (always valid): no new validation of the case
+            run = dataclasses.replace(
+                case, solver=dataclasses.replace(case.solver, n_output=FIT_N_OUTPUT)
+            )
+            if is_validated(case):
+                mark_validated(run)
         self.n_simulations += 1
         try:
             res = simulate(run, method=self.method, sensitivities=tuple(keys))

@@ -69,6 +69,7 @@ from fitting.knots import (
 from fitting.parameters import FreeParameter, case_values, expand_parameters
 from fitting.result import FittedParameter
 from nppsim.case import Case
+from nppsim.case.reader import is_validated, mark_validated
 from nppsim.errors import InputError, SimulationError
 from sed import MonotoneLogDCurve
 
@@ -143,7 +144,9 @@ class _Problem:
                 else sp
                 for sp in case.species
             )  # fmt: skip
-            out.append(dataclasses.replace(case, species=species))
+            # valid as `case` is (the rows by construction): simulate need not validate again
+            new = dataclasses.replace(case, species=species)
+            out.append(mark_validated(new) if is_validated(case) else new)
         return out
 
     def data_residuals(self, theta: np.ndarray) -> tuple[np.ndarray, list[ModelProfile] | None]:

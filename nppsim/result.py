@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as _importlib_metadata
@@ -131,6 +132,27 @@ def _freeze_fields(obj: Any, names: tuple[str, ...]) -> None:
         object.__setattr__(obj, name, read_only(getattr(obj, name)))
 
 
+class _TextOnDemand:
+    """A str field of a frozen dataclass that may be given as a zero-argument callable: called
+    on the first read, its text then kept (`Result.case_toml`: a fit makes hundreds of results
+    and reads the case text of none, and writing it costs a fifth of a millisecond)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}_value"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> str:
+        if obj is None:
+            raise AttributeError(self._slot)  # no default: the field stays required
+        value = obj.__dict__[self._slot]
+        if callable(value):
+            value = str(value())
+            obj.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self._slot] = value
+
+
 @dataclass(frozen=True, eq=False)
 class Result:
     """A simulation result (arrays are read-only views of the solver's Solution, not copies).
@@ -161,7 +183,7 @@ class Result:
     diagnostics: dict[str, Any]
     completed: bool
     message: str
-    case_toml: str
+    case_toml: str = _TextOnDemand()  # type: ignore[assignment]
     case_name: str
     wall_s: float
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -176,7 +198,7 @@ class Result:
     def from_solution(
         cls,
         solution: Any,
-        case_toml: str,
+        case_toml: str | Callable[[], str],
         case_name: str,
         wall_s: float,
         *,
@@ -185,7 +207,8 @@ class Result:
     ) -> Result:
         """Wrap a `solvers.problem.Solution` (arrays are not copied).
 
-        case_toml: the case as TOML text; case_name: its meta.name; wall_s: run time (s);
+        case_toml: the case as TOML text, or a callable returning it (called when the text
+        is first read); case_name: its meta.name; wall_s: run time (s);
         metadata: defaults to the current nppsim version, UTC time and library versions;
         sensitivity_keys: the keys of the solution's forward sensitivities, in order.
         """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -100,11 +101,20 @@ def _mobility_for(case: Case, species: SpeciesConfig) -> object:
 
 
 def grid_faces_nm(case: Case) -> np.ndarray:
-    """Cell faces (nm) of the graded grid of `case`."""
+    """Cell faces (nm) of the graded grid of `case` (a new array)."""
     g = case.grid
-    return graded_faces_nm(
+    return _faces(
         case.sample.thickness_um * 1.0e3, g.fine_depth_nm, g.fine_spacing_nm, g.growth
-    )
+    ).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _faces(thickness_nm: float, fine_depth_nm: float, spacing_nm: float, growth: float):
+    """`graded_faces_nm`, kept for the grids of recent cases (read-only; a fit builds the same
+    grid hundreds of times)."""
+    faces = graded_faces_nm(thickness_nm, fine_depth_nm, spacing_nm, growth)
+    faces.setflags(write=False)
+    return faces
 
 
 def problem_from_case(case: Case) -> Problem:
@@ -348,10 +358,12 @@ def checked_case(case: object) -> Case:
 
     A Case built by hand or changed with ``dataclasses.replace`` skips the validation of
     `load_case`: its model (all but the [[data]] blocks) is validated again here, so that a NaN
-    thickness gives the one-line CaseError of the command line, not a traceback. Anything else
-    is an InputError.
+    thickness gives the one-line CaseError of the command line, not a traceback. A Case the
+    validating reader built (`load_case`, `Case.with_values`, ...: `case.reader.is_validated`)
+    is returned as it is. Anything else is an InputError.
     """
     from .case import Case, load_case
+    from .case.reader import is_validated
 
     if isinstance(case, (str, os.PathLike)):
         return load_case(case)
@@ -360,6 +372,8 @@ def checked_case(case: object) -> Case:
             f"simulate: expected a Case (nppsim.load_case) or the path of a case file, got "
             f"{type(case).__name__}"
         )
+    if is_validated(case):  # built by load_case, with_values, ...: validated already
+        return case
     from .case import case_from_dict
     from .case.writer import _canonical_doc
 
@@ -423,9 +437,10 @@ def simulate(
     finally:
         if bar is not None:
             bar.close()
+    # the case text is written when first read (a fit reads none of its results' texts)
     result = Result.from_solution(
         solution,
-        case.to_toml(),
+        case.to_toml,
         case.meta.name,
         time.perf_counter() - t0,
         sensitivity_keys=tuple(sensitivities) if solution.sensitivities is not None else (),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -20,7 +22,14 @@ from scipy.special import expit
 
 from .fermi import FermiLevelTable, thermal_energy_eV
 from .shapes import SiteEnergyDistribution
-from .table import LN_OVERFULL_GAIN_MAX, KernelTable, build_log_table
+from .table import (
+    LN_OVERFULL_GAIN_MAX,
+    NODE_CACHE_SIZE,
+    KernelTable,
+    build_log_table,
+    log_nodes,
+    node_densities,
+)
 
 __all__ = [
     "DEFAULT_TABLE_NODES",
@@ -261,6 +270,24 @@ class SEDMobility:
         E, dE = self._core(u - self._ln_Ns)
         return self._lnD_ref + (E - self._E_ref) / self._kT, dE / self._kT
 
+    def _node_model(self, m: int) -> tuple[FloatArray, FloatArray]:
+        """`_table_model` at the m nodes of the kernel table, bit for bit, with the parts that
+        do not depend on the shape's parameters or D_ref cached: the filled fractions p of the
+        nodes and, for shapes that split their inverse cdf (`quantile_basis`), its basis.
+        A fit that varies the SED width then rebuilds only the cheap rest (the Gaussian's
+        ndtri is half of a table)."""
+        basis_of = getattr(type(self.shape), "quantile_basis", None)
+        if self._fd is not None or basis_of is None:
+            return self._table_model(log_nodes(self._ln_n_floor, self._ln_n_cap, m)[1])
+        key = (self._ln_n_floor, self._ln_n_cap, m, self._ln_Ns)
+        p = _node_fractions(*key)
+        E = np.asarray(self.shape.inv_cdf_from_basis(_node_basis(*key, basis_of)), dtype=float)
+        g = np.asarray(self.shape.density(E), dtype=float)
+        with np.errstate(divide="ignore"):
+            dE = p / g
+        dE = np.minimum(dE, MAX_LOG_SLOPE * self._kT)
+        return self._lnD_ref + (E - self._E_ref) / self._kT, dE / self._kT
+
     # ------------------------------------------------------------------ properties
     @property
     def N_sites(self) -> float:
@@ -397,7 +424,29 @@ class SEDMobility:
 
 
 def _build_sed_table(model: SEDMobility, m: int) -> KernelTable:
-    return build_log_table(model._ln_n_floor, model._ln_n_cap, m, model._table_model)
+    return build_log_table(
+        model._ln_n_floor, model._ln_n_cap, m, lambda u: model._node_model(len(u))
+    )
+
+
+@functools.lru_cache(maxsize=NODE_CACHE_SIZE)
+def _node_fractions(ln_n_lo: float, ln_n_hi: float, m: int, ln_Ns: float) -> FloatArray:
+    """Filled fractions p = n / N_s of the table nodes `log_nodes(ln_n_lo, ln_n_hi, m)`
+    (read-only), as `SEDMobility._core` computes them from u - ln N_s."""
+    u = log_nodes(ln_n_lo, ln_n_hi, m)[1]
+    p = np.exp(np.clip(u - ln_Ns, math.log(N_FLOOR_REL), math.log(N_CAP_REL)))
+    p.setflags(write=False)
+    return p
+
+
+@functools.lru_cache(maxsize=NODE_CACHE_SIZE)
+def _node_basis(
+    ln_n_lo: float, ln_n_hi: float, m: int, ln_Ns: float, basis_of: Callable
+) -> FloatArray:
+    """`quantile_basis` (a shape class's) of the `_node_fractions` (read-only)."""
+    b = np.array(basis_of(_node_fractions(ln_n_lo, ln_n_hi, m, ln_Ns)), dtype=float)
+    b.setflags(write=False)
+    return b
 
 
 #: a fit or a sweep simulates many times with the same SED while it varies other values (a
@@ -461,12 +510,23 @@ class TabulatedMobility:
         """Density (unit of n) below which D falls linearly to zero."""
         return self._n_lo
 
-    def _log_interp(self, n: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """(ln D, d ln D / dn) for n >= n_lo (constant beyond the last point)."""
+    def _log_interp(
+        self, n: FloatArray, *, ascending: bool = False
+    ) -> tuple[FloatArray, FloatArray]:
+        """(ln D, d ln D / dn) for n >= n_lo (constant beyond the last point); ascending: n is
+        sorted (non-decreasing), which finds the segments faster (same result)."""
         x = self.n_points
         lnD = np.interp(n, x, self._lnD)
-        i = np.clip(np.searchsorted(x, n, side="right") - 1, 0, x.size - 2)
-        seg = (self._lnD[i + 1] - self._lnD[i]) / (x[i + 1] - x[i])
+        if ascending:
+            # the segment of each point (the number of table points <= it, less 1) from where
+            # each table point falls among the sorted n: one search per table point
+            first = np.searchsorted(n, x, side="left")
+            i = np.repeat(np.arange(-1, x.size), np.diff(first, prepend=0, append=n.size))
+        else:
+            i = np.searchsorted(x, n, side="right") - 1
+        i = np.clip(i, 0, x.size - 2)
+        # the slope of each segment, then gathered (the same divisions as per point)
+        seg = (np.diff(self._lnD) / np.diff(x))[i]
         dlnD = np.where(n >= x[-1], 0.0, seg)
         return lnD, dlnD
 
@@ -495,13 +555,30 @@ class TabulatedMobility:
         """Kind-1 kernel table, m nodes uniform in ln n from n_lo to the last point.
 
         The last node's slope is 0, so the table's extrapolation is the model's constant D.
+        Tables of recently used points are cached by value (a fit rebuilds the mobility from
+        the same rows while it varies another key).
         """
+        key = (self.n_points.tobytes(), self.D_cm2_s_points.tobytes(), int(m))
+        table = _tabulated_tables.get(key)
+        if table is not None:
+            _tabulated_tables.move_to_end(key)
+            return table
+
+        ln_lo, ln_hi = math.log(self._n_lo), math.log(float(self.n_points[-1]))
 
         def model(u: FloatArray) -> tuple[FloatArray, FloatArray]:
-            n = np.exp(u)
-            lnD, dlnD = self._log_interp(n)
+            n = node_densities(ln_lo, ln_hi, m)  # np.exp(u), cached
+            lnD, dlnD = self._log_interp(n, ascending=True)
             slope = n * dlnD
             slope[-1] = 0.0
             return lnD, slope
 
-        return build_log_table(math.log(self._n_lo), math.log(float(self.n_points[-1])), m, model)
+        table = build_log_table(ln_lo, ln_hi, m, model)
+        _tabulated_tables[key] = table
+        while len(_tabulated_tables) > TABLE_CACHE_SIZE:
+            _tabulated_tables.popitem(last=False)
+        return table
+
+
+#: kernel tables of `TabulatedMobility` by (n_points, D_cm2_s_points, m) bytes, newest last
+_tabulated_tables: OrderedDict[tuple[bytes, bytes, int], KernelTable] = OrderedDict()

@@ -119,10 +119,25 @@ class SiteEnergyDistribution(Protocol):
 
 
 class _ShapeMixin:
-    """Shared plotting window built from the inverse cdf."""
+    """Shared plotting window built from the inverse cdf, and the split of the inverse cdf into
+    a part that does not depend on the shape's parameters and one that does."""
 
     def inv_cdf(self, p: ArrayLike) -> FloatArray | float:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    @staticmethod
+    def quantile_basis(p: FloatArray) -> FloatArray:
+        """The part of ``inv_cdf(p)`` common to every shape of this class (whatever its
+        parameters), for fractions p (array): p itself unless a subclass has a cheaper split.
+
+        ``inv_cdf_from_basis(quantile_basis(p))`` equals ``inv_cdf(p)`` bit for bit, so a
+        kernel table can keep the basis of its nodes while a fit varies the width.
+        """
+        return p
+
+    def inv_cdf_from_basis(self, basis: FloatArray) -> FloatArray:
+        """``inv_cdf`` (eV) at the fractions whose `quantile_basis` is ``basis`` (array)."""
+        return np.asarray(self.inv_cdf(basis), dtype=float)
 
     def energy_range_eV(self) -> tuple[float, float]:
         """Plotting window (eV, eV): the 1e-6 and 1 - 1e-6 quantiles padded by 10 % each side."""
@@ -171,6 +186,16 @@ class GaussianSED(_ShapeMixin):
         """Quantile (eV) of the fraction p in (0, 1), via scipy.special.ndtri."""
         E = self.center_eV + self.sigma_eV * ndtri(np.asarray(p, dtype=float))
         return _out(E, p)
+
+    @staticmethod
+    def quantile_basis(p: FloatArray) -> FloatArray:
+        """Standard normal quantiles ndtri(p) of fractions p (array): the costly part of
+        `inv_cdf`, the same for every width and centre."""
+        return ndtri(np.asarray(p, dtype=float))
+
+    def inv_cdf_from_basis(self, basis: FloatArray) -> FloatArray:
+        """Quantile (eV) from standard normal quantiles: centre + sigma z (as `inv_cdf`)."""
+        return self.center_eV + self.sigma_eV * basis
 
     def support_eV(self) -> tuple[float, float]:
         """Quadrature window (eV, eV): centre +- 10 sigma."""

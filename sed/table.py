@@ -25,6 +25,7 @@ than sites) is extrapolated with a steep slope.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,6 +104,31 @@ class KernelTable:
         return self.u0 + (self.m - 1) * self.du
 
 
+#: node sets kept by `log_nodes` (a fit or a sweep rebuilds tables on the same nodes)
+NODE_CACHE_SIZE = 8
+
+
+@functools.lru_cache(maxsize=NODE_CACHE_SIZE)
+def log_nodes(ln_n_lo: float, ln_n_hi: float, m: int) -> tuple[float, FloatArray]:
+    """(du, u): the m nodes u = ln n of a kind-1 table, uniform from ``ln_n_lo`` to ``ln_n_hi``.
+
+    Cached and read-only: every table on the same range shares them (a model must not write to
+    the u it is given).
+    """
+    du = (ln_n_hi - ln_n_lo) / (m - 1)
+    u = ln_n_lo + du * np.arange(m)
+    u.setflags(write=False)
+    return du, u
+
+
+@functools.lru_cache(maxsize=NODE_CACHE_SIZE)
+def node_densities(ln_n_lo: float, ln_n_hi: float, m: int) -> FloatArray:
+    """n = exp(u) at the `log_nodes` (read-only, cached like them)."""
+    n = np.exp(log_nodes(ln_n_lo, ln_n_hi, m)[1])
+    n.setflags(write=False)
+    return n
+
+
 def build_log_table(
     ln_n_lo: float,
     ln_n_hi: float,
@@ -112,14 +138,13 @@ def build_log_table(
     """Kind-1 table with m nodes uniform in u = ln n from ``ln_n_lo`` to ``ln_n_hi``.
 
     log_model(u) returns (ln(D / (cm^2/s)), d ln D / d u) at the nodes u (ln of n in the model's
-    unit). The table's first node is n_lo = exp(ln_n_lo).
+    unit); u is `log_nodes` (read-only, shared). The table's first node is n_lo = exp(ln_n_lo).
     """
     if m < 2:
         raise ValueError(f"a kernel table needs at least 2 nodes, got m={m}")
     if not (math.isfinite(ln_n_lo) and math.isfinite(ln_n_hi) and ln_n_hi > ln_n_lo):
         raise ValueError("need finite ln_n_lo < ln_n_hi")
-    du = (ln_n_hi - ln_n_lo) / (m - 1)
-    u = ln_n_lo + du * np.arange(m)
+    du, u = log_nodes(ln_n_lo, ln_n_hi, m)
     logD, slope = log_model(u)
     logD = np.array(logD, dtype=float)
     slope = np.array(slope, dtype=float)

@@ -70,6 +70,7 @@ eliminates the tridiagonal block, after three passes for the native D at the fac
 
 from __future__ import annotations
 
+import functools
 import logging
 import time as _time
 from collections.abc import Callable
@@ -157,9 +158,17 @@ def _native_table(mobility: object) -> tuple:
     t = mobility.kernel_table()
     if t.kind == 0:
         return 0, t.D_const * 1.0e14, 0.0, 1.0, np.zeros(2), np.zeros(2), 1.0
+    logd, slope = _scaled_table(t)
+    return 1, 0.0, float(t.u0), float(t.du), logd, slope, float(t.n_lo)
+
+
+@functools.lru_cache(maxsize=8)
+def _scaled_table(t: object) -> tuple[np.ndarray, np.ndarray]:
+    """(ln D in nm^2/s, slope) of a kind-1 kernel table, contiguous; kept for recent tables
+    (one object per model, cached by `sed`); the kernels only read them (never write)."""
     logd = np.ascontiguousarray(np.asarray(t.logD, dtype=float) + LN_CM2_TO_NM2)
     slope = np.ascontiguousarray(np.asarray(t.slope, dtype=float))
-    return 1, 0.0, float(t.u0), float(t.du), logd, slope, float(t.n_lo)
+    return logd, slope
 
 
 def solve(
@@ -364,7 +373,7 @@ def solve(
             cc, v, st.source is not None, d_f, float(st.surface_fraction) / a_mob, *geo, *mob,
             xc, potential[j], a_mob,
         )  # fmt: skip
-    fractions[:, i_n] = 1.0 - fractions[:, i_f]
+    np.subtract(1.0, fractions[:, i_f], out=fractions[:, i_n])  # no temporary
     # the bulk beyond the reduced grid: the ohmic drop of the pristine glass
     potential[:, n_max:] = np.multiply.outer(snapshots_v, thickness - xc_full[n_max:]) / d_n1
     potential *= vt
@@ -385,6 +394,10 @@ def solve(
         "reduced_grid_depth_nm": float(faces[-1]),
         "first_call_s": compile_s,
         "solve_s": solve_s,
+        # wall time inside the calls of the compiled loop, and their number
+        "loop_s": budget.loop_s,
+        "loop_cpu_s": budget.loop_cpu_s,
+        "loop_calls": budget.calls,
         "debye_length_nm": debye_length_nm(problem),
         "rtol": problem.rtol,
         "atol": problem.atol,

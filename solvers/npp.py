@@ -6,6 +6,7 @@ and reports progress. Scaled variables (see `solvers.kernels`) are converted her
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time as _time
@@ -104,10 +105,7 @@ def kernel_arrays(problem: Problem) -> KernelArrays:
     d[-1] = faces[-1] - xc[-1]
     species = problem.species
     n_species = len(species)
-    tables = [sp.mobility.kernel_table() for sp in species]
-    m = max(2, *(len(t.logD) if t.kind == 1 else 2 for t in tables))
-    logd = np.zeros((n_species, m))
-    slope = np.zeros((n_species, m))
+    tables = tuple(sp.mobility.kernel_table() for sp in species)
     u0 = np.zeros(n_species)
     du = np.ones(n_species)
     n_lo = np.ones(n_species)
@@ -115,12 +113,9 @@ def kernel_arrays(problem: Problem) -> KernelArrays:
         if sp.mobility_reference == "stage_start" and t.kind != 1:
             raise ValueError(f"species {sp.name}: a stage_start reference needs a tabulated D(c)")
         if t.kind == 1:
-            mi = len(t.logD)
-            if mi != m:
-                raise ValueError("all SED tables must have the same length")
-            logd[i] = np.asarray(t.logD) + LN_CM2_TO_NM2
-            slope[i] = t.slope
             u0[i], du[i], n_lo[i] = t.u0, t.du, t.n_lo
+    # keyed by the tabulated ones only (a constant D's table is a new object every time)
+    logd, slope = _scaled_tables(tuple(t if t.kind == 1 else None for t in tables))
     z = np.array([float(sp.charge) for sp in species])
     c0 = np.array([sp.initial_fraction for sp in species])
     vt = K_B_EV_K * problem.temperature_K
@@ -150,6 +145,26 @@ def kernel_arrays(problem: Problem) -> KernelArrays:
         c_limit=fraction_limits(problem),
         c_imm=np.array([float(sp.immobile_fraction) for sp in species]),
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _scaled_tables(tables: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(logd, slope), (n_species, m): the tables' ln D in nm^2/s and slopes, one row per
+    species (zeros for a constant D: None), as the kernels take them.
+
+    Kept for recent table sets (a kernel table is one object per model, cached by `sed`, and
+    a fit reuses it): the kernels only read these arrays, which must never be written.
+    """
+    m = max(2, *(2 if t is None else len(t.logD) for t in tables))
+    logd = np.zeros((len(tables), m))
+    slope = np.zeros((len(tables), m))
+    for i, t in enumerate(tables):
+        if t is not None:
+            if len(t.logD) != m:
+                raise ValueError("all SED tables must have the same length")
+            logd[i] = np.asarray(t.logD) + LN_CM2_TO_NM2
+            slope[i] = t.slope
+    return logd, slope
 
 
 def _site_fraction(mobility: object) -> float | None:
@@ -580,6 +595,10 @@ def solve(
         "n_cells": n_cells,
         "first_call_s": compile_s,
         "solve_s": solve_s,
+        # wall time inside the calls of the compiled loop, and their number
+        "loop_s": budget.loop_s,
+        "loop_cpu_s": budget.loop_cpu_s,
+        "loop_calls": budget.calls,
         "debye_length_nm": math.sqrt(ka.lam2),
         "rtol": problem.rtol,
         "atol": problem.atol,

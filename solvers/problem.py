@@ -152,26 +152,32 @@ class StepRecords:
     """
 
     def __init__(self, names: tuple[str, ...], size: int) -> None:
-        self.buffers = tuple(np.zeros(size) for _ in names)
+        # the buffers are the rows of one block (each a contiguous 1-D array, as the loops
+        # take them), so that a collection is one copy, not one per record
+        self._block = np.zeros((len(names), size))
+        self.buffers = tuple(self._block)
         self._names = names
-        self._chunks: list[list[np.ndarray]] = [[] for _ in names]
+        self._chunks: list[np.ndarray] = []
 
     def start(self, *values: float) -> None:
         """Store one entry per record (in `names` order): the state at t = 0."""
-        for chunks, value in zip(self._chunks, values, strict=True):
-            chunks.append(np.array([value], dtype=float))
+        if len(values) != len(self._names):
+            raise ValueError(f"expected {len(self._names)} values, got {len(values)}")
+        self._chunks.append(np.array(values, dtype=float).reshape(-1, 1))
 
     def collect(self, ist: np.ndarray, i_count: int) -> None:
         """Copy the ist[i_count] entries the loop wrote, then set the count to 0."""
         n = int(ist[i_count])
         if n:
-            for chunks, buf in zip(self._chunks, self.buffers, strict=True):
-                chunks.append(buf[:n].copy())
+            self._chunks.append(self._block[:, :n].copy())
             ist[i_count] = 0
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every record joined: name -> 1-D array (one entry per step, t = 0 first)."""
-        return {n: np.concatenate(c) for n, c in zip(self._names, self._chunks, strict=True)}
+        if not self._chunks:
+            return {n: np.zeros(0) for n in self._names}
+        joined = np.concatenate(self._chunks, axis=1)
+        return dict(zip(self._names, joined, strict=True))
 
 
 def stage_stops(

@@ -70,19 +70,39 @@ def _build_case(
     solver = _read_solver(r, doc)
     base = Path.cwd() if base_dir is None else Path(base_dir)
     data = _read_data(r, doc, names, len(stages), base)
-    return Case(
-        meta=meta,
-        sample=sample,
-        species=species,
-        stages=stages,
-        grid=grid,
-        solver=solver,
-        data=data,
-        path=path,
-        raw=doc,
-        base_dir=base_dir,
-        source_label=label,
+    return mark_validated(
+        Case(
+            meta=meta,
+            sample=sample,
+            species=species,
+            stages=stages,
+            grid=grid,
+            solver=solver,
+            data=data,
+            path=path,
+            raw=doc,
+            base_dir=base_dir,
+            source_label=label,
+        )
     )
+
+
+#: attribute set on the instances this module built (validated); `dataclasses.replace` and a
+#: Case built by hand make instances without it
+_VALIDATED_ATTR = "_nppsim_validated"
+
+
+def mark_validated(case: Case) -> Case:
+    """Record that `case` passed the validation (returns it). Only for cases built from a
+    validated document or from a validated case by a change known to keep it valid: `simulate`
+    then does not validate it again."""
+    object.__setattr__(case, _VALIDATED_ATTR, True)
+    return case
+
+
+def is_validated(case: Case) -> bool:
+    """True if this Case instance was built by the validating reader (`mark_validated`)."""
+    return bool(getattr(case, "__dict__", {}).get(_VALIDATED_ATTR, False))
 
 
 def _read_meta(r: _Reader, doc: Mapping[str, Any]) -> Meta:
