@@ -74,8 +74,8 @@ CURRENT_ROUNDOFF = 1.0e-15
 #: largest potential change per Newton iteration (thermal-voltage units); larger updates are
 #: scaled down as a whole (damping), which keeps the exponential SG fluxes in range.
 DPSI_MAX = 5.0
-#: step-size controller: safety factor, largest growth (variable-step BDF2 is zero-stable for
-#: ratios below 1 + sqrt(2)), smallest shrink per step.
+#: step-size controller: safety factor, growth per step of the mode without error control (its
+#: steps double and land on the caller's stop times), smallest shrink after a rejected step.
 SAFETY = 0.85
 GROWTH_MAX = 2.0
 SHRINK_MIN = 0.2

@@ -309,7 +309,7 @@ def test_travelling_front_converges_second_order_in_h(build):
 
 
 def test_charge_balance_galvanostatic(build):
-    """Foreign content int c dx equals the recorded charge / (e n_bulk) (BDF2-consistent
+    """Foreign content int c dx equals the recorded charge / (e n_bulk) (BDF-consistent
     integration of v) to 1e-9 relative, at every snapshot, and equals v t."""
     sol = en.solve(_front_problem(build, 0.5, n_output=5))
     assert sol.completed, sol.message

@@ -3,9 +3,9 @@
 The reference solver uses the same spatial scheme (SG fluxes, arithmetic-mean face D, 0.25 nm
 cells) with backward Euler steps growing 1.5x from 1 ms and capped at 12.5 s. Replaying exactly
 those steps with our kernels reproduces it to ~1e-6, which proves that the discretisations
-agree. Our adaptive BDF2 run is more accurate in time: between 0.1 and 2 s (the fast initial
-transient) the reference's first-order time error reaches 3 % of the current, so the 1 % current
-comparison starts at 2 s.
+agree. Our adaptive variable-order BDF run is more accurate in time: between 0.1 and 2 s (the
+fast initial transient) the reference's first-order time error reaches 3 % of the current, so
+the 1 % current comparison starts at 2 s.
 """
 
 from __future__ import annotations
