@@ -151,6 +151,25 @@ def restart(dd, keep_slope):
             dd[j, c] = 0.0
 
 
+def set_history(dd, states):
+    """Fill the difference array dd (N_DIFF x m) from k + 1 states at equal steps h, newest
+    first (states[j] at t - j h): D[j] = nabla^j y, so that the next step can be of order k.
+    Returns k. Raises ValueError for fewer than 2 or more than MAX_ORDER + 1 states, or states
+    of another length."""
+    hist = np.asarray(states, dtype=float)
+    k = hist.shape[0] - 1
+    if hist.ndim != 2 or not 1 <= k <= MAX_ORDER or hist.shape[1] != dd.shape[1]:
+        raise ValueError(
+            f"history: need 2..{MAX_ORDER + 1} states of {dd.shape[1]} values, got shape "
+            f"{hist.shape}"
+        )
+    diff = hist.copy()
+    for j in range(k + 1):
+        dd[j] = diff[0]
+        diff = diff[:-1] - diff[1:]
+    return k
+
+
 @njit(cache=True)
 def landing(t, dt, t_stop):
     """The next step (s) from t (s) with the wanted size dt (s): never past t_stop, on it

@@ -78,6 +78,7 @@ from collections.abc import Callable
 import numpy as np
 
 from solvers import electroneutral_kernels as EK
+from solvers.bdf import set_history
 from solvers.grid import cell_centers_nm
 from solvers.interrupt import DeferredInterrupt, StepBudget, stopped_by
 from solvers.npp import E_CHARGE_C, K_B_EV_K, LN_CM2_TO_NM2, NM_PER_CM, debye_length_nm
@@ -176,13 +177,17 @@ def solve(
     initial: np.ndarray | None = None,
     progress: Callable[[float, float], None] | None = None,
     steps_per_call: int | None = None,
+    history: np.ndarray | None = None,
 ) -> Solution:
     """Integrate `problem` through all its stages with the electroneutral reduced model.
 
     initial: optional foreign fraction per cell of the problem grid (as `Solution.state`);
     default: pristine. progress(t_s, t_end_s) is called at every output time. steps_per_call:
     accepted steps per call of the compiled loop (default: sized to about
-    `solvers.interrupt.WALL_SLICE_S` of wall time); the results do not depend on it.
+    `solvers.interrupt.WALL_SLICE_S` of wall time); the results do not depend on it. history:
+    optional (k + 1, n_cells) foreign fractions at t = -j problem.dt_initial_s, j = 0..k
+    (newest first, history[0] = initial), from which the first stage starts at order k (for
+    verification of the fixed-order convergence, as `solvers.npp.solve`).
     Returns a Solution with method "electroneutral" and the same fields and units as
     `solvers.npp.solve` (fractions on the problem's cell centres, bulk cells pristine);
     `state` is the final foreign fraction per cell. Raises ValueError when the problem is
@@ -218,8 +223,17 @@ def solve(
         c[:] = np.clip(init[:n_max] / a_mob, 0.0, 1.0)
     dd, dsc, fs, ist = EK.new_state(c, problem.dt_initial_s, 0.0)
     c = dd[0]  # the current fractions (a view: the history's first row)
+    if history is not None:
+        hist = np.asarray(history, dtype=float)
+        if hist.ndim != 2 or hist.shape[1] != n_full:
+            raise ValueError(f"history must have {n_full} cells per state, got {hist.shape}")
+        k = set_history(dd, np.clip(hist[:, :n_max] / a_mob, 0.0, 1.0))
+        if k > problem.max_order:
+            raise ValueError(f"history: order {k} above max_order {problem.max_order}")
+        ist[EK.IS_NHIST] = k + 1
+        ist[EK.IS_ORDER] = k
     # the first window covers every non-zero cell of the initial state (and the margin)
-    nonzero = np.flatnonzero(c)
+    nonzero = np.flatnonzero(np.any(dd != 0.0, axis=0))
     ist[EK.IS_NACT] = min(n_max, (nonzero[-1] + 1 if nonzero.size else 0) + 2 * EK.WINDOW_MARGIN)
     records = StepRecords(("t", "v", "psi", "q"), RECORD_BUFFER)
     t_end = sum(st.duration_s for st in problem.stages)
@@ -274,10 +288,12 @@ def solve(
                 control = 1
                 tab_v = np.asarray(stage.table_value, dtype=float) / flux_to_a / a_mob
             tab_t = np.asarray(stage.table_t_s, dtype=float) + t_stage0
-            # a new stage restarts the multistep history: the control jumps
-            EK.restart_history(dd, dsc, ist, False)
+            # a new stage restarts the multistep history (the control jumps), unless the
+            # caller gave the history of the first stage's start
+            if not (k_stage == 1 and history is not None):
+                EK.restart_history(dd, dsc, ist, False)
+                fs[EK.FS_DT] = problem.dt_initial_s
             fs[EK.FS_T] = t_stage0
-            fs[EK.FS_DT] = problem.dt_initial_s
             fs[EK.FS_DT_WANT] = 0.0
             fs[EK.FS_KAPPA] = 0.0
             dsc[0, EK.SC_V] = stage_current(stage, 0.0, c)[0]

@@ -17,6 +17,7 @@ import numpy as np
 
 from solvers import kernels as K
 from solvers import kernels_sensitivity as KS
+from solvers.bdf import set_history
 from solvers.grid import cell_centers_nm
 from solvers.interrupt import DeferredInterrupt, StepBudget, stopped_by
 from solvers.problem import (
@@ -235,21 +236,6 @@ def initial_state(problem: Problem, ka: KernelArrays) -> np.ndarray:
     return y
 
 
-def _set_history(dd: np.ndarray, ist: np.ndarray, history: np.ndarray, max_order: int) -> None:
-    """Fill the difference array dd from states at equal steps (newest first): order k =
-    len(history) - 1 from the first step."""
-    hist = np.asarray(history, dtype=float)
-    k = hist.shape[0] - 1
-    if not 1 <= k <= min(max_order, K.MAX_ORDER) or hist.shape[1] != dd.shape[1]:
-        raise ValueError(f"history: need 2..{max_order + 1} states of {dd.shape[1]} unknowns")
-    diff = hist.copy()
-    for j in range(k + 1):
-        dd[j] = diff[0]
-        diff = diff[:-1] - diff[1:]
-    ist[K.IS_NHIST] = k + 1
-    ist[K.IS_ORDER] = k
-
-
 @dataclass
 class SensitivityArrays:
     """The perturbed kernel arrays of m parameters, stacked for the compiled loop (see
@@ -438,7 +424,11 @@ def solve(
     sd = np.zeros((len(sensitivities), K.N_DIFF, y0.size))
     y = dd[0]  # the current accepted state (a view: the history's first row)
     if history is not None:
-        _set_history(dd, ist, history, problem.max_order)
+        k = set_history(dd, history)
+        if k > problem.max_order:
+            raise ValueError(f"history: order {k} above max_order {problem.max_order}")
+        ist[K.IS_NHIST] = k + 1
+        ist[K.IS_ORDER] = k
     src0 = -1 if stage0.source is None else stage0.source
     flux0 = K.front_flux(
         y, psi0, ka.d, ka.z, src0, stage0.surface_fraction, ka.kind, ka.d_const, ka.u0,

@@ -14,7 +14,7 @@ import pytest
 
 import nppsim
 from nppsim.simulate import problem_from_case
-from solvers import npp
+from solvers import electroneutral, npp
 
 
 def _case(**values):
@@ -28,11 +28,14 @@ SPAN_S = 200.0
 T0_S = 150.0
 
 
-@pytest.fixture(scope="module")
-def smooth_run():
-    """The realistic case on a coarse grid from t = 150 s (past the initial transient): the
-    problem, tight-tolerance states at the history times T0 - j dt of every fixed-order run,
-    and the tight reference at T0 + SPAN_S."""
+@pytest.fixture(scope="module", params=["npp", "electroneutral"])
+def smooth_run(request):
+    """The realistic case on a coarse grid from t = 150 s (past the initial transient), for
+    either solver: the solver, the problem, tight-tolerance states at the history times
+    T0 - j dt of every fixed-order run (the solver's own state layout), and the tight reference
+    at T0 + SPAN_S."""
+    method = request.param
+    solver = npp if method == "npp" else electroneutral
     pr = problem_from_case(
         _case(**{"grid.fine_spacing_nm": 1.0, "grid.fine_depth_nm": 200.0,
                  "stage.1.duration_s": T0_S + SPAN_S, "solver.rtol": 1e-10,
@@ -42,25 +45,28 @@ def smooth_run():
         {T0_S - j * SPAN_S / n for steps in ORDER_STEPS.values() for n in steps for j in range(6)}
         | {T0_S + SPAN_S}
     )
-    tight = npp.solve(dataclasses.replace(pr, output_times_s=tuple(times)))
+    tight = solver.solve(dataclasses.replace(pr, output_times_s=tuple(times)))
     assert tight.completed, tight.message
     nb = tight.fractions.shape[1] + 1
     states = {}
     for k, t in enumerate(tight.times_s):
-        y = np.empty(tight.fractions.shape[2] * nb)
-        for i in range(nb - 1):
-            y[i::nb] = tight.fractions[k, i]
-        y[nb - 1 :: nb] = tight.potential_V[k] / npp.kernel_arrays(pr).thermal_voltage_V
+        if method == "electroneutral":
+            y = tight.fractions[k, 1].copy()  # the foreign (K) fraction per cell
+        else:
+            y = np.empty(tight.fractions.shape[2] * nb)
+            for i in range(nb - 1):
+                y[i::nb] = tight.fractions[k, i]
+            y[nb - 1 :: nb] = tight.potential_V[k] / npp.kernel_arrays(pr).thermal_voltage_V
         states[round(float(t), 9)] = y
-    return pr, states, tight.fractions[-1]
+    return solver, pr, states, tight.fractions[-1]
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
 def test_time_order_of_fixed_order_bdf(smooth_run, order):
-    """Each order of the variable-order BDF at fixed steps, started from exact history at
-    t = 150 s and run over 200 s: the error against a tight reference falls as dt^order
-    (observed order >= order - 0.25)."""
-    pr, states, reference = smooth_run
+    """Each order of the variable-order BDF at fixed steps, in both solvers, started from exact
+    history at t = 150 s and run over 200 s: the error against a tight reference falls as
+    dt^order (observed order >= order - 0.25; npp measured 0.99, 2.00, 3.06, 4.26, 5.70)."""
+    solver, pr, states, reference = smooth_run
 
     def fixed(n_steps):
         dt = SPAN_S / n_steps
@@ -70,7 +76,7 @@ def test_time_order_of_fixed_order_bdf(smooth_run, order):
             output_times_s=tuple(np.arange(1, n_steps + 1) * dt),
         )  # fmt: skip
         history = np.array([states[round(T0_S - j * dt, 9)] for j in range(order + 1)])
-        sol = npp.solve(p, initial=history[0], history=history)
+        sol = solver.solve(p, initial=history[0], history=history)
         assert sol.completed, sol.message
         assert sol.diagnostics["steps"] == n_steps
         assert sol.diagnostics["steps_per_order"][order - 1] == n_steps
