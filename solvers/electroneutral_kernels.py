@@ -74,6 +74,7 @@ from solvers.stepping import (
     STATUS_DT_UNDERFLOW,
     STATUS_MAX_STEPS,
     STATUS_OK,
+    _interp,
     newton_converged,
 )
 
@@ -159,19 +160,6 @@ def restart_history(dd, dsc, ist, keep_slope):
 # ---------------------------------------------------------------------------------------------
 # Time loop
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
-def interp_table(t, tab_t, tab_v):
-    """Piecewise-linear table value at t (constant beyond the ends)."""
-    m = tab_t.shape[0]
-    if m == 1 or t <= tab_t[0]:
-        return tab_v[0]
-    if t >= tab_t[m - 1]:
-        return tab_v[m - 1]
-    j = np.searchsorted(tab_t, t) - 1
-    w = (t - tab_t[j]) / (tab_t[j + 1] - tab_t[j])
-    return tab_v[j] + w * (tab_v[j + 1] - tab_v[j])
-
-
 @njit(cache=True)
 def active_cells(c, n, n_max, tol):
     """Size of the active window: at least WINDOW_MARGIN pristine cells (c <= tol, see
@@ -307,7 +295,7 @@ def advance(
             cnew[k] = cp
             # inverse error weights 1 / (atol + rtol |.|), the smaller of the two fractions
             inv_w[k] = 1.0 / (atol + rtol * min(abs(ck), abs(1.0 - ck)))
-        target = interp_table(tn, tab_t, tab_v)
+        target = _interp(tn, tab_t, tab_v)
         if not front_open:
             v = 0.0
         elif potentiostatic:
