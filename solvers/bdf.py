@@ -17,11 +17,13 @@ factor rho interpolates the history onto the new grid (`rescale`, O(k^2 n)); it 
 when the step size changes (rejections, order/step decisions after k+1 equal steps, landing on a
 stop time), which is what makes the formula's coefficients fixed.
 
-ALPHA = (1 - KAPPA) GAMMA with KAPPA = 0 (plain BDF: the DAE form of the Poisson equation is
-integrated exactly as by DASSL/IDA; the NDF variant of scipy/ode15s, KAPPA != 0, is not used).
+ALPHA = (1 - KAPPA) GAMMA with KAPPA = 0: plain BDF, the family DASSL and IDA use for DAEs like
+this one (the Poisson equation is algebraic); the NDF variant of scipy/ode15s, KAPPA != 0, is
+not used.
 
-Every function has a numpy twin in tests (tests/solvers/test_bdf.py checks them against scipy's
-`scipy.integrate._ivp.bdf` tables and `change_D`).
+tests/solvers/test_bdf.py checks the coefficients and the rescaling against scipy's
+`scipy.integrate._ivp.bdf` (its tables and `change_D`), and the predictor and the update on
+polynomials.
 """
 
 from __future__ import annotations

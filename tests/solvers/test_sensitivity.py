@@ -1,18 +1,16 @@
 """Forward sensitivities of the full NPP solver (solvers.kernels_sensitivity): agreement with
 central finite differences of whole simulations, for every kind of parameter (an SED width:
-perturbed D(c) tables; a constant D and a reference D: analytic scaling; the front potential),
-and the variable-order BDF helpers (solvers.bdf) against scipy's."""
+perturbed D(c) tables; a constant D and a reference D: analytic scaling; the front potential)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.integrate._ivp import bdf as scipy_bdf
 
 import nppsim
 from nppsim.errors import CaseError
 from nppsim.simulate import problem_from_case, sensitivity_support
-from solvers import bdf, npp
+from solvers import npp
 
 #: a short, tight run of the shipped case: 1000 s of K+ CAIT on a coarse grid
 VALUES = {
@@ -103,47 +101,3 @@ def test_problem_level_api_matches_the_case_level_one(case, with_sensitivities):
     np.testing.assert_allclose(
         sol.sensitivities[:, 0], with_sensitivities.sensitivities[key], rtol=1e-9, atol=1e-30
     )
-
-
-# ------------------------------------------------------------------ solvers.bdf against scipy
-@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
-@pytest.mark.parametrize("factor", [0.3, 0.9, 1.7, 4.0])
-def test_rescale_is_scipys_change_D(order, factor):
-    rng = np.random.default_rng(order)
-    dd = rng.normal(size=(bdf.N_DIFF, 7))
-    ref = dd.copy()
-    scipy_bdf.change_D(ref, order, factor)
-    bdf.rescale(dd, order, factor, dd.shape[1])
-    np.testing.assert_allclose(dd, ref, rtol=1e-12, atol=1e-12)
-
-
-def test_coefficients_are_scipys():
-    """GAMMA and the error constants of plain BDF (scipy's kappa = 0)."""
-    gamma = np.hstack((0, np.cumsum(1 / np.arange(1, scipy_bdf.MAX_ORDER + 1))))
-    np.testing.assert_allclose(bdf.GAMMA[: gamma.size], gamma)
-    np.testing.assert_allclose(bdf.ALPHA[: gamma.size], gamma)
-    np.testing.assert_allclose(bdf.ERROR_CONST[: gamma.size], 1.0 / np.arange(1, gamma.size + 1))
-    assert bdf.BDF_ABS_SUM[2] == pytest.approx(4.0)  # 3/2 + 2 + 1/2
-
-
-@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
-def test_predict_update_reproduce_backward_differences(order):
-    """With the differences of a polynomial of degree order, the predictor is exact, and
-    after an update the array holds the differences at the new point."""
-    h = 0.7
-    ts = 1.0 - h * np.arange(order + 1)  # newest first
-    coef = np.random.default_rng(3).normal(size=order + 1)
-    y = np.polyval(coef, ts)[:, None]
-    dd = np.zeros((bdf.N_DIFF, 1))
-    diff = y.copy()
-    for j in range(order + 1):
-        dd[j] = diff[0]
-        diff = diff[:-1] - diff[1:]
-    pred = np.zeros(1)
-    hist = np.zeros(1)
-    bdf.predict(dd, order, pred, hist, 1)
-    y_new = np.polyval(coef, 1.0 + h)
-    assert pred[0] == pytest.approx(y_new, rel=1e-10)
-    bdf.update(dd, order, np.array([y_new]), pred, 1)
-    assert dd[0, 0] == y_new
-    assert dd[1, 0] == pytest.approx(y_new - y[0, 0], rel=1e-10)
