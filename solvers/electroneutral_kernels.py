@@ -192,7 +192,7 @@ def _rescale_all(dd, dsc, order, factor, fs, n):
     fs[FS_DT] *= factor
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def advance(
     t_stops, stop_flags, snaps, dd, dsc, fs, ist, h, d, faces, thickness, d_f, c_src,
     front_open, d_n1, kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol,

@@ -178,7 +178,7 @@ def _rescale_all(dd, dsc, sd, order, factor, fs):
     fs[FS_DT] *= factor
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def advance(
     t_stops, stop_flags, snaps, dd, dsc, sd, fs, ist, h, d, lam2, z, cfix, src, c_src,
     back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control,
