@@ -328,6 +328,9 @@ def block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk):
     z0 = z[0]
     z1 = z[1]
     x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = 0.0
+    q0 = q1 = q2 = 0.0
+    if n_rhs == 0:
+        return True
     for k in range(n_cells):
         base = 3 * k
         w = dt / h[k]
@@ -363,7 +366,18 @@ def block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk):
         if not ok:
             return False
         inv = 1.0 / det
-        for m in range(n_rhs):
+        # the first right-hand side in registers (the previous cell's solution stays there:
+        # no store and reload in the chain of dependent operations), the others through memory
+        b0 = rhs[0, base] - (cd0 * q0 + cl0 * q2)
+        b1 = rhs[0, base + 1] - (cd1 * q1 + cl1 * q2)
+        b2 = rhs[0, base + 2] - gl * q2
+        q0 = (c00 * b0 + c01 * b1 + c02 * b2) * inv
+        q1 = (c10 * b0 + c11 * b1 + c12 * b2) * inv
+        q2 = (c20 * b0 + c21 * b1 + c22 * b2) * inv
+        rhs[0, base] = q0
+        rhs[0, base + 1] = q1
+        rhs[0, base + 2] = q2
+        for m in range(1, n_rhs):
             b0 = rhs[m, base]
             b1 = rhs[m, base + 1]
             b2 = rhs[m, base + 2]
