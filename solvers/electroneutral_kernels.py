@@ -27,7 +27,6 @@ from solvers.bdf import (
     ERROR_CONST,
     MAX_ORDER,
     N_DIFF,
-    choose_order,
     landing,
     predict,
     rescale,
@@ -61,8 +60,6 @@ from solvers.kernels import (  # noqa: F401  (re-exported: D_N(1) of the pristin
 )
 from solvers.stepping import (
     DPSI_MAX,
-    GROWTH_MAX,
-    GROWTH_MAX_ORDER,
     NEG_TOL,
     NEWTON_MAXITER,
     NEWTON_PSI_TOL,
@@ -76,6 +73,7 @@ from solvers.stepping import (
     STATUS_OK,
     _interp,
     newton_converged,
+    next_step,
 )
 
 __all__ = [
@@ -486,40 +484,14 @@ def advance(
         rec_psi[nr] = psi_front
         rec_q[nr] = q_new
         ist[IS_NREC] = nr + 1
-        # the next step's order and size, as in solvers.kernels.advance
-        landed = fs[FS_T] == t_stop
-        if not adaptive:
-            new_order = max(1, min(max_order, nhist - 1))
-            if new_order > order + 1:
-                new_order = order + 1
-            ist[IS_ORDER] = new_order
-            _rescale_all(dd, dsc, new_order, GROWTH_MAX, fs, n)
-            fs[FS_DT_WANT] = 0.0
-        elif estimate and ist[IS_NEQUAL] >= order + 1:
-            err_m = 0.0 if order > 1 else -1.0
-            err_p = 0.0 if (order < max_order and nhist >= order + 3) else -1.0
-            if err_m >= 0.0 or err_p >= 0.0:
-                cm = ERROR_CONST[order - 1]
-                cp = ERROR_CONST[order + 1]
-                for k in range(n):
-                    ck = c[k]
-                    wt = atol + rtol * min(abs(ck), abs(1.0 - ck))
-                    if err_m >= 0.0:
-                        e = cm * abs(dd[order, k])
-                        if e > err_m * wt:
-                            err_m = e / wt
-                    if err_p >= 0.0:
-                        e = cp * abs(dd[order + 2, k])
-                        if e > err_p * wt:
-                            err_p = e / wt
-            new_order, f_best = choose_order(err_m, err, err_p, order)
-            factor = min(GROWTH_MAX_ORDER, SAFETY * f_best)
-            if fs[FS_DT_WANT] > 0.0 and landed:
-                factor = min(factor * dt, GROWTH_MAX_ORDER * fs[FS_DT_WANT]) / dt
-                fs[FS_DT_WANT] = 0.0
-            ist[IS_ORDER] = new_order
-            _rescale_all(dd, dsc, new_order, factor, fs, n)
+        # the next step's order and size (solvers.stepping.next_step)
+        new_order, factor, reset, clear = next_step(
+            dd, order, err, c, n, 1, 1, True, atol, rtol, max_order, nhist, adaptive, estimate,
+            ist[IS_NEQUAL], fs[FS_T] == t_stop, dt, fs[FS_DT_WANT],
+        )  # fmt: skip
+        ist[IS_ORDER] = new_order
+        _rescale_all(dd, dsc, new_order, factor, fs, n)
+        if reset:
             ist[IS_NEQUAL] = 0
-        elif fs[FS_DT_WANT] > 0.0 and landed:
-            _rescale_all(dd, dsc, order, fs[FS_DT_WANT] / dt, fs, n)
+        if clear:
             fs[FS_DT_WANT] = 0.0

@@ -32,7 +32,6 @@ from solvers.bdf import (
     ERROR_CONST,
     MAX_ORDER,
     N_DIFF,
-    choose_order,
     landing,
     predict,
     rescale,
@@ -103,6 +102,7 @@ from solvers.stepping import (  # noqa: F401  (re-exported)
     STATUS_SENSITIVITY,
     _interp,
     newton_converged,
+    next_step,
 )
 
 # Indices into the float state vector `fs` and the integer state vector `ist` of `advance`.
@@ -597,47 +597,14 @@ def advance(
         rec_total[nr] = total
         rec_qtot[nr] = q_new + lam2 * (g_acc - fs[FS_G0])
         ist[IS_NREC] = nr + 1
-        # the next step: order and size (Shampine & Reichelt): after order + 1 steps of one
-        # size, the order among k - 1, k, k + 1 whose error estimate allows the largest step
-        landed = fs[FS_T] == t_stop
-        if not adaptive:
-            new_order = max(1, min(max_order, nhist - 1))
-            if new_order > order + 1:
-                new_order = order + 1
-            ist[IS_ORDER] = new_order
-            _rescale_all(dd, dsc, sd, new_order, GROWTH_MAX, fs)
-            fs[FS_DT_WANT] = 0.0
-        elif estimate and ist[IS_NEQUAL] >= order + 1:
-            err_m = -1.0
-            err_p = -1.0
-            if order > 1:
-                err_m = 0.0
-            if order < max_order and nhist >= order + 3:
-                err_p = 0.0
-            if err_m >= 0.0 or err_p >= 0.0:
-                cm = ERROR_CONST[order - 1]
-                cp = ERROR_CONST[order + 1]
-                for k in range(n_cells):
-                    for i in range(n_species):
-                        r = k * nb + i
-                        wt = atol + rtol * abs(ynew[r])
-                        if err_m >= 0.0:
-                            v = cm * abs(dd[order, r])
-                            if v > err_m * wt:
-                                err_m = v / wt
-                        if err_p >= 0.0:
-                            v = cp * abs(dd[order + 2, r])
-                            if v > err_p * wt:
-                                err_p = v / wt
-            new_order, f_best = choose_order(err_m, err, err_p, order)
-            factor = min(GROWTH_MAX_ORDER, SAFETY * f_best)
-            if fs[FS_DT_WANT] > 0.0 and landed:
-                # from the size the control chose before the stop shortened the step
-                factor = min(factor * dt, GROWTH_MAX_ORDER * fs[FS_DT_WANT]) / dt
-                fs[FS_DT_WANT] = 0.0
-            ist[IS_ORDER] = new_order
-            _rescale_all(dd, dsc, sd, new_order, factor, fs)
+        # the next step's order and size (solvers.stepping.next_step)
+        new_order, factor, reset, clear = next_step(
+            dd, order, err, y, n, nb, n_species, False, atol, rtol, max_order, nhist, adaptive,
+            estimate, ist[IS_NEQUAL], fs[FS_T] == t_stop, dt, fs[FS_DT_WANT],
+        )  # fmt: skip
+        ist[IS_ORDER] = new_order
+        _rescale_all(dd, dsc, sd, new_order, factor, fs)
+        if reset:
             ist[IS_NEQUAL] = 0
-        elif fs[FS_DT_WANT] > 0.0 and landed:
-            _rescale_all(dd, dsc, sd, order, fs[FS_DT_WANT] / dt, fs)
+        if clear:
             fs[FS_DT_WANT] = 0.0

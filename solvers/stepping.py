@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from solvers.bdf import ERROR_CONST, choose_order
+
 # Status codes of `advance`.
 STATUS_OK = 0
 STATUS_DT_UNDERFLOW = 1
@@ -129,3 +131,70 @@ def newton_converged(e_now, e_prev, estimated, fs, i_kappa, ist, i_age):
         ist[i_age] += 1
         return True
     return False
+
+
+@njit(cache=True)
+def _neighbour_errors(dd, order, y, m_cols, stride, n_frac, two_sided, atol, rtol, want_m, want_p):
+    """(err_m, err_p): the scaled local errors the orders k - 1 and k + 1 would have made in
+    the last step, ERROR_CONST[k -+ 1] |D[k]| and ERROR_CONST[k + 1] |D[k + 2]| over the weights
+    atol + rtol |y| (two_sided: rtol times the smaller of |y| and |1 - y|), in the max norm over
+    the columns r < m_cols with r % stride < n_frac (the fractions); -1 where not wanted."""
+    err_m = 0.0 if want_m else -1.0
+    err_p = 0.0 if want_p else -1.0
+    if not (want_m or want_p):
+        return err_m, err_p
+    cm = ERROR_CONST[order - 1]
+    cp = ERROR_CONST[order + 1]
+    for r in range(m_cols):
+        if r % stride >= n_frac:
+            continue
+        yr = y[r]
+        if two_sided:
+            wt = atol + rtol * min(abs(yr), abs(1.0 - yr))
+        else:
+            wt = atol + rtol * abs(yr)
+        if want_m:
+            v = cm * abs(dd[order, r])
+            if v > err_m * wt:
+                err_m = v / wt
+        if want_p:
+            v = cp * abs(dd[order + 2, r])
+            if v > err_p * wt:
+                err_p = v / wt
+    return err_m, err_p
+
+
+@njit(cache=True)
+def next_step(
+    dd, order, err, y, m_cols, stride, n_frac, two_sided, atol, rtol, max_order, nhist,
+    adaptive, estimate, n_equal, landed, dt, dt_want,
+):  # fmt: skip
+    """Order and size of the next step after an accepted one, for both time loops (the
+    decision of Shampine & Reichelt: after order + 1 steps of one size, the order among k - 1,
+    k, k + 1 whose error estimate allows the largest step; `_neighbour_errors` for the
+    arguments dd..rtol). Without error control (adaptive False) the order rises as history
+    accrues and the step doubles. A step that landed on a stop (landed) restores the size the
+    control had chosen before the stop shortened it (dt_want > 0; dt: the step just taken, s).
+    Returns (order, factor by which to rescale the history (1: none), reset the count of equal
+    steps, clear dt_want)."""
+    if not adaptive:
+        new_order = max(1, min(max_order, nhist - 1))
+        if new_order > order + 1:
+            new_order = order + 1
+        return new_order, GROWTH_MAX, False, True
+    if estimate and n_equal >= order + 1:
+        err_m, err_p = _neighbour_errors(
+            dd, order, y, m_cols, stride, n_frac, two_sided, atol, rtol, order > 1,
+            order < max_order and nhist >= order + 3,
+        )  # fmt: skip
+        new_order, f_best = choose_order(err_m, err, err_p, order)
+        factor = min(GROWTH_MAX_ORDER, SAFETY * f_best)
+        clear = False
+        if dt_want > 0.0 and landed:
+            # from the size the control chose before the stop shortened the step
+            factor = min(factor * dt, GROWTH_MAX_ORDER * dt_want) / dt
+            clear = True
+        return new_order, factor, True, clear
+    if dt_want > 0.0 and landed:
+        return order, dt_want / dt, False, True
+    return order, 1.0, False, False
