@@ -6,11 +6,11 @@
   documented for inconsistent arguments, so the arguments drawn here are consistent);
 - the result reader (`load_result`): only DataFileError.
 
-tests/nppsim/test_case.py and test_profiles.py already fuzz arbitrary text, arbitrary documents
-and "almost CSV" text with fixed arguments; this module adds mutated real case files, random
-dotted keys and values, random --set text, random bytes as case files, random encodings, column
-arguments and [[data]] blocks, and damaged result files. Each test is small (settings below) so
-that the module runs in well under 30 s.
+tests/nppsim/test_case_errors.py and test_profiles.py already fuzz arbitrary text, arbitrary
+documents and "almost CSV" text with fixed arguments; this module adds mutated real case files,
+random dotted keys and values, random --set text, random bytes as case files, random encodings,
+column arguments and [[data]] blocks, and damaged result files. Each test is small (settings
+below) so that the module runs in well under 30 s.
 """
 
 from __future__ import annotations
