@@ -1,5 +1,7 @@
 """Tests of measured-profile import: every export variant reads, every malformed file is one
-clear DataFileError, and no file content makes read_profile raise anything else."""
+clear DataFileError, and no file content makes read_profile raise anything else. The depth axis
+(units, sputter time) is tested in test_profile_depth.py, counts normalised to the bulk and
+profiles of a case in test_profile_bulk.py; both import the helpers defined here."""
 
 from __future__ import annotations
 
@@ -12,12 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nppsim import loads_case
-from nppsim.case import DataSpec
 from nppsim.errors import DataFileError
 from nppsim.fileio import write_csv_atomic
 from nppsim.profile_table import MAX_PROFILE_LINES
-from nppsim.profiles import MeasuredProfile, profile_from_spec, read_profile
+from nppsim.profiles import MeasuredProfile, read_profile
 from nppsim.quantify import MAX_DATA_FRACTION
 from tests import strategies as hs
 
@@ -168,79 +168,6 @@ def test_what_nppsim_run_csv_writes_reads_back(tmp_path):
     np.testing.assert_allclose(p.values["K"], 1.0 - li, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("header", "factor"),
-    [
-        ("depth_nm", 1.0),
-        ("depth (nm)", 1.0),
-        ("Depth [nm]", 1.0),
-        ("depth nm", 1.0),
-        ("depth/nm", 1.0),
-        ("DEPTH", 1.0),
-        ("depth_um", 1000.0),
-        ("depth (um)", 1000.0),
-        ("depth (µm)", 1000.0),  # micro sign U+00B5
-        ("depth (μm)", 1000.0),  # Greek mu U+03BC
-        ("Depth [µm]", 1000.0),
-        ("depth_micron", 1000.0),
-        ("depth (A)", 0.1),
-        ("depth_A", 0.1),
-        ("Depth [Å]", 0.1),  # Latin capital A with ring U+00C5
-        ("Depth (\u212b)", 0.1),  # angstrom sign U+212B
-        ("depth_angstrom", 0.1),
-        ("Depth (nm) corrected", 1.0),
-    ],
-)
-def test_depth_units_from_the_header(tmp_path, header, factor):
-    path = write(tmp_path, "u.csv", f'"{header}",K\n2.5,0.5\n40,0.25\n')
-    p = read_profile(path)
-    np.testing.assert_allclose(p.depth_nm, [2.5 * factor, 40.0 * factor], rtol=1e-15)
-
-
-def test_unquoted_header_with_unit_in_whitespace_file(tmp_path):
-    path = write(tmp_path, "w.txt", "depth (um)   Li  K\n0.5 0.25 0.75\n1.5 0.5 0.5\n")
-    p = read_profile(path)
-    np.testing.assert_allclose(p.depth_nm, [500.0, 1500.0], rtol=1e-15)
-    assert p.species == ("Li", "K")
-
-
-def test_sputter_time_with_rate(tmp_path):
-    path = write(tmp_path, "t.csv", "t_s,Li,K\n0,0.1,0.9\n10,0.5,0.5\n30,1,0\n")
-    p = read_profile(path, time_column="t_s", sputter_rate_nm_s=0.2)
-    np.testing.assert_allclose(p.depth_nm, [0.0, 2.0, 6.0], rtol=1e-15)
-    np.testing.assert_allclose(p.values["Li"], [0.1, 0.5, 1.0], rtol=1e-15)
-
-
-def test_sputter_time_with_crater_depth(tmp_path):
-    path = write(tmp_path, "t.csv", "time (s);K\n1;0,9\n2;0,5\n4;0\n")
-    p = read_profile(path, columns={"K": "K"}, time_column="time (s)", crater_depth_nm=450.0)
-    np.testing.assert_allclose(p.depth_nm, [112.5, 225.0, 450.0], rtol=1e-15)
-
-
-def test_sputter_time_in_minutes(tmp_path):
-    path = write(tmp_path, "t.csv", "Time (min)\tK\n0.5\t0.9\n1\t0.5\n")
-    p = read_profile(path, time_column="time (min)", sputter_rate_nm_s=0.1)
-    np.testing.assert_allclose(p.depth_nm, [3.0, 6.0], rtol=1e-15)
-    # a crater depth does not depend on the time unit
-    q = read_profile(path, time_column="Time (min)", crater_depth_nm=100.0)
-    np.testing.assert_allclose(q.depth_nm, [50.0, 100.0], rtol=1e-15)
-
-
-def test_reversed_depth_order_is_sorted(tmp_path):
-    rows = "\n".join(reversed(SIMPLE.strip().split("\n")[1:]))
-    path = write(tmp_path, "rev.csv", f"depth_nm,Li,K\n{rows}\n")
-    p = read_profile(path)
-    np.testing.assert_allclose(p.depth_nm, SIMPLE_DEPTH, rtol=1e-15)
-    np.testing.assert_allclose(p.values["K"], SIMPLE_K, rtol=1e-15)
-
-
-def test_reversed_sputter_time(tmp_path):
-    path = write(tmp_path, "rev.csv", "t_s,K\n30,0\n10,0.5\n0,0.9\n")
-    p = read_profile(path, time_column="t_s", crater_depth_nm=60.0)
-    np.testing.assert_allclose(p.depth_nm, [0.0, 20.0, 60.0], rtol=1e-15)
-    np.testing.assert_allclose(p.values["K"], [0.9, 0.5, 0.0], rtol=1e-15)
-
-
 def test_column_lookup_exact_first_then_case_insensitive(tmp_path):
     path = write(tmp_path, "c.csv", "Depth_NM,k,K,Li\n1,0.1,0.2,0.7\n2,0.3,0.4,0.3\n")
     p = read_profile(path, depth_column="depth_nm", columns={"K": "K", "Li": " li "})
@@ -293,141 +220,6 @@ def test_missing_uncertainty_drops_the_row(tmp_path):
     p = read_profile(path, uncertainty_columns={"K": "dK"})
     np.testing.assert_allclose(p.depth_nm, [1.0, 3.0], rtol=1e-15)
     np.testing.assert_allclose(p.sigma["K"], [0.1, 0.2], rtol=1e-15)
-
-
-# ---- normalize = "bulk" -----------------------------------------------------------------------
-
-
-def synthetic_fractions(n: int = 100) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Li replaced by K (linear to 60 nm) and Rb (quadratic to 30 nm); pristine below 60 nm."""
-    depth = np.linspace(0.5, 99.5, n)
-    k = 0.7 * np.clip(1.0 - depth / 60.0, 0.0, None)
-    rb = 0.2 * np.clip(1.0 - depth / 30.0, 0.0, None) ** 2
-    return depth, {"Li": 1.0 - k - rb, "K": k, "Rb": rb}
-
-
-SENSITIVITY = {"Li": 3.7e4, "K": 5.1e3, "Rb": 812.3}
-
-
-def write_counts(folder: Path, with_uncertainty: bool = False, delimiter: str = ",") -> Path:
-    depth, fractions = synthetic_fractions()
-    counts = {s: SENSITIVITY[s] * f for s, f in fractions.items()}
-    header = ["depth_nm", *counts]
-    columns = [depth, *counts.values()]
-    if with_uncertainty:
-        header += [f"d{s}" for s in counts]
-        columns += [np.sqrt(c) for c in counts.values()]
-    lines = [delimiter.join(header)]
-    lines += [delimiter.join(repr(float(c[i])) for c in columns) for i in range(depth.size)]
-    return write(folder, "counts.csv", "\n".join(lines) + "\n")
-
-
-def test_bulk_normalisation_recovers_the_fractions(tmp_path):
-    path = write_counts(tmp_path)
-    p = read_profile(path, normalize="bulk", native="Li")
-    _, fractions = synthetic_fractions()
-    for s, f in fractions.items():
-        np.testing.assert_allclose(p.values[s], f, rtol=0.0, atol=1e-12, err_msg=s)
-    # counts: Poisson statistics alone by default (relative 0), then the floor
-    for s, f in fractions.items():
-        counting = np.sqrt(SENSITIVITY[s] * f) / SENSITIVITY[s]
-        expected = np.maximum(counting, 1e-4)
-        np.testing.assert_allclose(p.sigma[s], expected, rtol=1e-9, err_msg=s)
-
-
-def test_bulk_normalisation_scales_uncertainty_columns(tmp_path):
-    path = write_counts(tmp_path, with_uncertainty=True, delimiter="\t")
-    unc = {"Li": "dLi", "K": "dK", "Rb": "dRb"}
-    p = read_profile(
-        path,
-        columns={"Li": "Li", "K": "K", "Rb": "Rb"},
-        uncertainty_columns=unc,
-        normalize="bulk",
-        native="Li",
-        uncertainty_floor=1e-6,
-    )
-    _, fractions = synthetic_fractions()
-    for s, f in fractions.items():
-        np.testing.assert_allclose(p.values[s], f, rtol=0.0, atol=1e-12, err_msg=s)
-        expected = np.maximum(np.sqrt(SENSITIVITY[s] * f) / SENSITIVITY[s], 1e-6)
-        np.testing.assert_allclose(p.sigma[s], expected, rtol=1e-9, err_msg=s)
-
-
-def test_bulk_normalisation_native_only(tmp_path):
-    path = write(tmp_path, "n.csv", "depth_nm,Li\n1,10\n2,20\n3,40\n4,40\n5,40\n")
-    p = read_profile(path, normalize="bulk", native="Li", relative_uncertainty=0.0)
-    np.testing.assert_allclose(p.values["Li"], [0.25, 0.5, 1.0, 1.0, 1.0], rtol=1e-15)
-    np.testing.assert_allclose(p.sigma["Li"], np.sqrt([10, 20, 40, 40, 40]) / 40.0, rtol=1e-15)
-
-
-@pytest.mark.parametrize(
-    ("text", "fragments"),
-    [
-        ("depth_nm,Li,K\n1,0,0\n2,5,0\n3,10,0\n4,10,0\n", ["column 'K': all counts are 0"]),
-        (
-            "depth_nm,Li,K\n1,0,-5\n2,5,-3\n3,10,0\n4,10,0\n",
-            ["column 'K': its scale to the bulk", "not > 0"],
-        ),
-        ("depth_nm,Li,K\n1,0,5\n2,0,0\n3,0,0\n", ["column 'Li': mean count 0.0", "deepest 3"]),
-        ("depth_nm,Li,K\n1,5,5\n2,10,0\n", ["needs at least 3 data rows, got 2"]),
-        ("depth_nm,K,Rb\n1,5,5\n2,10,0\n3,0,0\n", ["needs the native species 'Li'"]),
-        (
-            "depth_nm,Li,K,Rb\n1,0,5,10\n2,5,3,6\n3,10,0,0\n4,10,0,0\n",
-            ["columns K, Rb are linearly dependent"],
-        ),
-    ],
-)
-def test_bulk_normalisation_errors(tmp_path, text, fragments):
-    path = write(tmp_path, "b.csv", text)
-    with pytest.raises(DataFileError) as exc:
-        read_profile(path, normalize="bulk", native="Li")
-    check_error(exc.value, path, *fragments)
-
-
-# ---- profiles of a case -----------------------------------------------------------------------
-
-
-def test_profile_from_a_data_spec(tmp_path):
-    path = write(tmp_path, "k.csv", "t_s;K39;dK\n0;0,9;0,01\n10;0,5;0,02\n20;0,1;0,03\n")
-    spec = DataSpec(
-        file=path,
-        after_stage=2,
-        columns=(("K", "K39"),),
-        time_column="t_s",
-        crater_depth_nm=300.0,
-        depth_resolution_nm=2.5,
-        uncertainty_columns=(("K", "dK"),),
-        uncertainty_floor=0.015,
-    )
-    p = profile_from_spec(spec, native="Li")
-    check_profile(p)
-    assert (p.file, p.after_stage, p.depth_resolution_nm, p.species) == (path, 2, 2.5, ("K",))
-    np.testing.assert_allclose(p.depth_nm, [0.0, 150.0, 300.0], rtol=1e-15)
-    np.testing.assert_allclose(p.values["K"], [0.9, 0.5, 0.1], rtol=1e-15)
-    np.testing.assert_allclose(p.sigma["K"], [0.015, 0.02, 0.03], rtol=1e-15)
-
-
-def test_profile_from_a_loaded_case(tmp_path):
-    write(tmp_path, "lbo_k.csv", SIMPLE)
-    write_counts(tmp_path)
-    text = CASE + (
-        '\n[[data]]\nfile = "lbo_k.csv"\ndepth_column = "depth_nm"\n'
-        'columns = { Li = "Li", K = "K" }\ndepth_resolution_nm = 2.0\n'
-        '\n[[data]]\nfile = "counts.csv"\ndepth_column = "depth_nm"\n'
-        'columns = { K = "K", Li = "Li" }\nnormalize = "bulk"\n'
-    )
-    case = loads_case(text, source="x.toml", base_dir=tmp_path)
-    p = profile_from_spec(case.data[0], case.native.name)
-    assert (p.after_stage, p.depth_resolution_nm, p.species) == (1, 2.0, ("Li", "K"))
-    assert p.file == (tmp_path / "lbo_k.csv").resolve()
-    np.testing.assert_allclose(p.values["K"], SIMPLE_K, rtol=1e-15)
-    q = profile_from_spec(case.data[1], case.native.name)
-    assert q.species == ("K", "Li")
-    _, fractions = synthetic_fractions()
-    # Rb is not read, so the scale of K absorbs it; Li is normalised exactly regardless
-    np.testing.assert_allclose(q.values["Li"], fractions["Li"], rtol=0.0, atol=1e-12)
-    exchanged = fractions["K"] > 0.0
-    assert np.all(q.values["K"][exchanged] > 0.0) and np.all(q.values["K"][~exchanged] == 0.0)
 
 
 def test_shipped_profile_files_read(tmp_path):
@@ -537,20 +329,6 @@ def test_negative_uncertainty(tmp_path):
     with pytest.raises(DataFileError) as exc:
         read_profile(path, uncertainty_columns={"K": "dK"})
     check_error(exc.value, path, "line 3: column 'dK': uncertainty -0.1 is negative")
-
-
-def test_crater_depth_needs_a_positive_time(tmp_path):
-    path = write(tmp_path, "t.csv", "t_s,K\n0,0.5\n")
-    with pytest.raises(DataFileError) as exc:
-        read_profile(path, time_column="t_s", crater_depth_nm=100.0)
-    check_error(exc.value, path, "column 't_s': the largest sputter time is 0")
-
-
-def test_depth_overflow_on_unit_conversion(tmp_path):
-    path = write(tmp_path, "o.csv", "depth_um,K\n1e306,0.5\n")
-    with pytest.raises(DataFileError) as exc:
-        read_profile(path)
-    check_error(exc.value, path, "numbers out of range")
 
 
 def test_missing_file_and_directory(tmp_path):
