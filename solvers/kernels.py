@@ -1,7 +1,7 @@
 """Compiled kernels of the full Nernst-Planck-Poisson solver (numba, cache=True): the time loop
-(`advance`) and its state layout, the step control it shares with the electroneutral loop
-(`solvers.stepping`, re-exported), and, re-exported under their old names, the kernels split by
-concept into `solvers.kernels_mobility` (Bernoulli function, D(c) tables),
+(`advance`), and, re-exported under their old names, its state layout (`solvers.kernels_state`),
+the step control it shares with the electroneutral loop (`solvers.stepping`) and the kernels
+split by concept into `solvers.kernels_mobility` (Bernoulli function, D(c) tables),
 `solvers.kernels_assembly` (face fluxes, residual and Jacobian, balances) and
 `solvers.kernels_linalg` (banded LU, two-species block elimination).
 
@@ -30,11 +30,9 @@ from solvers.bdf import (
     ALPHA,
     BDF_ABS_SUM,
     ERROR_CONST,
-    MAX_ORDER,
     N_DIFF,
     landing,
     predict,
-    rescale,
     restart,
     update,
 )
@@ -77,6 +75,40 @@ from solvers.kernels_mobility import (  # noqa: F401  (re-exported)
     update_mobilities,
 )
 from solvers.kernels_sensitivity import sensitivity_step
+from solvers.kernels_state import (  # noqa: F401  (re-exported)
+    FS_DT,
+    FS_DT_WANT,
+    FS_G0,
+    FS_KAPPA,
+    FS_OVER_C,
+    FS_OVER_T,
+    FS_T,
+    IS_BANDED,
+    IS_KAPPA_AGE,
+    IS_LU_FAIL,
+    IS_NEQUAL,
+    IS_NEWTON,
+    IS_NEWTON_FAIL,
+    IS_NHIST,
+    IS_NREC,
+    IS_NSNAP,
+    IS_NSTOP,
+    IS_ORDER,
+    IS_ORDER_STEPS,
+    IS_OVER_CELL,
+    IS_OVER_SPECIES,
+    IS_REJECT,
+    IS_STEPS,
+    N_FS,
+    N_IS,
+    N_SC,
+    SC_G,
+    SC_Q,
+    SC_U,
+    _rescale_all,
+    new_state,
+    restart_history,
+)
 from solvers.stepping import (  # noqa: F401  (re-exported)
     CURRENT_ROUNDOFF,
     DPSI_MAX,
@@ -104,78 +136,6 @@ from solvers.stepping import (  # noqa: F401  (re-exported)
     newton_converged,
     next_step,
 )
-
-# Indices into the float state vector `fs` and the integer state vector `ist` of `advance`.
-# FS_T: time (s) of the current state; FS_DT: the step size (s) the history is scaled for (the
-# next step's size unless a stop time shortens it); FS_KAPPA: Newton's quadratic-convergence
-# constant (0 = not yet observed); FS_OVER_C, FS_OVER_T, IS_OVER_SPECIES, IS_OVER_CELL: see
-# STATUS_OVERFULL; FS_G0: the front field G = (U - psi_0) / d_0 (thermal units per nm) at the
-# start of the run, from which the surface charge on the front electrode lam2 (G - G0) is counted;
-# FS_DT_WANT: the step size the control chose before a stop time shortened it (0: none), restored
-# after the step that lands on the stop, so that output times cost steps but not order or size.
-# IS_NHIST: accepted states since the last restart, the restart point included (1: no slope
-# known, the first step has no error estimate); IS_ORDER: the BDF order of the next step;
-# IS_NEQUAL: steps taken since the step size or order last changed; IS_NSTOP, IS_NSNAP: the
-# next stop time of the stage and the snapshots taken in it (see `advance`); IS_KAPPA_AGE: steps
-# accepted on the kappa estimate since it was last observed; IS_BANDED: Newton iterations solved
-# with the banded LU (all of them unless there are two species; with two, those where a block of
-# `newton_system_2` was ill-conditioned); IS_ORDER_STEPS + k: accepted steps of order k.
-(FS_T, FS_DT, FS_KAPPA, FS_OVER_C, FS_OVER_T, FS_G0, FS_DT_WANT) = range(7)  # fmt: skip
-(
-    IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL,
-    IS_KAPPA_AGE, IS_OVER_SPECIES, IS_OVER_CELL, IS_BANDED, IS_ORDER, IS_NEQUAL,
-    IS_NSTOP, IS_NSNAP, IS_ORDER_STEPS,
-) = range(16)  # fmt: skip
-N_FS = 7
-N_IS = IS_ORDER_STEPS + MAX_ORDER + 1
-# Rows of the scalar history `dsc` (N_DIFF x 3, differences as the state's, see solvers.bdf):
-# SC_Q: the ionic charge passed (fraction nm, the BDF integral of the front flux); SC_G: the
-# front field G (the history of the displacement current lam2 dG/dt of every step's total
-# current); SC_U: the front potential (thermal units; the unknown under current control).
-SC_Q, SC_G, SC_U = 0, 1, 2
-N_SC = 3
-
-
-def new_state(y, dt_s, psi_front, g0):
-    """Fresh solver state for `advance` at the state y (interleaved scaled unknowns): returns
-    (dd, dsc, fs, ist) with the history restarted (order 1, constant predictor), the step size
-    dt_s (s), the front potential psi_front (thermal units) and the front field g0 (thermal
-    units per nm: the reference of the electrode charge and the displacement-current history)."""
-    dd = np.zeros((N_DIFF, y.size))
-    dd[0] = y
-    dsc = np.zeros((N_DIFF, N_SC))
-    dsc[0, SC_G] = g0
-    dsc[0, SC_U] = psi_front
-    fs = np.zeros(N_FS)
-    fs[FS_DT] = dt_s
-    fs[FS_G0] = g0
-    ist = np.zeros(N_IS, dtype=np.int64)
-    ist[IS_NHIST] = 1
-    ist[IS_ORDER] = 1
-    return dd, dsc, fs, ist
-
-
-def restart_history(dd, dsc, ist, keep_slope, sd=None):
-    """Restart the multistep history at the current state (order 1): at a stage start
-    (keep_slope False: constant predictor, no error estimate on the first step) or at a kink
-    of a control table (keep_slope True: the last slope is kept as the predictor and the error
-    estimate stays on, so the step size is not lost)."""
-    restart(dd, keep_slope)
-    restart(dsc, keep_slope)
-    for q in range(0 if sd is None else sd.shape[0]):
-        restart(sd[q], keep_slope)
-    ist[IS_NHIST] = min(int(ist[IS_NHIST]), 2) if keep_slope else 1
-    ist[IS_ORDER] = 1
-    ist[IS_NEQUAL] = 0
-
-
-@njit(cache=True)
-def _rescale_all(dd, dsc, sd, order, factor, fs):
-    rescale(dd, order, factor, dd.shape[1])
-    rescale(dsc, order, factor, dsc.shape[1])
-    for q in range(sd.shape[0]):
-        rescale(sd[q], order, factor, dd.shape[1])
-    fs[FS_DT] *= factor
 
 
 @njit(cache=True, nogil=True)
