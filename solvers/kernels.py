@@ -212,6 +212,9 @@ def advance(
     c_seen = np.full((n_species, n_cells), np.nan)
     # forward sensitivities (solvers.kernels_sensitivity): their D(c) caches and scratch
     n_sens = sd.shape[0]
+    # the inverted diagonal blocks of the last block elimination, kept for the substitutions
+    # of the sensitivities (`block_substitute_2`); nothing is stored without sensitivities
+    dinv = np.empty((n_cells if use_blocks and n_sens > 0 else 1, 9))
     pdval = np.zeros((n_sens, n_species, n_cells))
     pdder = np.zeros((n_sens, n_species, n_cells))
     pc_seen = np.full((n_sens, n_species, n_cells), np.nan)
@@ -339,6 +342,7 @@ def advance(
                     ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
                     back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder,
                     c_seen, fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
+                    dinv,
                 )  # fmt: skip
             if not solved:
                 ist[IS_BANDED] += 1
@@ -539,7 +543,8 @@ def advance(
             c_seen, fflux, fdl, fdr, fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0,
             ps_du, ps_logd, ps_slope,
             ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr,
-            pfdp, s_pred, s_hist, rhs, xblk, ab, ipiv, res, hist0, dres_du, jac_front,
+            pfdp, s_pred, s_hist, rhs, xblk, dinv, solved, ab, ipiv, res, hist0, dres_du,
+            jac_front,
         ):  # fmt: skip
             return STATUS_SENSITIVITY
         fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)

@@ -382,12 +382,12 @@ def face_fluxes(
 def newton_system_2(
     y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
     kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder, c_seen, fflux, fdl, fdr, fdp,
-    res, dy, jac_front, bordered, zcol, xblk,
+    res, dy, jac_front, bordered, zcol, xblk, dinv,
 ):  # fmt: skip
     """Residual, Newton update dy = -J^-1 res and (if `bordered`) zcol = J^-1 d res/d psi_front
     of one implicit step with two species: `face_fluxes`, then `block_solve_2`; jac_front as
-    in `assemble`; dval, dder, c_seen: see `face_fluxes`. Returns False if a diagonal block is
-    ill-conditioned (see `block_solve_2`).
+    in `assemble`; dval, dder, c_seen: see `face_fluxes`; xblk, dinv: see `block_solve_2`.
+    Returns False if a diagonal block is ill-conditioned (see `block_solve_2`).
     About 3x faster than `assemble` + `banded_lu` + `banded_solve` on lbo_k: no band to clear,
     fill and factor with pivoting."""
     face_fluxes(
@@ -397,5 +397,5 @@ def newton_system_2(
     front_jacobian(z, fflux, fdr, fdp, jac_front)
     return block_solve_2(
         y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy,
-        bordered, zcol, xblk,
+        bordered, zcol, xblk, dinv,
     )  # fmt: skip

@@ -12,8 +12,10 @@ J the Newton matrix at the accepted state, hist_s the history term of s (species
 Poisson rows have none). dR/dp is taken from the face fluxes of a perturbed parameter set at the
 same state, (F(y; p + delta) - F(y; p)) / delta: any parameter that enters through the kernel
 arrays of the mobilities (constant D, the D(c) tables of an SED, the immobile fraction) or the
-front potential, with no analytic derivative to maintain. The solve reuses the two-species block
-elimination (one forward sweep for all parameters; the banded LU otherwise).
+front potential, with no analytic derivative to maintain. The solve reuses the factors of the
+step's last two-species block elimination (substitutions only, `block_substitute_2`), or
+eliminates anew when that iteration took the banded LU (one forward sweep for all parameters);
+the banded LU for other species counts.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from numba import njit
 
 from solvers.bdf import predict, update
 from solvers.kernels_assembly import assemble, band_widths, face_fluxes
-from solvers.kernels_linalg import banded_lu, banded_solve, block_solve_multi_2
+from solvers.kernels_linalg import (
+    banded_lu,
+    banded_solve,
+    block_solve_multi_2,
+    block_substitute_2,
+)
 from solvers.stepping import _interp
 
 #: how dR/dp of a parameter is obtained (`sensitivity_step`): from the face fluxes of the
@@ -107,7 +114,7 @@ def sensitivity_step(
     d_const, u0, du, logd, slope, n_lo, cref, c_imm, tab_t, dval, dder, c_seen, fflux, fdl, fdr,
     fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo,
     ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr, pfdp, s_pred, s_hist,
-    rhs, xblk, ab, ipiv, res, hist0, dres_du, jac_front,
+    rhs, xblk, dinv, factored, ab, ipiv, res, hist0, dres_du, jac_front,
 ):  # fmt: skip
     """The sensitivities of an accepted step of order `order`, size dt (s), ending at tn (s), with
     front potential psi_front (thermal units): solves the system of the module doc for every
@@ -119,8 +126,10 @@ def sensitivity_step(
     central differences of whole simulations on lbo_k at rtol 1e-4). ps_*[q]: the kernel arrays
     of the perturbed parameter set q (ps_tabv: its control table, thermal units),
     ps_inv_delta[q]: 1 / its perturbation (1 / parameter unit); ps_kind, ps_species, ps_scale:
-    see SENS_GENERIC. The other arguments: those of `solvers.kernels.advance` and its workspace
-    (hist0: zeros). Returns False if no linear solve succeeded.
+    see SENS_GENERIC. factored: the step's last Newton iteration was solved by the block
+    elimination, whose factors are in xblk and dinv (`block_solve_2`): the sensitivities are
+    then solved by substitutions only. The other arguments: those of `solvers.kernels.advance`
+    and its workspace (hist0: zeros). Returns False if no linear solve succeeded.
     """
     n_sens = sd.shape[0]
     n = y.shape[0]
@@ -132,7 +141,10 @@ def sensitivity_step(
         pfdp, s_pred, s_hist, rhs,
     )  # fmt: skip
     solved = False
-    if n_species == 2:
+    if n_species == 2 and factored and dinv.shape[0] == h.shape[0]:
+        block_substitute_2(dt, h, d, lam2, fdl, fdp, dinv, xblk, rhs)
+        solved = True
+    elif n_species == 2:
         solved = block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk)
         if not solved:
             # the forward sweep overwrote the right-hand sides: build them again
