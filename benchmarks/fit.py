@@ -2,7 +2,7 @@
 
     python benchmarks/fit.py            # single K fit and the joint K/Rb/Cs fit, one run each
     python benchmarks/fit.py --repeats 3
-    python benchmarks/fit.py --solver npp [--jacobian differences]
+    python benchmarks/fit.py --solver npp [--jacobian differences] [--no-prefit]
 
 Prints a table: fit, solver, free parameters, simulations, wall and CPU time (median of the
 repeats, numba cache warm: one untimed simulation first; the CPU time counts this process only,
@@ -10,7 +10,7 @@ which is steadier than the wall time on a shared machine), reduced chi^2, and th
 values against the truth the synthetic data were made with (cases/synthetic/README.md). The
 full-solver check of the optimum is included in the wall time (it is part of what `nppsim fit`
 does). --solver npp fits with the full solver (Jacobian from forward sensitivities unless
---jacobian differences).
+--jacobian differences), after an electroneutral prefit unless --no-prefit (`fit`'s prefit).
 """
 
 from __future__ import annotations
@@ -56,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--solver", default="electroneutral", choices=("electroneutral", "npp"))
     ap.add_argument("--jacobian", default="auto", choices=("auto", "differences"))
+    ap.add_argument("--no-prefit", action="store_true", help="no electroneutral prefit")
     args = ap.parse_args(argv)
-    nppsim.simulate(_case("k").with_values({"stage.1.duration_s": 10.0}), method=args.solver)
+    for method in ("electroneutral", args.solver):
+        nppsim.simulate(_case("k").with_values({"stage.1.duration_s": 10.0}), method=method)
     print(
         f"fit benchmarks: {os.cpu_count()} cores, solver {args.solver}, jacobian "
-        f"{args.jacobian}, repeats {args.repeats}"
+        f"{args.jacobian}, prefit {not args.no_prefit}, repeats {args.repeats}, load average "
+        f"{os.getloadavg()[0]:.2f}"
     )
     header = (
         f"{'fit':<15} {'free':>4} {'sims':>5} {'wall_s':>7} {'cpu_s':>7} {'red_chi2':>8}  "
@@ -74,17 +77,22 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             c0 = time.process_time()
-            res = fit(cases, free, shared, method=args.solver, jacobian=args.jacobian)
+            res = fit(
+                cases, free, shared, method=args.solver, jacobian=args.jacobian,
+                prefit=not args.no_prefit,
+            )  # fmt: skip
             walls.append(time.perf_counter() - t0)
             cpus.append(time.process_time() - c0)
         ratios = ", ".join(
             f"{p.key.split('.')[-2] if 'D_cm2_s' in p.key else 'FWHM'} {p.value / TRUTH[p.key]:.4f}"
+            f" (+-{p.stderr / p.value:.4f})"
             for p in res.parameters
         )
+        stages = " + ".join(f"{s.get('solver', res.method)} {s['nfev']}" for s in res.starts)
         print(
             f"{name:<15} {len(res.parameters):>4} {res.n_simulations:>5} "
             f"{statistics.median(walls):>7.2f} {statistics.median(cpus):>7.2f} "
-            f"{res.reduced_chi2:>8.3f}  {ratios}"
+            f"{res.reduced_chi2:>8.3f}  {ratios}  [evaluations: {stages}]"
         )
     return 0
 

@@ -170,6 +170,36 @@ def _run_least_squares(
     return res.x, str(res.message), np.asarray(res.jac, dtype=float)
 
 
+def _prefit_objective(
+    cases: Sequence[Case],
+    params: Sequence[FreeParameter],
+    method: str,
+    prefit: bool,
+    resolution: Mapping[tuple[int, int], object] | None,
+    species_weights: Mapping[str, float] | None,
+    progress: Callable[[int, float], None] | None,
+    on_best: Callable[[dict[str, float], float], None] | None,
+) -> _Objective | None:
+    """The electroneutral objective of `fit`'s prefit, or None (no prefit asked for, the fit's
+    own solver is the electroneutral one, or a case is outside its model: logged)."""
+    if not prefit or method != "npp":
+        return None
+    from nppsim.simulate import electroneutral_support
+
+    for case in cases:
+        why = electroneutral_support(case)
+        if why is not None:
+            log.info("fit: no electroneutral prefit (%s)", why)
+            return None
+    model = ForwardModel(cases, "electroneutral", resolution, species_weights)
+    return _Objective(model, params, progress=progress, on_best=on_best)
+
+
+def _all_failed_chi2(model: ForwardModel) -> float:
+    """chi^2 of a point whose simulations all failed (every residual FAILED_RESIDUAL)."""
+    return model.n_points * FAILED_RESIDUAL**2
+
+
 def _covariance(jac: np.ndarray, scale: float) -> tuple[np.ndarray, list[int]]:
     """Covariance (internal coordinates) = scale (J^T J)^-1 by SVD; indices of undetermined
     parameters (those in a singular direction) get NaN rows and columns."""
@@ -207,6 +237,7 @@ def fit(
     progress: Callable[[int, float], None] | None = None,
     on_best: Callable[[dict[str, float], float], None] | None = None,
     jacobian: str = "auto",
+    prefit: bool = True,
 ) -> FitResult:
     """Fit cases with measured profiles (``[[data]]`` blocks) by varying free case values.
 
@@ -228,8 +259,12 @@ def fit(
     jacobian: "auto" (with method "npp", from forward sensitivities integrated along every
     simulation, `solvers.kernels_sensitivity`, when every free key supports them: the species'
     mobilities and the stages' potentials; else finite differences) or "differences" (one more
-    simulation per parameter, DIFF_STEP). A KeyboardInterrupt raised by either callback stops
-    the fit like Ctrl-C.
+    simulation per parameter, DIFF_STEP). prefit: with method "npp", first fit with the
+    electroneutral solver (every start), then refine the best of those with the full solver
+    from there (a few full-solver simulations instead of the whole search; skipped, with the
+    reason logged, when a case is outside the electroneutral model); the result is the full
+    solver's optimum either way. A KeyboardInterrupt raised by either callback stops the fit
+    like Ctrl-C.
 
     Returns a FitResult. Raises InputError for invalid parameters or data (before any
     simulation); a simulation failure during the fit only penalises that point.
@@ -244,7 +279,16 @@ def fit(
         raise InputError(f"fit: starts must be a whole number >= 1, got {starts!r}")
     params = expand_parameters(case_list, free, shared, bounds, log_scale)
     model = ForwardModel(case_list, method, resolution, species_weights)
-    obj = _Objective(model, params, progress=progress, on_best=on_best)
+    pre = _prefit_objective(case_list, params, method, prefit, resolution, species_weights,
+                            progress, on_best)  # fmt: skip
+    if pre is not None and progress is not None:
+        # the count of simulations goes on from the prefit's
+        def progress_all(n_sim: int, best: float) -> None:
+            progress(n_sim + pre.model.n_simulations, best)
+
+        obj = _Objective(model, params, progress=progress_all, on_best=on_best)
+    else:
+        obj = _Objective(model, params, progress=progress, on_best=on_best)
     n_par = len(params)
     if model.n_points <= n_par:
         raise InputError(
@@ -271,27 +315,51 @@ def fit(
     best_jac: np.ndarray | None = None
     best_chi2 = math.inf
     try:
+        first = pre if pre is not None else obj
         for k, u0 in enumerate(u_inits):
-            n_before = obj.nfev
-            u_opt, msg, jac = _run_least_squares(obj, u0, max_nfev)
-            r = obj(u_opt)
+            n_before = first.nfev
+            u_opt, msg, jac = _run_least_squares(first, u0, max_nfev)
+            r = first(u_opt)
             chi2 = float(r @ r)
             start_log.append(
                 {
-                    "initial": obj.values(u0),
+                    "initial": first.values(u0),
                     "chi2": chi2,
-                    "nfev": obj.nfev - n_before,
+                    "nfev": first.nfev - n_before,
                     "message": msg,
+                    "solver": first.model.method,
                 }
             )
-            log.info("start %d: chi2 %.6g (%s)", k + 1, chi2, msg)
+            log.info("start %d (%s): chi2 %.6g (%s)", k + 1, first.model.method, chi2, msg)
             if chi2 < best_chi2:
                 best_chi2, best_u_free, message, best_jac = chi2, u_opt, msg, jac
+        if pre is not None:
+            # the full solver from the electroneutral optimum (from the first start if every
+            # prefit simulation failed)
+            failed = best_u_free is None or pre.best_chi2 >= _all_failed_chi2(model)
+            u_start = np.clip(u_inits[0] if failed else best_u_free, 0.0, 1.0)
+            n_before = obj.nfev
+            u_opt, msg, jac = _run_least_squares(obj, u_start, max_nfev)
+            r = obj(u_opt)
+            best_chi2, best_u_free, message, best_jac = float(r @ r), u_opt, msg, jac
+            start_log.append(
+                {
+                    "initial": obj.values(u_start),
+                    "chi2": best_chi2,
+                    "nfev": obj.nfev - n_before,
+                    "message": msg,
+                    "solver": method,
+                }
+            )
+            log.info("refined with %s: chi2 %.6g (%s)", method, best_chi2, msg)
     except KeyboardInterrupt as exc:
         interrupted = True
-        message = f"interrupted by {stopped_by(exc)} after {model.n_simulations} simulations"
+        n_sim = model.n_simulations + (pre.model.n_simulations if pre is not None else 0)
+        message = f"interrupted by {stopped_by(exc)} after {n_sim} simulations"
         warnings.append("fit interrupted: the values are the best point so far, not an optimum")
         best_u_free = obj.best_u
+        if best_u_free is None and pre is not None:
+            best_u_free = pre.best_u
 
     if best_u_free is None:  # interrupted before the first evaluation finished
         best_u_free = u_inits[0]
@@ -393,7 +461,7 @@ def fit(
         n_points=model.n_points,
         aic=chi2 + 2.0 * n_par,
         bic=chi2 + n_par * math.log(model.n_points),
-        n_simulations=model.n_simulations,
+        n_simulations=model.n_simulations + (pre.model.n_simulations if pre is not None else 0),
         wall_s=time.perf_counter() - t0,
         warnings=tuple(warnings),
         method=method,

@@ -488,6 +488,25 @@ def sensitivity_support(case: Case, keys: Sequence[str], method: str = "npp") ->
     return None
 
 
+def electroneutral_support(case: Case) -> str | None:
+    """None if `simulate(case, method="electroneutral")` can run the case (the reduced model
+    holds: `solvers.electroneutral.unsupported_reason`, and every D(c) refers to the pristine
+    glass), else the reason (one line)."""
+    from solvers.electroneutral import unsupported_reason
+
+    try:
+        problem = problem_from_case(checked_case(case))
+    except (CaseError, ValueError) as exc:
+        return str(exc)
+    why = unsupported_reason(problem)
+    if why is not None:
+        return why
+    for sp in problem.species:
+        if sp.mobility_reference != "pristine":
+            return f'species.{sp.name}.sed.reference: the electroneutral solver needs "pristine"'
+    return None
+
+
 def _solve(case, problem, method, start, initial, callback, sensitivities=()):
     """Run the solver `method` on `problem`; returns its Solution (see `simulate`)."""
     if method == "npp":

@@ -147,6 +147,17 @@ def _check_problem(problem: Problem) -> tuple[int, int]:
     return i_n, i_f
 
 
+def unsupported_reason(problem: Problem) -> str | None:
+    """None if the electroneutral reduction holds for `problem` (two species of charge +1, one
+    native and one foreign with a constant D, the native discharged into a reservoir, the
+    foreign as the only source), else what it cannot do (one line)."""
+    try:
+        _check_problem(problem)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def reduced_cell_count(x_faces_nm: np.ndarray) -> int:
     """Number of leading cells at most GRID_WIDTH_MAX times as wide as the first one."""
     h = np.diff(np.asarray(x_faces_nm, dtype=float))
