@@ -6,8 +6,11 @@ one or several starts (the case values, then a seeded Latin hypercube). A failed
 gives a large finite residual (never a crash). At the optimum the standard errors and the
 correlation matrix come from the Jacobian, scaled by the reduced chi^2; a parameter on a bound
 or an undetermined (singular) direction gives a warning instead of a number. On request a
-profile-likelihood interval is computed per parameter (the others refitted), and an
-electroneutral fit is checked with the full NPP solver at the optimum.
+profile-likelihood interval is computed per parameter (the others refitted). The default
+solver is the full NPP one, after a prefit with the electroneutral solver (its search is
+cheap, and the full solver then refines from its optimum with the Jacobian of its forward
+sensitivities); a fit with the electroneutral solver throughout is checked with the full
+solver at the optimum.
 
 Ctrl-C (KeyboardInterrupt) during a fit stops it and returns the best point so far
 (``success`` False, message "interrupted").
@@ -226,7 +229,7 @@ def fit(
     *,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     log_scale: Mapping[str, bool] | None = None,
-    method: str = "electroneutral",
+    method: str = "npp",
     starts: int = 1,
     seed: int = 0,
     check: bool = True,
@@ -246,9 +249,12 @@ def fit(
     species name, stage or data number), optionally ``KEY=LOW:HIGH``; shared: keys fitted with
     one value across all cases (e.g. ``species.Li.sed.fwhm_eV`` for K, Rb and Cs on one
     glass); bounds: {key: (low, high)} (the key's unit; default `default_bounds`); log_scale:
-    {key: bool} (default: log for ``*D_cm2_s``); method: solver during the fit
-    ("electroneutral", the fast default, or "npp"); starts: number of starts (the first from
-    the case values, the others from a Latin hypercube with `seed`); check: after an
+    {key: bool} (default: log for ``*D_cm2_s``); method: solver during the fit ("npp",
+    the full solver, the default: after the electroneutral prefit, see `prefit`; or
+    "electroneutral", the reduced model throughout, 2-3x faster, whose optimum differs from the
+    full solver's by up to a few standard errors: checked, see `check`); starts: number of
+    starts (the first from the case values, the others from a Latin hypercube with `seed`);
+    check: after an
     electroneutral fit, rerun the optimum with the full NPP solver and report the difference;
     profile: labels or keys of parameters that get a profile-likelihood interval;
     resolution: {(case_index, data_index 1-based): depth-resolution model} overriding the

@@ -85,7 +85,8 @@ class FitResult:
     dropped); n_simulations: solver runs; wall_s: wall time (s); warnings: list of one-line
     warnings; method: the solver the fit used; profiles: best-fit ModelProfile per data block;
     check: the full-solver check of an electroneutral fit ({} when not run); starts: per start
-    {"initial": [...], "chi2": ..., "nfev": ...}; case_tomls: the best-fit cases as TOML.
+    {"initial": [...], "chi2": ..., "nfev": ..., "solver": ...} (after an electroneutral
+    prefit, its starts, then the full solver's refinement); case_tomls: the best-fit cases as TOML.
     """
 
     success: bool
@@ -132,7 +133,15 @@ class FitResult:
     def report(self) -> str:
         """A readable multi-line summary: fit statistics, parameters, correlations, warnings."""
         lines = ["[[Fit statistics]]"]
-        lines.append(f"    solver             = {self.method}")
+        pre = [st for st in self.starts if st.get("solver", self.method) != self.method]
+        if pre:
+            n_pre = sum(int(st.get("nfev", 0)) for st in pre)
+            lines.append(
+                f"    solver             = {self.method} (after an {pre[0]['solver']} prefit of "
+                f"{n_pre} evaluations)"
+            )
+        else:
+            lines.append(f"    solver             = {self.method}")
         lines.append(f"    success            = {self.success} ({self.message})")
         lines.append(f"    simulations        = {self.n_simulations}")
         lines.append(f"    wall time          = {self.wall_s:.3g} s")

@@ -96,6 +96,7 @@ def cmd(args: argparse.Namespace) -> int:
             profile=args.profile,
             progress=progress,
             jacobian=args.jacobian,
+            prefit=not args.no_prefit,
         )
     finally:
         progress.close()
@@ -151,8 +152,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--solver",
         choices=("electroneutral", "npp"),
-        default="electroneutral",
-        help="solver during the fit (default electroneutral; the optimum is checked with npp)",
+        default="npp",
+        help="solver during the fit (default npp, the full solver, after an electroneutral "
+        "prefit; electroneutral: the reduced model throughout, faster, its optimum checked "
+        "with npp)",
+    )
+    p.add_argument(
+        "--no-prefit",
+        action="store_true",
+        help="with --solver npp, search with the full solver from the start (no electroneutral "
+        "prefit)",
     )
     p.add_argument(
         "--jacobian",

@@ -92,7 +92,7 @@ class FitPage:
         self.floor = pn.widgets.TextInput(label="uncertainty floor (fraction)", value="0.005")
         self.resolution = pn.widgets.TextInput(label="depth resolution, sigma (nm)", value="2")
         self.after_stage = pn.widgets.IntInput(label="measured after stage", value=1, start=1)
-        self.solver = pn.widgets.RadioButtonGroup(options=["electroneutral", "npp"])
+        self.solver = pn.widgets.RadioButtonGroup(options=["npp", "electroneutral"], value="npp")
         self.check = pn.widgets.Checkbox(label="check the optimum with the full solver", value=True)
         self.free_box = pn.Column()
         self.free: dict[str, tuple[Any, Any, Any]] = {}

@@ -40,7 +40,9 @@ def synthetic(ion: str) -> nppsim.Case:
 
 @pytest.fixture(scope="module")
 def k_fit():
-    return fit(synthetic("k"), ["species.Li.sed.fwhm_eV", "species.K.D_cm2_s"])
+    return fit(
+        synthetic("k"), ["species.Li.sed.fwhm_eV", "species.K.D_cm2_s"], method="electroneutral"
+    )
 
 
 def test_single_profile_recovers_truth(k_fit):
@@ -216,11 +218,40 @@ def test_interrupt_keeps_the_best_point():
         if len(calls) == 6:
             raise KeyboardInterrupt
 
-    res = fit(synthetic("k"), ["species.Li.sed.fwhm_eV", "species.K.D_cm2_s"], progress=progress)
+    res = fit(
+        synthetic("k"),
+        ["species.Li.sed.fwhm_eV", "species.K.D_cm2_s"],
+        progress=progress,
+        method="electroneutral",
+    )
     assert not res.success
     assert "interrupted" in res.message
     assert math.isfinite(res.chi2) and res.chi2 == pytest.approx(min(calls), rel=1e-9)
     assert all(math.isfinite(p.value) for p in res.parameters)
+
+
+def test_interrupt_in_the_prefit_keeps_its_best_point():
+    """A full-solver fit stopped during its electroneutral prefit returns the prefit's best
+    point, evaluated with the full solver (whose chi^2 there is close to the prefit's)."""
+    calls = []
+    best = {}
+
+    def progress(n_sim: int, chi2: float) -> None:
+        calls.append(chi2)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+
+    res = fit(
+        synthetic("k"),
+        ["species.Li.sed.fwhm_eV", "species.K.D_cm2_s"],
+        progress=progress,
+        on_best=lambda values, chi2: best.update(values),
+    )
+    assert not res.success and res.method == "npp"
+    assert "interrupted" in res.message
+    for p in res.parameters:
+        assert p.value == pytest.approx(best[p.label], rel=1e-12)
+    assert math.isfinite(res.chi2) and res.chi2 == pytest.approx(min(calls), rel=0.05)
 
 
 def test_profile_likelihood_interval_brackets_the_value():

@@ -89,3 +89,30 @@ def test_prefit_needs_the_electroneutral_model(caplog):
         )  # fmt: skip
     assert obj is None
     assert any("no electroneutral prefit" in r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("flags", "solvers"),
+    [([], ["electroneutral", "npp"]), (["--no-prefit"], ["npp"]),
+     (["--solver", "electroneutral"], ["electroneutral"])],
+)  # fmt: skip
+def test_cli_solver_and_prefit(tmp_path, capsys, flags, solvers):
+    """`nppsim fit` fits with the full solver after the electroneutral prefit by default;
+    --no-prefit searches with the full solver alone, --solver electroneutral with the reduced
+    model alone (its optimum checked with the full solver); the JSON's starts say which."""
+    import json
+
+    from nppsim.cli import main
+
+    out = tmp_path / "k.json"
+    code = main(
+        ["fit", str(ROOT / "cases" / "synthetic" / "lbo_k_synthetic.toml"), "--free", FREE[0],
+         "--free", FREE[1], "-o", str(out), "--quiet", *flags]
+    )  # fmt: skip
+    assert code == 0
+    d = json.loads(out.read_text())
+    assert d["success"]
+    assert d["method"] == solvers[-1]
+    assert [s["solver"] for s in d["starts"]] == solvers
+    assert bool(d["check"]) == (solvers == ["electroneutral"])
+    assert abs(d["parameters"][0]["value"] - 0.25) < 0.01
