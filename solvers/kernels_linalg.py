@@ -331,22 +331,16 @@ def _back_substitute_3(xblk, v):
 
 
 @njit(cache=True)
-def block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk):
-    """Solve J x = rhs[m] in place for every row m of rhs (m x 3N), J the two-species Jacobian
-    of `block_solve_2` at the face derivatives fdl, fdr, fdp (of `face_fluxes`), with the same
-    block elimination (forward sweep once for all right-hand sides, then the back
-    substitutions): the staggered direct solve of the forward sensitivities. Returns False at
-    the first ill-conditioned block (the caller solves with the banded LU instead)."""
+def block_factor_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, xblk, dinv):
+    """The block elimination of `block_solve_2` for the matrix alone: J at the face derivatives
+    fdl, fdr, fdp (of `face_fluxes`), its X_k in xblk and inverted diagonal blocks D_k^-1 in
+    dinv (N x 9 each), for `block_substitute_2`. Returns False at the first ill-conditioned
+    block (the caller solves with the banded LU instead)."""
     n_cells = h.shape[0]
-    n_rhs = rhs.shape[0]
     z0 = z[0]
     z1 = z[1]
     x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = 0.0
-    q0 = q1 = q2 = 0.0
-    if n_rhs == 0:
-        return True
     for k in range(n_cells):
-        base = 3 * k
         w = dt / h[k]
         gl = lam2 / (h[k] * d[k])
         gr = lam2 / (h[k] * d[k + 1])
@@ -359,7 +353,6 @@ def block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk):
         a20 = z0
         a21 = z1
         a22 = -(gl + gr)
-        cd0 = cl0 = cd1 = cl1 = 0.0
         if k > 0:
             cd0 = -w * fdl[0, k]
             cl0 = w * fdp[0, k]
@@ -380,31 +373,15 @@ def block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk):
         if not ok:
             return False
         inv = 1.0 / det
-        # the first right-hand side in registers (the previous cell's solution stays there:
-        # no store and reload in the chain of dependent operations), the others through memory
-        b0 = rhs[0, base] - (cd0 * q0 + cl0 * q2)
-        b1 = rhs[0, base + 1] - (cd1 * q1 + cl1 * q2)
-        b2 = rhs[0, base + 2] - gl * q2
-        q0 = (c00 * b0 + c01 * b1 + c02 * b2) * inv
-        q1 = (c10 * b0 + c11 * b1 + c12 * b2) * inv
-        q2 = (c20 * b0 + c21 * b1 + c22 * b2) * inv
-        rhs[0, base] = q0
-        rhs[0, base + 1] = q1
-        rhs[0, base + 2] = q2
-        for m in range(1, n_rhs):
-            b0 = rhs[m, base]
-            b1 = rhs[m, base + 1]
-            b2 = rhs[m, base + 2]
-            if k > 0:
-                p0 = rhs[m, base - 3]
-                p1 = rhs[m, base - 2]
-                p2 = rhs[m, base - 1]
-                b0 -= cd0 * p0 + cl0 * p2
-                b1 -= cd1 * p1 + cl1 * p2
-                b2 -= gl * p2
-            rhs[m, base] = (c00 * b0 + c01 * b1 + c02 * b2) * inv
-            rhs[m, base + 1] = (c10 * b0 + c11 * b1 + c12 * b2) * inv
-            rhs[m, base + 2] = (c20 * b0 + c21 * b1 + c22 * b2) * inv
+        dinv[k, 0] = c00 * inv
+        dinv[k, 1] = c01 * inv
+        dinv[k, 2] = c02 * inv
+        dinv[k, 3] = c10 * inv
+        dinv[k, 4] = c11 * inv
+        dinv[k, 5] = c12 * inv
+        dinv[k, 6] = c20 * inv
+        dinv[k, 7] = c21 * inv
+        dinv[k, 8] = c22 * inv
         if k < n_cells - 1:
             bd0 = w * fdr[0, k + 1]
             bd1 = w * fdr[1, k + 1]
@@ -428,8 +405,21 @@ def block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk):
             xblk[k, 6] = x20
             xblk[k, 7] = x21
             xblk[k, 8] = x22
-    for m in range(n_rhs):
-        _back_substitute_3(xblk, rhs[m])
+    return True
+
+
+@njit(cache=True)
+def block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk, dinv):
+    """Solve J x = rhs[m] in place for every row m of rhs (m x 3N), J the two-species Jacobian
+    of `block_solve_2` at the face derivatives fdl, fdr, fdp (of `face_fluxes`): the
+    elimination (`block_factor_2`, into the workspaces xblk and dinv, N x 9 each), then the
+    substitutions of every right-hand side (`block_substitute_2`). Returns False at the first
+    ill-conditioned block (the caller solves with the banded LU instead)."""
+    if rhs.shape[0] == 0:
+        return True
+    if not block_factor_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, xblk, dinv):
+        return False
+    block_substitute_2(dt, h, d, lam2, fdl, fdp, dinv, xblk, rhs)
     return True
 
 

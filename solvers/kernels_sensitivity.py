@@ -144,8 +144,8 @@ def sensitivity_step(
     if n_species == 2 and factored and dinv.shape[0] == h.shape[0]:
         block_substitute_2(dt, h, d, lam2, fdl, fdp, dinv, xblk, rhs)
         solved = True
-    elif n_species == 2:
-        solved = block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk)
+    elif n_species == 2 and dinv.shape[0] == h.shape[0]:
+        solved = block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk, dinv)
         if not solved:
             # the forward sweep overwrote the right-hand sides: build them again
             _right_hand_sides(

@@ -210,29 +210,9 @@ def test_parameter_at_bound_is_flagged():
     assert any("upper bound" in w for w in res.warnings)
 
 
-def test_interrupt_keeps_the_best_point():
-    calls = []
-
-    def progress(n_sim: int, best: float) -> None:
-        calls.append(best)
-        if len(calls) == 6:
-            raise KeyboardInterrupt
-
-    res = fit(
-        synthetic("k"),
-        ["species.Li.sed.fwhm_eV", "species.K.D_cm2_s"],
-        progress=progress,
-        method="electroneutral",
-    )
-    assert not res.success
-    assert "interrupted" in res.message
-    assert math.isfinite(res.chi2) and res.chi2 == pytest.approx(min(calls), rel=1e-9)
-    assert all(math.isfinite(p.value) for p in res.parameters)
-
-
-def test_interrupt_in_the_prefit_keeps_its_best_point():
-    """A full-solver fit stopped during its electroneutral prefit returns the prefit's best
-    point, evaluated with the full solver (whose chi^2 there is close to the prefit's)."""
+def _interrupted_fit(**options):
+    """The single K fit stopped by Ctrl-C in its sixth progress call: (result, the best chi^2
+    of each call, the last best point reported by on_best)."""
     calls = []
     best = {}
 
@@ -246,9 +226,24 @@ def test_interrupt_in_the_prefit_keeps_its_best_point():
         ["species.Li.sed.fwhm_eV", "species.K.D_cm2_s"],
         progress=progress,
         on_best=lambda values, chi2: best.update(values),
+        **options,
     )
-    assert not res.success and res.method == "npp"
+    assert not res.success
     assert "interrupted" in res.message
+    return res, calls, best
+
+
+def test_interrupt_keeps_the_best_point():
+    res, calls, _ = _interrupted_fit(method="electroneutral")
+    assert math.isfinite(res.chi2) and res.chi2 == pytest.approx(min(calls), rel=1e-9)
+    assert all(math.isfinite(p.value) for p in res.parameters)
+
+
+def test_interrupt_in_the_prefit_keeps_its_best_point():
+    """A full-solver fit stopped during its electroneutral prefit returns the prefit's best
+    point, evaluated with the full solver (whose chi^2 there is close to the prefit's)."""
+    res, calls, best = _interrupted_fit()
+    assert res.method == "npp"
     for p in res.parameters:
         assert p.value == pytest.approx(best[p.label], rel=1e-12)
     assert math.isfinite(res.chi2) and res.chi2 == pytest.approx(min(calls), rel=0.05)

@@ -432,7 +432,7 @@ def _check_substitution(a, n_rhs, seed, backward_max):
     block_substitute_2(a["dt"], a["h"], a["d"], a["lam2"], fdl, fdp, dinv, xblk, x)
     x2 = b.copy()
     assert block_solve_multi_2(a["a0"], a["dt"], a["h"], a["d"], a["lam2"], a["z"], fdl, fdr,
-                               fdp, x2, np.zeros_like(xblk))  # fmt: skip
+                               fdp, x2, np.zeros_like(xblk), np.zeros_like(dinv))  # fmt: skip
     cond = np.linalg.cond(dense) if dense.shape[0] <= 500 else None
     for m in range(n_rhs):
         scale = np.max(np.abs(dense) @ np.abs(x[m]) + np.abs(b[m]))
