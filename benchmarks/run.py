@@ -7,7 +7,7 @@ and printed by a module of its own (common.py holds the shared pieces):
 1. standard cases x solvers: cells, steps, Newton iterations, warm wall time, cold compile time,
    error against a converged reference, and the fastest tolerance that reaches 1e-3 (standard.py);
 2. baseline: nppsim against scipy solve_ivp (BDF, LSODA) as a method of lines on the same scheme
-   (benchmarks/baseline_scipy.py), each at the loosest rtol that reaches 1e-3, timed in
+   (benchmarks/baseline_scipy.py), each at its fastest rtol that reaches 1e-3, timed in
    interleaved rounds (scipy_table.py);
 3. scaling of the cost per step and per Newton iteration with the number of cells (scaling.py);
 4. work-precision: error against wall time over a range of tolerances (standard.py);

@@ -7,9 +7,15 @@ and returns a `Solution`. Most users go through `nppsim.simulate(case)` instead.
 
 from __future__ import annotations
 
-from solvers.grid import cell_centers_nm, graded_faces_nm
-from solvers.npp import solve
-from solvers.problem import Problem, Solution, SpeciesSpec, StageSpec
+from solvers import cachestamp as _cachestamp
+
+# before any kernel module is imported: numba's cache files of kernels compiled from other
+# sources are deleted (numba checks only the file that defines a function; see cachestamp)
+_cachestamp.refresh()
+
+from solvers.grid import cell_centers_nm, graded_faces_nm  # noqa: E402
+from solvers.npp import solve  # noqa: E402
+from solvers.problem import Problem, Solution, SpeciesSpec, StageSpec  # noqa: E402
 
 __all__ = [
     "Problem",
