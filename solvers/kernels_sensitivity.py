@@ -31,12 +31,15 @@ from solvers.kernels_linalg import (
     block_solve_multi_2,
     block_substitute_2,
 )
+from solvers.kernels_mobility import species_mobility, update_mobilities
 from solvers.stepping import _interp
 
 #: how dR/dp of a parameter is obtained (`sensitivity_step`): from the face fluxes of the
 #: perturbed kernel arrays; analytically, the flux of species ps_species[q] scaling as
-#: d ln F / dp = ps_scale[q]; analytically, from the front potential's change
-SENS_GENERIC, SENS_SCALE, SENS_FRONT = 0, 1, 2
+#: d ln F / dp = ps_scale[q]; analytically, from the front potential's change; from the
+#: perturbed D(c) of species ps_species[q] alone (its face flux is linear in the face's
+#: D_l + D_r, so F (D'_l + D'_r) / (D_l + D_r) is its perturbed flux: no Bernoulli function)
+SENS_GENERIC, SENS_SCALE, SENS_FRONT, SENS_TABLE = 0, 1, 2, 3
 
 
 def sensitivity_work(n_sens, n_species, n_cells):
@@ -57,12 +60,14 @@ def sensitivity_work(n_sens, n_species, n_cells):
 @njit(cache=True)
 def _right_hand_sides(
     y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref, tab_t, dt,
-    fflux, fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope,
-    ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr, pfdp, s_pred,
-    s_hist, rhs,
+    fflux, fdp, dval, mob, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd,
+    ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr,
+    pfdp, s_pred, s_hist, rhs,
 ):  # fmt: skip
     """rhs[q] = -(hist_s + dR/dp) of every parameter q (see the module doc), and the
-    predictors s_pred[q] of the sensitivities (for the update of their histories)."""
+    predictors s_pred[q] of the sensitivities (for the update of their histories). dval: D of
+    every species and cell at y (`face_fluxes`); mob: the problem's kernel arrays (d_const, u0, du,
+    logd, slope, n_lo)."""
     n_sens = sd.shape[0]
     n = y.shape[0]
     n_species = z.shape[0]
@@ -72,7 +77,7 @@ def _right_hand_sides(
         predict(sd[q], order, s_pred[q], s_hist[q], n)
         psi_q = _interp(tn, tab_t, ps_tabv[q])
         kind_q = ps_kind[q]
-        if kind_q != SENS_GENERIC:
+        if kind_q == SENS_SCALE or kind_q == SENS_FRONT:
             # analytic dR/dp: the flux of one species scales with p (a constant D, or the
             # reference D of a D(c) table), or the front potential moves
             for k in range(n_cells):
@@ -91,6 +96,14 @@ def _right_hand_sides(
                     rhs[q, i] -= w0 * fdp[i, 0] * dpsi
                 rhs[q, n_species] = -(lam2 / (h[0] * d[0])) * dpsi
             continue
+        if kind_q == SENS_TABLE:
+            _table_right_hand_side(
+                q, ps_species[q], y, n_species, h, d, src, c_src, back_kind, back_c, kind,
+                cref, dt, fflux, dval, mob, (ps_dconst[q], ps_u0[q], ps_du[q], ps_logd[q],
+                ps_slope[q], ps_n_lo[q]), pdval[q], pdder[q], pc_seen[q], s_hist, rhs,
+                ps_inv_delta[q],
+            )  # fmt: skip
+            continue
         face_fluxes(
             y, psi_q, d, z, src, c_src, back_kind, back_c, kind, ps_dconst[q], ps_u0[q],
             ps_du[q], ps_logd[q], ps_slope[q], ps_n_lo[q], cref, ps_cimm[q], pdval[q],
@@ -106,6 +119,52 @@ def _right_hand_sides(
             rhs[q, base + n_species] = 0.0
         # the Poisson row of cell 0 sees the front potential: - lam2/(h d_0) (psi_0 - psi_front)
         rhs[q, n_species] = -(lam2 / (h[0] * d[0])) * (psi_q - psi_front) * inv_delta
+
+
+@njit(cache=True)
+def _table_right_hand_side(
+    q, i, y, n_species, h, d, src, c_src, back_kind, back_c, kind, cref, dt, fflux, dval, mob,
+    pmob, pdval, pdder, pc_seen, s_hist, rhs, inv_delta,
+):  # fmt: skip
+    """rhs[q] of a parameter that changes the D(c) of species i only (SENS_TABLE): the face
+    flux F = (D_l + D_r) / (2 d) * drift of species i is linear in D_l + D_r, so its change is
+    F ((D'_l - D_l) + (D'_r - D_r)) / (D_l + D_r), D' the perturbed D (pdval, brought up to
+    date here with its cache pc_seen; at the source and back values where those faces are
+    open). mob, pmob: the kernel arrays (d_const, u0, du, logd, slope, n_lo) of the problem and
+    of the perturbed one. The other species' rows have no dR/dp."""
+    nb = n_species + 1
+    n_cells = h.shape[0]
+    update_mobilities(y, n_species, kind, *pmob, cref, pdval, pdder, pc_seen)
+    # dF/dp at the front face (cell 0's left face) and at each right face, as it goes
+    f_left = 0.0
+    if src == i and fflux[i, 0] != 0.0:
+        b_src, _ = species_mobility(c_src, i, 0, kind, *mob, cref)
+        p_src, _ = species_mobility(c_src, i, 0, kind, *pmob, cref)
+        s = b_src + dval[i, 0]
+        if s > 0.0:
+            f_left = fflux[i, 0] * ((p_src - b_src) + (pdval[i, 0] - dval[i, 0])) / s
+    for k in range(n_cells):
+        f_right = 0.0
+        if k < n_cells - 1:
+            s = dval[i, k] + dval[i, k + 1]
+            if s > 0.0:
+                f_right = fflux[i, k + 1] * (
+                    (pdval[i, k] - dval[i, k]) + (pdval[i, k + 1] - dval[i, k + 1])
+                ) / s  # fmt: skip
+        elif back_kind[i] != 1 and fflux[i, n_cells] != 0.0:
+            cb = back_c[i] if back_kind[i] == 0 else 0.0
+            b_back, _ = species_mobility(cb, i, k, kind, *mob, cref)
+            p_back, _ = species_mobility(cb, i, k, kind, *pmob, cref)
+            s = dval[i, k] + b_back
+            if s > 0.0:
+                f_right = fflux[i, n_cells] * ((pdval[i, k] - dval[i, k]) + (p_back - b_back)) / s
+        base = k * nb
+        w = dt / h[k]
+        for j in range(n_species):
+            rhs[q, base + j] = -s_hist[q, base + j]
+        rhs[q, base + i] -= w * (f_right - f_left) * inv_delta
+        rhs[q, base + n_species] = 0.0
+        f_left = f_right
 
 
 @njit(cache=True)
@@ -134,11 +193,12 @@ def sensitivity_step(
     n_sens = sd.shape[0]
     n = y.shape[0]
     n_species = z.shape[0]
+    mob = (d_const, u0, du, logd, slope, n_lo)
     _right_hand_sides(
         y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref, tab_t,
-        dt, fflux, fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd,
-        ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr,
-        pfdp, s_pred, s_hist, rhs,
+        dt, fflux, fdp, dval, mob, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du,
+        ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux,
+        pfdl, pfdr, pfdp, s_pred, s_hist, rhs,
     )  # fmt: skip
     solved = False
     if n_species == 2 and factored and dinv.shape[0] == h.shape[0]:
@@ -150,9 +210,9 @@ def sensitivity_step(
             # the forward sweep overwrote the right-hand sides: build them again
             _right_hand_sides(
                 y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref,
-                tab_t, dt, fflux, fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du,
-                ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen,
-                pflux, pfdl, pfdr, pfdp, s_pred, s_hist, rhs,
+                tab_t, dt, fflux, fdp, dval, mob, sd, ps_kind, ps_species, ps_scale, ps_dconst,
+                ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval,
+                pdder, pc_seen, pflux, pfdl, pfdr, pfdp, s_pred, s_hist, rhs,
             )  # fmt: skip
     if not solved:
         kl, ku = band_widths(n_species)

@@ -242,7 +242,7 @@ class SensitivityArrays:
     `solvers.kernels_sensitivity`): per parameter the mobility arrays of `KernelArrays`, the
     control table of each stage (thermal units, `tab_v[k_stage]`: m x table length),
     1 / delta (1 / parameter unit), and how dR/dp is formed (kind: SENS_GENERIC, SENS_SCALE of
-    the flux of `species` with d ln D / dp = scale, or SENS_FRONT)."""
+    the flux of `species` with d ln D / dp = scale, SENS_FRONT, or SENS_TABLE of `species`)."""
 
     d_const: np.ndarray
     u0: np.ndarray
@@ -321,21 +321,29 @@ def sensitivity_arrays(
         ):
             raise ValueError(f"sensitivity {q + 1}: the parameter changes the initial state")
         inv_delta[q] = 1.0 / delta
-        kinds[q], species[q], scale[q] = _sensitivity_kind(ka, kq, delta, tab_v, q)
+        same_u = all(
+            np.array_equal(a.table_value, b.table_value)
+            for a, b in zip(problem.stages, pq.stages, strict=True)
+        )
+        kinds[q], species[q], scale[q] = _sensitivity_kind(ka, kq, delta, same_u)
     return SensitivityArrays(
         **out, tab_v=tab_v, inv_delta=inv_delta, kind=kinds, species=species, scale=scale
     )
 
 
 def _sensitivity_kind(
-    ka: KernelArrays, kq: KernelArrays, delta: float, tab_v: list[np.ndarray], q: int
+    ka: KernelArrays, kq: KernelArrays, delta: float, same_potentials: bool
 ) -> tuple[int, int, float]:
-    """(kind, species, d ln D / dp) of parameter q (`SensitivityArrays`): SENS_FRONT when only
-    the potentials change, SENS_SCALE when only one species' D changes by a constant factor
-    (a constant D, or every entry of its D(c) table), else SENS_GENERIC."""
+    """(kind, species, d ln D / dp) of a parameter whose perturbed problem has the kernel
+    arrays kq (`SensitivityArrays`): SENS_FRONT when only the potentials change, SENS_SCALE
+    when only one species' D changes by a constant factor (a constant D, or every entry of its
+    D(c) table), SENS_TABLE when only one species' D(c) changes otherwise (an SED width), else
+    SENS_GENERIC."""
     changed = [f for f in SENSITIVE_FIELDS if not np.array_equal(getattr(kq, f), getattr(ka, f))]
     if not changed:
         return KS.SENS_FRONT, -1, 0.0
+    if not same_potentials or "c_imm" in changed:
+        return KS.SENS_GENERIC, -1, 0.0
     if changed == ["d_const"]:
         diff = np.flatnonzero(kq.d_const != ka.d_const)
         i = int(diff[0])
@@ -347,6 +355,14 @@ def _sensitivity_kind(
             shift = kq.logd[rows[0]] - ka.logd[rows[0]]
             if np.ptp(shift) <= 1e-12 * max(1.0, float(np.max(np.abs(shift)))):
                 return KS.SENS_SCALE, rows[0], float(np.mean(shift)) / delta
+    rows = {
+        i
+        for f in changed
+        for i in range(len(ka.kind))
+        if not np.array_equal(getattr(kq, f)[i], getattr(ka, f)[i])
+    }
+    if len(rows) == 1:
+        return KS.SENS_TABLE, rows.pop(), 0.0
     return KS.SENS_GENERIC, -1, 0.0
 
 
