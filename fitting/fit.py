@@ -225,10 +225,11 @@ def fit(
     max_nfev: evaluations per start; progress: called as progress(n_simulations, best_chi2)
     after every evaluation; on_best: called as on_best({label: value}, chi2) whenever the best
     point so far improves (the parameters in their own units; the browser app's live display);
-    jacobian: "auto" (with method "npp", from forward sensitivities integrated along every
-    simulation, `solvers.kernels_sensitivity`, when every free key supports them: the species'
-    mobilities and the stages' potentials; else finite differences) or "differences" (one more
-    simulation per parameter, DIFF_STEP). A KeyboardInterrupt raised by either callback stops
+    jacobian: "auto" (from forward sensitivities integrated along every simulation,
+    `solvers.kernels_sensitivity` or `solvers.electroneutral_sensitivity`, when every free key
+    supports them: the species' mobilities and the stages' potentials (electroneutral: also
+    currents); else finite differences) or "differences" (one more simulation per parameter,
+    DIFF_STEP). A KeyboardInterrupt raised by either callback stops
     the fit like Ctrl-C.
 
     Returns a FitResult. Raises InputError for invalid parameters or data (before any
@@ -252,7 +253,7 @@ def fit(
         )
 
     data_side = any(p.key.startswith("data.") for p in params)
-    if method == "npp" and jacobian == "auto" and not data_side:
+    if jacobian == "auto" and not data_side:
         # the Jacobian from forward sensitivities instead of one more simulation per parameter
         keys = [[p.key for p in params if i in p.cases] for i in range(len(case_list))]
         why = model.use_sensitivities(keys)
