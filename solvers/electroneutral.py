@@ -360,8 +360,8 @@ def solve(
                     problem.atol, problem.max_steps - (int(ist[EK.IS_STEPS]) -
                     steps_at_stage_start), problem.max_order, int(problem.error_control),
                     *(b[:n_call] for b in records.buffers), work, inv_geo, sd, sv, sens.kind,
-                    sens.d_f, sens.d_n1, sens.d_const, sens.u0, sens.du, sens.logd, sens.slope,
-                    sens.n_lo, ps_tabv, sens.inv_delta, *s_work, a_mob,
+                    sens.scale, sens.d_f, sens.d_n1, sens.d_const, sens.u0, sens.du, sens.logd,
+                    sens.slope, sens.n_lo, ps_tabv, sens.inv_delta, *s_work, a_mob,
                 )  # fmt: skip
                 if compile_s == 0.0:
                     compile_s = _time.perf_counter() - tc

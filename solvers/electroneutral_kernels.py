@@ -55,6 +55,7 @@ from solvers.electroneutral_potential import (  # re-exported (__all__)
     potential_drops,
     potential_profile,
 )
+from solvers.electroneutral_sensitivity import N_SWORK as ES_N_SWORK
 from solvers.electroneutral_sensitivity import sensitivity_step
 from solvers.kernels import (  # noqa: F401  (re-exported: D_N(1) of the pristine bulk)
     mobility,
@@ -203,7 +204,7 @@ def advance(
     t_stops, stop_flags, snaps, dd, dsc, fs, ist, h, d, faces, thickness, d_f, c_src,
     front_open, d_n1, kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol,
     atol, max_steps, max_order, error_control, rec_t, rec_v, rec_psi, rec_q, work, inv_geo,
-    sd, sv, ps_kind, ps_df, ps_dn1, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo,
+    sd, sv, ps_kind, ps_scale, ps_df, ps_dn1, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo,
     ps_tabv, ps_inv_delta, swork, s_pred, s_hist, s_rhs, a_mob=1.0,
 ):  # fmt: skip
     """Integrate through the stop times t_stops[ist[IS_NSTOP]:] (s, increasing) with the
@@ -240,7 +241,7 @@ def advance(
     inv_h, inv_d, inv_half = inv_geo
     # forward sensitivities: the iterate at which the last Newton matrix was formed
     n_sens = sd.shape[0]
-    c_jac = swork[13]
+    c_jac = swork[ES_N_SWORK - 1]
     v_jac = 0.0
     out = np.zeros(2)
     sc_pred = np.zeros(N_SC)
@@ -500,11 +501,10 @@ def advance(
         sc_new[SC_V] = v
         update(dsc, order, sc_new, sc_pred, N_SC)
         if n_sens > 0 and not sensitivity_step(
-            c_jac, v_jac, n, hist, a0, dt, order, tn, front_open, potentiostatic, control,
-            c_src, h, inv_h, d, inv_d, inv_half, faces, thickness, kind, tab_t, tab_v, res, lo,
-            di, gam, bcol, brow, out, z, sd, sv, ps_kind, ps_df, ps_dn1, ps_dconst, ps_u0,
-            ps_du, ps_logd, ps_slope, ps_n_lo, ps_tabv, ps_inv_delta, swork, s_pred, s_hist,
-            s_rhs, a_mob,
+            c_jac, v_jac, n, order, dt, tn, front_open, potentiostatic, control, d_f, d_n1, h,
+            inv_h, d, faces, thickness, kind, uf, dn, tab_t, tab_v, lo, di, gam, bcol, brow,
+            out, z, sd, sv, ps_kind, ps_scale, ps_df, ps_dn1, ps_dconst, ps_u0, ps_du, ps_logd,
+            ps_slope, ps_n_lo, ps_tabv, ps_inv_delta, swork, s_pred, s_hist, s_rhs, a_mob,
         ):  # fmt: skip
             return STATUS_SENSITIVITY
         fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)

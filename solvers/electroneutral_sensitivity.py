@@ -15,13 +15,20 @@ in its own BDF history (the same differences as the state's, `solvers.bdf`), is
 T s = -(hist_s + dR/dp + b s_v); a blocking front: s_v = 0). The matrix is the one of the
 step's last Newton iteration, still factorised in the loop's work arrays (its forward sweep
 `gam` and the solution z = T^-1 b of its border), formed at the iterate (c_jac, v_jac) that
-iteration started from; dR/dp and dpsi_front/dp are taken there too, from the residual and front
-potential of the perturbed parameter set at the same state: (R(c_jac, v_jac; p + delta) -
-R(c_jac, v_jac; p)) / delta, the perturbed ones by `newton_system` itself (its elimination is
-not used). So any parameter that enters through the foreign D, the native D(u) table (its
-reference D, an SED width) or the control table is covered without derivatives of the face
-terms to maintain; a parameter that only changes the control table (U of a potentiostatic
-stage, the current of a galvanostatic one) needs no residual at all (SENS_CONTROL).
+iteration started from, which differs from the accepted state by the last Newton update
+(about the local error): the sensitivities inherit an error of that relative size (measured:
+1e-6 to 3e-6 of the largest derivative at rtol 1e-7, 1e-4 to 5e-4 at rtol 1e-4, against
+central differences of whole simulations), while re-assembling and factorising at the accepted
+state would cost one more Newton iteration per step, which is what the whole sensitivity step
+costs now. dR/dp and dpsi_front/dp are taken at the same iterate, analytically
+(`parameter_derivatives`): every parameter enters the residual and the front potential through
+the foreign D_F and the native D_N at the faces (and D_N(1) of the pristine bulk), so
+dR/dp = sum over the faces of dR/dD_F dD_F/dp + dR/dD_N,face dD_N,face/dp. dD_F/dp and
+dD_N(1)/dp come from the perturbed parameter set (ps_*: exact, they are linear); dD_N,face/dp is
+D_N times a constant for a reference D (NATIVE_SCALE), and for any other change of the native
+table (an SED width, NATIVE_TABLE) the difference quotient of the perturbed table's D_N at the
+same face fractions, (D_N(u; p + delta) - D_N(u; p)) / delta. A parameter that only changes the
+control table (U of a potentiostatic stage, the current of a galvanostatic one) has dR/dp = 0.
 
 Cells beyond the active window hold c = 0 exactly (the window never shrinks; their
 differences are 0) for every value of p near the given one: their sensitivity is 0, and when
@@ -41,14 +48,20 @@ import numpy as np
 from numba import njit
 
 from solvers.bdf import predict, update
-from solvers.electroneutral_assembly import newton_system
+from solvers.electroneutral_faces import (
+    DONNAN_C_MIN,
+    _surface_fraction,
+    native_mobilities,
+    peclet_terms,
+)
 from solvers.kernels import mobility
 from solvers.problem import Problem
 from solvers.stepping import _interp
 
-#: how dR/dp of a parameter is formed (`sensitivity_step`): from the residual and front
-#: potential of its perturbed kernel arrays; or none (only its control table changes)
-SENS_GENERIC, SENS_CONTROL = 0, 1
+#: how the native D_N of a parameter's perturbed set changes (`sensitivity_step`): not at all;
+#: by a constant factor (its reference D: d ln D_N / dp = ps_scale); otherwise (an SED width:
+#: the perturbed table is evaluated at the same state)
+NATIVE_SAME, NATIVE_SCALE, NATIVE_TABLE = 0, 1, 2
 
 
 class SensitivityError(ValueError):
@@ -56,12 +69,13 @@ class SensitivityError(ValueError):
 
 
 #: rows of the scratch array of `sensitivity_step` (see `work_arrays`)
-N_SWORK = 14
+N_SWORK = 8
 
 
 def work_arrays(n_sens: int, n_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scratch of `sensitivity_step` for n_sens parameters on a reduced grid of n_max cells:
-    (swork: N_SWORK x (n_max + 1), the perturbed residual's outputs and the iterate c_jac;
+    (swork: N_SWORK x (n_max + 1), the face derivatives, the perturbed native D_N and, in its
+    last row, the iterate c_jac of `advance`;
     s_pred, s_hist, rhs: n_sens x (n_max + 1))."""
     swork = np.zeros((N_SWORK, n_max + 1))
     rows = tuple(np.zeros((n_sens, n_max + 1)) for _ in range(3))
@@ -82,28 +96,107 @@ def _solve_factored(lo, di, gam, n, b):
 
 
 @njit(cache=True)
-def sensitivity_step(
-    c_jac, v_jac, n, hist, a0, dt, order, tn, front_open, potentiostatic, control, c_src, h,
-    inv_h, d, inv_d, inv_half, faces, thickness, kind, tab_t, tab_v, res, lo, di, gam, bcol,
-    brow, out, z, sd, sv, ps_kind, ps_df, ps_dn1, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope,
-    ps_n_lo, ps_tabv, ps_inv_delta, swork, s_pred, s_hist, rhs, a_mob,
+def parameter_derivatives(
+    c, n, v, front_open, d_f, d_n1, h, d, faces, thickness, uf, dn, f_dn, f_df, p_dn
 ):  # fmt: skip
-    """The sensitivities of an accepted step of order `order`, size dt (s), ending at tn (s):
-    solves the system of the module doc for every parameter q, updates its history sd[q]
-    (N_DIFF x n_max, first n columns) and sets sv[q] = dv/dp (fraction nm/s per parameter
-    unit). c_jac, v_jac: the iterate at which the step's last Newton matrix was formed; hist:
-    the step's BDF history; res, lo, di, gam, bcol, brow, out: what `newton_system` left there
-    (z: T^-1 bcol after `back_substitute`, potentiostatic only). ps_*[q]: the kernel arrays of
-    the perturbed parameter set q (ps_df its foreign D, ps_dn1 its D_N(1), nm^2/s; ps_tabv its
-    control table in the units of tab_v), ps_inv_delta[q] = 1 / its perturbation (1 /
-    parameter unit), ps_kind: SENS_GENERIC or SENS_CONTROL. swork, s_pred, s_hist, rhs: see
-    `work_arrays`. The other arguments: those of `advance`. Returns False if the bordered
-    system is singular (not finite).
+    """Derivatives of the face fluxes and of the front potential with respect to the two
+    mobilities, at fixed fractions c (the active window's n cells), current v and native
+    D_N at the faces (uf, dn: the face-mean native fractions and D_N of `native_mobilities`):
+    f_dn[j], f_df[j] = dF/dD_N and dF/dD_F of face j + 1 (between cells j and j + 1; the last
+    one at the window end; fraction nm/s per nm^2/s), p_dn[j] = dpsi_front/dD_N of that face
+    (thermal units per nm^2/s: its drop, and its share in the front half cell). Returns
+    (dpsi_front/dD_F, dpsi_front/dD_N(1)) (the latter through the pristine bulk beyond the
+    window). The formulas are those of `solvers.electroneutral_faces._face_d` differentiated
+    (s = D_F c_f + D_N u_f, D~ = D_F D_N / s, Peclet number P = v dist / D_F), and of the front
+    terms of `solvers.electroneutral_assembly.newton_system`."""
+    last = -1.0
+    bp = bm = dbp = dbm = 0.0
+    psi_df = 0.0
+    psi_df1 = 0.0
+    dist1 = 0.5 * h[0]
+    for f in range(1, n + 1):
+        k = f - 1
+        cl = c[k]
+        if f < n:
+            cr = c[f]
+            dist = d[f]
+        else:
+            cr = 0.0
+            dist = 0.5 * h[k]
+        if dist != last:
+            bp, bm, dbp, dbm = peclet_terms(v, dist, d_f)
+            last = dist
+        cf = 0.5 * (cl + cr)
+        u = uf[k]
+        dnk = dn[k]
+        inv_s = 1.0 / (d_f * cf + dnk * u)
+        dtl = d_f * dnk * inv_s
+        ul = 1.0 - cl
+        ur = 1.0 - cr
+        drift = bm * ul - bp * ur
+        dc = cr - cl
+        dpsi = (v * dist + (d_f - dnk) * dc) * inv_s
+        # d/dD_N: ds = u_f, dD~ = D_F^2 c_f / s^2
+        f_dn[k] = -(d_f * d_f * cf * inv_s * inv_s / dist) * drift
+        p_dn[k] = -(dc + dpsi * u) * inv_s
+        # d/dD_F: ds = c_f, dD~ = D_N^2 u_f / s^2, dP = -P / D_F
+        p_v = v * dist / (d_f * d_f)  # -dP/dD_F
+        drift_df = p_v * (ul * dbm + ur * dbp)
+        f_df[k] = -(dnk * dnk * u * inv_s * inv_s * drift + dtl * drift_df) / dist
+        dpsi_df = (dc - dpsi * cf) * inv_s
+        psi_df += dpsi_df
+        if f == 1:
+            dist1 = dist
+            psi_df1 = dpsi_df
+    # the front half cell: x0 (1 - theta) v / D_F + r dpsi_1 (`newton_system`)
+    x0 = d[0]
+    theta = x0 / (2.0 * (x0 + 0.5 * dist1))
+    r = theta * x0 / dist1
+    psi_df += r * psi_df1
+    psi_df -= x0 * (1.0 - theta) * v / (d_f * d_f)
+    p_dn[0] *= 1.0 + r
+    # the Donnan step ln(c(0+) / c_s), c(0+) = c_0 + x0 v (1 - c_0) / D_F (unless clamped)
+    if front_open:
+        cs = _surface_fraction(c[0], x0, v, d_f)
+        if DONNAN_C_MIN <= cs <= 1.0:
+            psi_df -= x0 * v * (1.0 - c[0]) / (d_f * d_f * cs)
+    # the pristine bulk beyond the window: v (L - x_end) / D_N(1)
+    psi_dn1 = -v * (thickness - faces[n]) / (d_n1 * d_n1)
+    return psi_df, psi_dn1
+
+
+@njit(cache=True)
+def sensitivity_step(
+    c_jac, v_jac, n, order, dt, tn, front_open, potentiostatic, control, d_f, d_n1, h, inv_h, d,
+    faces, thickness, kind, uf, dn, tab_t, tab_v, lo, di, gam, bcol, brow, out, z, sd, sv,
+    ps_kind, ps_scale, ps_df, ps_dn1, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo,
+    ps_tabv, ps_inv_delta, swork, s_pred, s_hist, rhs, a_mob,
+):  # fmt: skip
+    """The sensitivities of an accepted step of order `order` ending at tn (s): solves the
+    system of the module doc for every parameter q, updates its history sd[q] (N_DIFF x n_max,
+    first n columns) and sets sv[q] = dv/dp (fraction nm/s per parameter unit). c_jac, v_jac:
+    the iterate at which the step's last Newton matrix was formed; uf, dn: the native D_N at
+    its faces; lo, di, gam, bcol, brow, out: what `newton_system` left there (z: T^-1 bcol
+    after `back_substitute`, potentiostatic only). ps_*[q]: the kernel arrays of the perturbed
+    parameter set q (ps_df its foreign D, ps_dn1 its D_N(1), nm^2/s; ps_tabv its control table
+    in the units of tab_v), ps_inv_delta[q] = 1 / its perturbation (1 / parameter unit),
+    ps_kind[q]: how its native D_N changes (NATIVE_SAME, NATIVE_SCALE by the factor
+    1 + ps_scale[q] dp, NATIVE_TABLE). swork, s_pred, s_hist, rhs: see `work_arrays`. The
+    other arguments: those of `advance`. Returns False if the bordered system is singular.
     """
     n_sens = sd.shape[0]
-    p_res, p_lo, p_di, p_up, p_bcol = swork[0], swork[1], swork[2], swork[3], swork[4]
-    p_brow, p_out, p_gam, p_y, p_z = swork[5], swork[6], swork[7], swork[8], swork[9]
-    p_uf, p_dn, p_dn_u = swork[10], swork[11], swork[12]
+    f_dn, f_df, p_dn, fp = swork[0], swork[1], swork[2], swork[3]
+    p_uf, p_dn_new, p_dn_u = swork[4], swork[5], swork[6]
+    need_faces = False
+    for q in range(n_sens):
+        if ps_kind[q] != NATIVE_SAME or ps_df[q] != d_f:
+            need_faces = True
+    psi_df = psi_dn1 = 0.0
+    if need_faces:
+        psi_df, psi_dn1 = parameter_derivatives(
+            c_jac, n, v_jac, front_open, d_f, d_n1, h, d, faces, thickness, uf, dn, f_dn, f_df,
+            p_dn,
+        )  # fmt: skip
     rz = 0.0
     denom = 1.0
     if potentiostatic:
@@ -120,19 +213,36 @@ def sensitivity_step(
         d_ctl = (_interp(tn, tab_t, ps_tabv[q]) - u_now) * inv_delta
         r = rhs[q]
         g = 0.0
-        if ps_kind[q] == SENS_GENERIC:
-            newton_system(
-                c_jac, n, hist, a0, dt, v_jac, front_open, False, ps_df[q], c_src, h, inv_h, d,
-                inv_d, inv_half, faces, thickness, ps_dn1[q], kind, ps_dconst[q], ps_u0[q],
-                ps_du[q], ps_logd[q], ps_slope[q], ps_n_lo[q], p_res, p_lo, p_di, p_up, p_bcol,
-                p_brow, p_out, p_gam, p_y, p_z, p_uf, p_dn, p_dn_u, a_mob,
-            )  # fmt: skip
-            for k in range(n):
-                r[k] = -(s_hist[q, k] + (p_res[k] - res[k]) * inv_delta)
-            g = -(p_out[0] - out[0]) * inv_delta
-        else:
+        a_f = (ps_df[q] - d_f) * inv_delta  # dD_F/dp
+        kq = ps_kind[q]
+        if kq == NATIVE_SAME and a_f == 0.0:
             for k in range(n):
                 r[k] = -s_hist[q, k]
+        else:
+            # dF/dp of every face and dpsi_front/dp from the analytic face derivatives and
+            # dD_N/dp at each face: D_N times a constant (a reference D), or the difference
+            # of the perturbed table's D_N at the same state
+            if kq == NATIVE_TABLE:
+                native_mobilities(
+                    c_jac, n, kind, ps_dconst[q], ps_u0[q], ps_du[q], ps_logd[q], ps_slope[q],
+                    ps_n_lo[q], p_uf, p_dn_new, p_dn_u, a_mob,
+                )  # fmt: skip
+            dpsi = a_f * psi_df + (ps_dn1[q] - d_n1) * inv_delta * psi_dn1
+            scale = ps_scale[q]
+            for j in range(n):
+                if kq == NATIVE_SCALE:
+                    ddn = dn[j] * scale
+                elif kq == NATIVE_TABLE:
+                    ddn = (p_dn_new[j] - dn[j]) * inv_delta
+                else:
+                    ddn = 0.0
+                fp[j] = f_df[j] * a_f + f_dn[j] * ddn
+                dpsi += p_dn[j] * ddn
+            f_left = 0.0  # the front face carries v: no dependence at fixed v
+            for k in range(n):
+                r[k] = -(s_hist[q, k] + dt * inv_h[k] * (fp[k] - f_left))
+                f_left = fp[k]
+            g = -dpsi
         if potentiostatic:
             # [T b; r^T e] [s; s_v] = [r; g + dU/dp]: s = T^-1 r - z s_v
             _solve_factored(lo, di, gam, n, r)
@@ -162,12 +272,13 @@ def sensitivity_step(
 @dataclass
 class SensitivityArrays:
     """The perturbed kernel arrays of m parameters, stacked for `sensitivity_step`: kind
-    (SENS_GENERIC, SENS_CONTROL), the foreign D d_f and D_N(1) d_n1 (nm^2/s), the native
-    mobility table (d_const, u0, du, logd, slope, n_lo as `solvers.electroneutral._native_table`),
-    each stage's control table in kernel units (tab_v[k_stage]: m x table length) and
-    1 / delta (1 / parameter unit)."""
+    (NATIVE_SAME, NATIVE_SCALE with d ln D_N / dp = scale, NATIVE_TABLE), the foreign D d_f
+    and D_N(1) d_n1 (nm^2/s), the native mobility table (d_const, u0, du, logd, slope, n_lo as
+    `solvers.electroneutral._native_table`), each stage's control table in kernel units
+    (tab_v[k_stage]: m x table length) and 1 / delta (1 / parameter unit)."""
 
     kind: np.ndarray
+    scale: np.ndarray
     d_f: np.ndarray
     d_n1: np.ndarray
     d_const: np.ndarray
@@ -216,6 +327,7 @@ def sensitivity_arrays(
     n_tab = len(mob0[4])
     out = SensitivityArrays(
         kind=np.zeros(m, dtype=np.int64),
+        scale=np.zeros(m),
         d_f=np.zeros(m),
         d_n1=np.zeros(m),
         d_const=np.zeros(m),
@@ -227,7 +339,6 @@ def sensitivity_arrays(
         tab_v=[np.zeros((m, len(st.table_value))) for st in problem.stages],
         inv_delta=np.zeros(m),
     )
-    d_f0 = problem.species[i_f].mobility.kernel_table().D_const * 1.0e14
     for q, (pq, delta) in enumerate(sensitivities):
         label = f"sensitivity {q + 1}"
         if not delta or not math.isfinite(delta):
@@ -279,8 +390,21 @@ def sensitivity_arrays(
         out.logd[q], out.slope[q], out.n_lo[q] = mob[4], mob[5], mob[6]
         out.d_n1[q] = mobility(1.0, *mob)[0]
         out.inv_delta[q] = 1.0 / delta
-        same_mob = d_f == d_f0 and all(
-            np.array_equal(x, y) for x, y in zip(mob[1:], mob0[1:], strict=True)
-        )
-        out.kind[q] = SENS_CONTROL if same_mob else SENS_GENERIC
+        out.kind[q], out.scale[q] = _native_kind(mob0, mob, delta)
     return out
+
+
+def _native_kind(mob0: tuple, mob: tuple, delta: float) -> tuple[int, float]:
+    """(kind, d ln D_N / dp) of a change of the native table mob0 -> mob by delta: NATIVE_SAME;
+    NATIVE_SCALE when D_N changes by one factor everywhere (a constant D, or every entry of
+    ln D shifted alike: the reference D of an SED); else NATIVE_TABLE."""
+    changed = [j for j in range(1, 7) if not np.array_equal(mob[j], mob0[j])]
+    if not changed:
+        return NATIVE_SAME, 0.0
+    if changed == [1] and mob0[1] > 0.0:
+        return NATIVE_SCALE, math.log(mob[1] / mob0[1]) / delta
+    if changed == [4]:
+        shift = np.asarray(mob[4]) - np.asarray(mob0[4])
+        if np.ptp(shift) <= 1e-12 * max(1.0, float(np.max(np.abs(shift)))):
+            return NATIVE_SCALE, float(np.mean(shift)) / delta
+    return NATIVE_TABLE, 0.0
