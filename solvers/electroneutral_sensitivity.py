@@ -69,30 +69,17 @@ class SensitivityError(ValueError):
 
 
 #: rows of the scratch array of `sensitivity_step` (see `work_arrays`)
-N_SWORK = 8
+N_SWORK = 10
 
 
 def work_arrays(n_sens: int, n_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scratch of `sensitivity_step` for n_sens parameters on a reduced grid of n_max cells:
-    (swork: N_SWORK x (n_max + 1), the face derivatives, the perturbed native D_N and, in its
-    last row, the iterate c_jac of `advance`;
+    (swork: N_SWORK x (n_max + 1), the face derivatives, the perturbed native D_N, the inverse
+    pivots and multipliers and, in its last row, the iterate c_jac of `advance`;
     s_pred, s_hist, rhs: n_sens x (n_max + 1))."""
     swork = np.zeros((N_SWORK, n_max + 1))
     rows = tuple(np.zeros((n_sens, n_max + 1)) for _ in range(3))
     return (swork, *rows)
-
-
-@njit(cache=True)
-def _solve_factored(lo, di, gam, n, b):
-    """Solve T x = b in place (first n entries) with the forward sweep `newton_system` left:
-    gam[k] = up[k] / w_k and the pivots w_k = di[k] - lo[k] gam[k - 1], recomputed."""
-    w = di[0]
-    b[0] = b[0] / w
-    for k in range(1, n):
-        w = di[k] - lo[k] * gam[k - 1]
-        b[k] = (b[k] - lo[k] * b[k - 1]) / w
-    for k in range(n - 2, -1, -1):
-        b[k] -= gam[k] * b[k + 1]
 
 
 @njit(cache=True)
@@ -185,8 +172,9 @@ def sensitivity_step(
     other arguments: those of `advance`. Returns False if the bordered system is singular.
     """
     n_sens = sd.shape[0]
-    f_dn, f_df, p_dn, fp = swork[0], swork[1], swork[2], swork[3]
-    p_uf, p_dn_new, p_dn_u = swork[4], swork[5], swork[6]
+    f_dn, f_df, p_dn, dr = swork[0], swork[1], swork[2], swork[3]
+    p_uf, p_dn_new, p_dn_u, ipiv = swork[4], swork[5], swork[6], swork[7]
+    mult = swork[8]
     need_faces = False
     for q in range(n_sens):
         if ps_kind[q] != NATIVE_SAME or ps_df[q] != d_f:
@@ -197,9 +185,18 @@ def sensitivity_step(
             c_jac, n, v_jac, front_open, d_f, d_n1, h, d, faces, thickness, uf, dn, f_dn, f_df,
             p_dn,
         )  # fmt: skip
-    rz = 0.0
+    # the inverse pivots of the tridiagonal elimination (`newton_system`'s forward sweep) and
+    # the multipliers lo[k] / pivot, shared by every parameter: an independent loop, so that
+    # the chain of each forward sweep below is one multiply-add per cell
+    ipiv[0] = 1.0 / di[0]
+    mult[0] = 0.0
+    for k in range(1, n):
+        w = 1.0 / (di[k] - lo[k] * gam[k - 1])
+        ipiv[k] = w
+        mult[k] = lo[k] * w
     denom = 1.0
     if potentiostatic:
+        rz = 0.0
         for k in range(n):
             rz += brow[k] * z[k]
         denom = out[1] - rz
@@ -211,17 +208,16 @@ def sensitivity_step(
         inv_delta = ps_inv_delta[q]
         # the derivative of the control (U, or v under current control) at tn
         d_ctl = (_interp(tn, tab_t, ps_tabv[q]) - u_now) * inv_delta
-        r = rhs[q]
         g = 0.0
         a_f = (ps_df[q] - d_f) * inv_delta  # dD_F/dp
         kq = ps_kind[q]
         if kq == NATIVE_SAME and a_f == 0.0:
             for k in range(n):
-                r[k] = -s_hist[q, k]
+                dr[k] = 0.0
         else:
-            # dF/dp of every face and dpsi_front/dp from the analytic face derivatives and
-            # dD_N/dp at each face: D_N times a constant (a reference D), or the difference
-            # of the perturbed table's D_N at the same state
+            # dR/dp (dr) and dpsi_front/dp from the analytic face derivatives and dD_N/dp at
+            # each face: D_N times a constant (a reference D), or the difference of the
+            # perturbed table's D_N at the same state; the front face carries v: no dependence
             if kq == NATIVE_TABLE:
                 native_mobilities(
                     c_jac, n, kind, ps_dconst[q], ps_u0[q], ps_du[q], ps_logd[q], ps_slope[q],
@@ -229,38 +225,48 @@ def sensitivity_step(
                 )  # fmt: skip
             dpsi = a_f * psi_df + (ps_dn1[q] - d_n1) * inv_delta * psi_dn1
             scale = ps_scale[q]
-            for j in range(n):
+            f_left = 0.0
+            for k in range(n):
                 if kq == NATIVE_SCALE:
-                    ddn = dn[j] * scale
+                    ddn = dn[k] * scale
                 elif kq == NATIVE_TABLE:
-                    ddn = (p_dn_new[j] - dn[j]) * inv_delta
+                    ddn = (p_dn_new[k] - dn[k]) * inv_delta
                 else:
                     ddn = 0.0
-                fp[j] = f_df[j] * a_f + f_dn[j] * ddn
-                dpsi += p_dn[j] * ddn
-            f_left = 0.0  # the front face carries v: no dependence at fixed v
-            for k in range(n):
-                r[k] = -(s_hist[q, k] + dt * inv_h[k] * (fp[k] - f_left))
-                f_left = fp[k]
+                fk = f_df[k] * a_f + f_dn[k] * ddn
+                dr[k] = dt * inv_h[k] * (fk - f_left)
+                f_left = fk
+                dpsi += p_dn[k] * ddn
             g = -dpsi
+        # under current control dv/dp is known (the table's), and moves the residual by b s_v
+        s_b = 0.0
+        if not potentiostatic and front_open and control == 1:
+            s_b = d_ctl
+        # T x = -(hist_s + dR/dp + b s_b): the forward sweep, then the back substitution with
+        # r . x for the border
+        r = rhs[q]
+        sh = s_hist[q]
+        y = 0.0
+        for k in range(n):
+            y = -(sh[k] + dr[k] + bcol[k] * s_b) * ipiv[k] - mult[k] * y
+            r[k] = y
+        x = r[n - 1]
+        rx = brow[n - 1] * x
+        for k in range(n - 2, -1, -1):
+            x = r[k] - gam[k] * x
+            r[k] = x
+            rx += brow[k] * x
+        if not math.isfinite(rx):  # a NaN or infinity anywhere in x reaches the sum
+            return False
         if potentiostatic:
-            # [T b; r^T e] [s; s_v] = [r; g + dU/dp]: s = T^-1 r - z s_v
-            _solve_factored(lo, di, gam, n, r)
-            rx = 0.0
-            for k in range(n):
-                rx += brow[k] * r[k]
+            # [T b; r^T e] [s; s_v] = [-(hist_s + dR/dp); g + dU/dp]: s = x - z s_v
             s_v = (g + d_ctl - rx) / denom
+            if not math.isfinite(s_v):
+                return False
             for k in range(n):
                 r[k] -= z[k] * s_v
         else:
-            s_v = d_ctl if (front_open and control == 1) else 0.0
-            if s_v != 0.0:
-                for k in range(n):
-                    r[k] -= bcol[k] * s_v
-            _solve_factored(lo, di, gam, n, r)
-        for k in range(n):
-            if not math.isfinite(r[k]):
-                return False
+            s_v = s_b
         sv[q] = s_v
         update(sd[q], order, r, s_pred[q], n)
     return True
