@@ -297,11 +297,9 @@ class SensitivityArrays:
     inv_delta: np.ndarray
 
 
-#: Problem fields a parameter of a forward sensitivity may not change
-_PROBLEM_FIXED = (
-    "thickness_nm", "temperature_K", "n_bulk_cm3", "eps_r", "rtol", "atol", "n_output",
-    "dt_initial_s", "max_steps", "max_order", "error_control", "output_times_s",
-)  # fmt: skip
+#: Problem fields a parameter of a forward sensitivity may not change (the perturbed problems
+#: are read for their physics only: the solver settings are those of `problem`)
+_PROBLEM_FIXED = ("thickness_nm", "temperature_K", "n_bulk_cm3", "eps_r")
 #: SpeciesSpec fields it may not change (the mobility may)
 _SPECIES_FIXED = (
     "name",
@@ -363,11 +361,12 @@ def sensitivity_arrays(
             if a.immobile_fraction != b.immobile_fraction:
                 # the kernels solve for c / (1 - f): a change of f rescales the unknowns, the
                 # source fraction and the current, which this step does not differentiate
-                # (and the full solver's flux of max(c - f, 0) is not differentiable at the
-                # plateau: both solvers leave f to finite differences)
+                # (the full solver refuses f too: its flux of max(c - f, 0) is not
+                # differentiable at the plateau)
                 raise SensitivityError(
-                    f"{label}: an immobile fraction makes the fluxes non-smooth at its "
-                    "plateau (use finite differences)"
+                    f"{label}: an immobile fraction rescales the electroneutral solver's "
+                    "unknowns c / (1 - f), which its sensitivities do not follow (use finite "
+                    "differences)"
                 )
         ft = pq.species[i_f].mobility.kernel_table()
         if ft.kind != 0:

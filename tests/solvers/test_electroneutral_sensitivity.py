@@ -6,6 +6,8 @@ control, across a stage restart, and with an immobile native fraction (the scale
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -263,3 +265,18 @@ def test_parameter_derivatives_match_finite_differences_of_the_numpy_twin(seed):
         np.testing.assert_allclose(psi_dn, fd_psi, rtol=1e-6, atol=1e-12)
         fd_psi1 = _central(lambda x, a=a: _numpy_terms(a, d_n1=x), a["d_n1"])[1]
         np.testing.assert_allclose(psi_dn1, fd_psi1, rtol=1e-6, atol=1e-300)
+
+
+def test_the_runs_solver_settings_are_no_parameter_change(case, with_sensitivities):
+    """A fit simulates with its own snapshot count (the case's solver section replaced), while
+    the perturbed problems come from the case values: only their physics is compared, and the
+    sensitivities at the stage end are those of the case as it stands."""
+    run = dataclasses.replace(case, solver=dataclasses.replace(case.solver, n_output=1))
+    key = "species.K.D_cm2_s"
+    assert sensitivity_support(run, [key], METHOD) is None
+    res = nppsim.simulate(run, method=METHOD, sensitivities=[key])
+    assert res.times_s.size == 2
+    np.testing.assert_allclose(
+        res.sensitivities[key][-1], with_sensitivities.sensitivities[key][-1], rtol=1e-6,
+        atol=1e-6 * np.abs(with_sensitivities.sensitivities[key][-1]).max(),
+    )  # fmt: skip
