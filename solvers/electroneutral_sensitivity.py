@@ -16,13 +16,18 @@ T s = -(hist_s + dR/dp + b s_v); a blocking front: s_v = 0). The matrix is the o
 step's last Newton iteration, still factorised in the loop's work arrays (its forward sweep
 `gam` and the solution z = T^-1 b of its border), formed at the iterate (c_jac, v_jac) that
 iteration started from, which differs from the accepted state by the last Newton update
-(about the local error): the sensitivities inherit an error of that relative size (measured:
-1e-6 to 3e-6 of the largest derivative at rtol 1e-7, 1e-4 to 5e-4 at rtol 1e-4, against
-central differences of whole simulations), while re-assembling and factorising at the accepted
-state would cost one more Newton iteration per step, which is what the whole sensitivity step
-costs now. dR/dp and dpsi_front/dp are taken at the same iterate, analytically
-(`parameter_derivatives`): every parameter enters the residual and the front potential through
-the foreign D_F and the native D_N at the faces (and D_N(1) of the pristine bulk), so
+(about the local error): the sensitivities inherit an error of that relative size. Measured on
+lbo_k against the sensitivities of a run at rtol 1e-8 (max over the cells at the stage end,
+relative to the largest derivative; D_K, D_Li, the SED width, U): 2.5e-4 to 5.6e-4 at rtol 1e-3,
+1.1e-4 to 1.8e-4 at the shipped rtol 1e-4, 3.5e-6 to 7.2e-6 at rtol 1e-5 (the state itself:
+1.1e-6 at rtol 1e-4). Re-assembling and factorising at the accepted state brought the error at
+rtol 1e-4 to 6e-6 to 1.1e-5, but cost one more Newton iteration per step: a simulation with
+two sensitivities 0.0158 s instead of 0.0118 s (lbo_k_synthetic, plain 0.0057 s). For a fit's
+Jacobian 1e-4 is ample (forward differences gave standard errors up to 4 % off), so the step
+keeps the matrix it has, as the full solver's does. dR/dp and dpsi_front/dp are taken at the
+same iterate, analytically (`parameter_derivatives`): every parameter enters the residual and
+the front potential through the foreign D_F and the native D_N at the faces (and D_N(1) of the
+pristine bulk), so
 dR/dp = sum over the faces of dR/dD_F dD_F/dp + dR/dD_N,face dD_N,face/dp. dD_F/dp and
 dD_N(1)/dp come from the perturbed parameter set (ps_*: exact, they are linear); dD_N,face/dp is
 D_N times a constant for a reference D (NATIVE_SCALE), and for any other change of the native
