@@ -150,6 +150,31 @@ def test_sensitivities_across_a_stage_restart(case):
     np.testing.assert_array_equal(res.sensitivities["stage.2.potential_V"][: first_end + 1], 0.0)
 
 
+def test_sensitivities_through_a_mixed_protocol(case):
+    """Current control, then potential control, then a potential table with a kink (a
+    restart of the histories inside the stage) at another surface fraction: every kind of
+    parameter within 2e-4 of the central differences (measured 1.2e-6 D_K, 9.5e-6 FWHM,
+    3.2e-5 the current of stage 1, 2.9e-6 the potential of stage 2)."""
+    mixed = _with_stages(
+        case,
+        [{"duration_s": 500.0, "source": "K", "surface_fraction": 1.0,
+          "current_density_A_cm2": 2e-9},
+         {"duration_s": 500.0, "source": "K", "surface_fraction": 1.0, "potential_V": 2.0},
+         {"duration_s": 300.0, "source": "K", "surface_fraction": 0.5,
+          "potential_table_V": [[0.0, 2.0], [150.0, 3.0], [300.0, 3.0]]}],
+    )  # fmt: skip
+    params = [
+        ("species.K.D_cm2_s", 2e-16, 1e-3),
+        ("species.Li.sed.fwhm_eV", 0.25, 1e-3),
+        ("stage.1.current_density_A_cm2", 2e-9, 1e-3),
+        ("stage.2.potential_V", 2.0, 1e-3),
+    ]
+    res = nppsim.simulate(mixed, method=METHOD, sensitivities=[k for k, _, _ in params])
+    for key, value, rel in params:
+        err = _central_error(mixed, res.sensitivities, key, value, rel)
+        assert err < 2e-4, (key, err)
+
+
 def test_immobile_fraction_key_is_refused_but_other_keys_work():
     """With an immobile native fraction the kernels solve for the scaled fraction
     c / (1 - f): the key f itself is refused (as by the npp solver), the foreign D is
