@@ -149,28 +149,6 @@ def _check_problem(problem: Problem) -> tuple[int, int]:
     return i_n, i_f
 
 
-def check_sensitivities(problem: Problem, sensitivities: Sequence[tuple[Problem, float]]) -> None:
-    """Raise ValueError (one line) unless `solve(problem, sensitivities=sensitivities)` can
-    integrate these forward sensitivities (`ES.sensitivity_arrays`; a problem outside the
-    reduced model: the ValueError of `solve`). Solves nothing."""
-    i_n, i_f = _check_problem(problem)
-    ES.sensitivity_arrays(
-        problem, i_n, i_f, sensitivities, _native_table, _control_scale(problem, i_n)
-    )
-
-
-def _control_scale(problem: Problem, i_n: int) -> list[float]:
-    """Per stage, the factor from its control values (V or A/cm^2) to the kernels' units
-    (thermal units; the current v / a_mob in fraction nm/s)."""
-    vt = K_B_EV_K * problem.temperature_K
-    flux_to_a = E_CHARGE_C * problem.n_bulk_cm3 / NM_PER_CM
-    a_mob = 1.0 - float(problem.species[i_n].immobile_fraction)
-    return [
-        1.0 / vt if st.control == "potential" else 1.0 / (flux_to_a * a_mob)
-        for st in problem.stages
-    ]
-
-
 def reduced_cell_count(x_faces_nm: np.ndarray) -> int:
     """Number of leading cells at most GRID_WIDTH_MAX times as wide as the first one."""
     h = np.diff(np.asarray(x_faces_nm, dtype=float))
@@ -194,6 +172,28 @@ def _scaled_table(t: object) -> tuple[np.ndarray, np.ndarray]:
     logd = np.ascontiguousarray(np.asarray(t.logD, dtype=float) + LN_CM2_TO_NM2)
     slope = np.ascontiguousarray(np.asarray(t.slope, dtype=float))
     return logd, slope
+
+
+def check_sensitivities(problem: Problem, sensitivities: Sequence[tuple[Problem, float]]) -> None:
+    """Raise ValueError (one line) unless `solve(problem, sensitivities=sensitivities)` can
+    integrate these forward sensitivities (`ES.sensitivity_arrays`; a problem outside the
+    reduced model: the ValueError of `solve`). Solves nothing."""
+    i_n, i_f = _check_problem(problem)
+    ES.sensitivity_arrays(
+        problem, i_n, i_f, sensitivities, _native_table, _control_scale(problem, i_n)
+    )
+
+
+def _control_scale(problem: Problem, i_n: int) -> list[float]:
+    """Per stage, the factor from its control values (V or A/cm^2) to the kernels' units
+    (thermal units; the current v / a_mob in fraction nm/s)."""
+    vt = K_B_EV_K * problem.temperature_K
+    flux_to_a = E_CHARGE_C * problem.n_bulk_cm3 / NM_PER_CM
+    a_mob = 1.0 - float(problem.species[i_n].immobile_fraction)
+    return [
+        1.0 / vt if st.control == "potential" else 1.0 / (flux_to_a * a_mob)
+        for st in problem.stages
+    ]
 
 
 def solve(
