@@ -262,15 +262,15 @@ def fit(
     max_nfev: evaluations per start; progress: called as progress(n_simulations, best_chi2)
     after every evaluation; on_best: called as on_best({label: value}, chi2) whenever the best
     point so far improves (the parameters in their own units; the browser app's live display);
-    jacobian: "auto" (with method "npp", from forward sensitivities integrated along every
-    simulation, `solvers.kernels_sensitivity`, when every free key supports them: the species'
-    mobilities and the stages' potentials; else finite differences) or "differences" (one more
-    simulation per parameter, DIFF_STEP). prefit: with method "npp", first fit with the
-    electroneutral solver (every start), then refine the best of those with the full solver
-    from there (a few full-solver simulations instead of the whole search; skipped, with the
-    reason logged, when a case is outside the electroneutral model); the result is the full
-    solver's optimum either way. A KeyboardInterrupt raised by either callback stops the fit
-    like Ctrl-C.
+    jacobian: "auto" (from forward sensitivities integrated along every simulation,
+    `solvers.kernels_sensitivity` or `solvers.electroneutral_sensitivity`, when every free key
+    supports them: the species' mobilities and the stages' potentials (electroneutral: also
+    currents); else finite differences) or "differences" (one more simulation per parameter,
+    DIFF_STEP). prefit: with method "npp", first fit with the electroneutral solver (every
+    start), then refine the best of those with the full solver from there (a few full-solver
+    simulations instead of the whole search; skipped, with the reason logged, when a case is
+    outside the electroneutral model); the result is the full solver's optimum either way. A
+    KeyboardInterrupt raised by either callback stops the fit like Ctrl-C.
 
     Returns a FitResult. Raises InputError for invalid parameters or data (before any
     simulation); a simulation failure during the fit only penalises that point.
@@ -302,12 +302,16 @@ def fit(
         )
 
     data_side = any(p.key.startswith("data.") for p in params)
-    if method == "npp" and jacobian == "auto" and not data_side:
+    if jacobian == "auto" and not data_side:
         # the Jacobian from forward sensitivities instead of one more simulation per parameter
         keys = [[p.key for p in params if i in p.cases] for i in range(len(case_list))]
         why = model.use_sensitivities(keys)
         if why is not None:
             log.info("fit: Jacobian by finite differences (%s)", why)
+        if pre is not None:
+            why = pre.model.use_sensitivities(keys)
+            if why is not None:
+                log.info("fit: prefit Jacobian by finite differences (%s)", why)
     u_inits = [np.array([p.to_internal(p.initial) for p in params])]
     if starts > 1:
         sampler = qmc.LatinHypercube(d=n_par, seed=np.random.default_rng(seed))

@@ -403,8 +403,8 @@ def simulate(
     first (see `initial_profiles`); times of the new result start at 0 again, and its
     diagnostics record the start ("initial").
     sensitivities: dotted keys whose forward sensitivities d fractions / d value are integrated
-    along (method "npp", potentiostatic stages, keys of the species' mobilities or the stages'
-    potentials: `sensitivity_support`); in Result.sensitivities.
+    along (keys of the species' mobilities or the stages' controls; method "npp":
+    potentiostatic stages; `sensitivity_support`); in Result.sensitivities.
     Raises SimulationError (with `.partial`, the Result up to the failure) when the solver
     cannot finish; CaseError for an invalid method or an initial result that does not fit.
     """
@@ -475,14 +475,24 @@ def _perturbed_problems(case: Case, keys: Sequence[str]) -> list[tuple[Problem, 
 
 def sensitivity_support(case: Case, keys: Sequence[str], method: str = "npp") -> str | None:
     """None if `simulate(case, method=method, sensitivities=keys)` can integrate the forward
-    sensitivities of these keys, else the reason (one line)."""
-    if method != "npp":
-        return f"forward sensitivities need the npp solver, not {method!r}"
-    from solvers.npp import kernel_arrays, sensitivity_arrays
-
+    sensitivities of these keys, else the reason (one line). npp: keys of the species'
+    mobilities and of the stages' potentials, every stage potentiostatic; electroneutral: the
+    foreign species' D, the native species' D(c) (its D, its SED) and the stages' control
+    values (potential or current); neither: an immobile fraction (see
+    `solvers.npp.sensitivity_arrays`)."""
+    if method not in ("npp", "electroneutral"):
+        return f"forward sensitivities: unknown solver {method!r}"
     try:
         problem = problem_from_case(case)
-        sensitivity_arrays(problem, kernel_arrays(problem), _perturbed_problems(case, keys))
+        perturbed = _perturbed_problems(case, keys)
+        if method == "npp":
+            from solvers.npp import kernel_arrays, sensitivity_arrays
+
+            sensitivity_arrays(problem, kernel_arrays(problem), perturbed)
+        else:
+            from solvers.electroneutral import check_sensitivities
+
+            check_sensitivities(problem, perturbed)
     except (ValueError, InputError) as exc:
         return str(exc)
     return None
@@ -531,16 +541,19 @@ def _solve(case, problem, method, start, initial, callback, sensitivities=()):
         from solvers.electroneutral import solve
 
         label = case.path or case.meta.name
-        if sensitivities:
-            raise CaseError(f"{label}: forward sensitivities need the npp solver")
         for sp in problem.species:
             if sp.mobility_reference != "pristine":
                 raise CaseError(
                     f"{label}: species.{sp.name}.sed.reference: the electroneutral solver needs "
                     "\"pristine\" (use method 'npp')"
                 )
+        from solvers.electroneutral_sensitivity import SensitivityError
+
+        perturbed = _perturbed_problems(case, sensitivities)
         try:
-            solution = solve(problem, initial=start, progress=callback)
+            solution = solve(problem, initial=start, progress=callback, sensitivities=perturbed)
+        except SensitivityError as exc:  # a key the sensitivities cannot follow
+            raise CaseError(f"{label}: sensitivities: {exc}") from None
         except ValueError as exc:  # the reduction does not hold for this case
             raise CaseError(f"{label}: solver.method: electroneutral: {exc}") from None
     else:

@@ -73,11 +73,12 @@ from __future__ import annotations
 import functools
 import logging
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from solvers import electroneutral_kernels as EK
+from solvers import electroneutral_sensitivity as ES
 from solvers.bdf import set_history
 from solvers.grid import cell_centers_nm
 from solvers.interrupt import DeferredInterrupt, StepBudget, stopped_by
@@ -95,6 +96,7 @@ RECORD_BUFFER = 4096
 STATUS_TEXT = {
     EK.STATUS_DT_UNDERFLOW: "the time step fell below round-off (Newton failed repeatedly)",
     EK.STATUS_MAX_STEPS: "the maximum number of steps was reached",
+    EK.STATUS_SENSITIVITY: "the linear system of the forward sensitivities is singular",
 }
 
 
@@ -183,12 +185,35 @@ def _scaled_table(t: object) -> tuple[np.ndarray, np.ndarray]:
     return logd, slope
 
 
+def check_sensitivities(problem: Problem, sensitivities: Sequence[tuple[Problem, float]]) -> None:
+    """Raise ValueError (one line) unless `solve(problem, sensitivities=sensitivities)` can
+    integrate these forward sensitivities (`ES.sensitivity_arrays`; a problem outside the
+    reduced model: the ValueError of `solve`). Solves nothing."""
+    i_n, i_f = _check_problem(problem)
+    ES.sensitivity_arrays(
+        problem, i_n, i_f, sensitivities, _native_table, _control_scale(problem, i_n)
+    )
+
+
+def _control_scale(problem: Problem, i_n: int) -> list[float]:
+    """Per stage, the factor from its control values (V or A/cm^2) to the kernels' units
+    (thermal units; the current v / a_mob in fraction nm/s)."""
+    vt = K_B_EV_K * problem.temperature_K
+    flux_to_a = E_CHARGE_C * problem.n_bulk_cm3 / NM_PER_CM
+    a_mob = 1.0 - float(problem.species[i_n].immobile_fraction)
+    return [
+        1.0 / vt if st.control == "potential" else 1.0 / (flux_to_a * a_mob)
+        for st in problem.stages
+    ]
+
+
 def solve(
     problem: Problem,
     initial: np.ndarray | None = None,
     progress: Callable[[float, float], None] | None = None,
     steps_per_call: int | None = None,
     history: np.ndarray | None = None,
+    sensitivities: Sequence[tuple[Problem, float]] = (),
 ) -> Solution:
     """Integrate `problem` through all its stages with the electroneutral reduced model.
 
@@ -199,6 +224,11 @@ def solve(
     optional (k + 1, n_cells) foreign fractions at t = -j problem.dt_initial_s, j = 0..k
     (newest first, history[0] = initial), from which the first stage starts at order k (for
     verification of the fixed-order convergence, as `solvers.npp.solve`).
+    sensitivities: forward sensitivities to compute along (`solvers.electroneutral_sensitivity`):
+    for each parameter, the problem with that parameter changed by delta, and delta (the
+    parameter's unit); the problems may differ from `problem` only in the foreign species'
+    constant D, the native species' D(c) and the stages' control values
+    (`ES.sensitivity_arrays`). Solution.sensitivities then holds d fractions / d p.
     Returns a Solution with method "electroneutral" and the same fields and units as
     `solvers.npp.solve` (fractions on the problem's cell centres, bulk cells pristine);
     `state` is the final foreign fraction per cell. Raises ValueError when the problem is
@@ -246,6 +276,14 @@ def solve(
     # the first window covers every non-zero cell of the initial state (and the margin)
     nonzero = np.flatnonzero(np.any(dd != 0.0, axis=0))
     ist[EK.IS_NACT] = min(n_max, (nonzero[-1] + 1 if nonzero.size else 0) + 2 * EK.WINDOW_MARGIN)
+    # forward sensitivities: the perturbed kernel arrays, their histories and scratch
+    sens = ES.sensitivity_arrays(
+        problem, i_n, i_f, sensitivities, _native_table, _control_scale(problem, i_n)
+    )
+    n_sens = len(sensitivities)
+    sd = np.zeros((n_sens, EK.N_DIFF, n_max))
+    sv = np.zeros(n_sens)
+    s_work = ES.work_arrays(n_sens, n_max)
     records = StepRecords(("t", "v", "psi", "q"), RECORD_BUFFER)
     t_end = sum(st.duration_s for st in problem.stages)
     geo = (h, d, faces, thickness, d_n1)
@@ -277,6 +315,7 @@ def solve(
     snapshots_t = [0.0]
     snapshots_c = [c.copy()]
     snapshots_v = [v0]
+    snapshots_s = [np.zeros((n_sens, n_max))]
     snapshot_src = [problem.stages[0]]
     records.start(0.0, v0, psi0, 0.0)
     stage_end_index: list[int] = []
@@ -302,15 +341,16 @@ def solve(
             # a new stage restarts the multistep history (the control jumps), unless the
             # caller gave the history of the first stage's start
             if not (k_stage == 1 and history is not None):
-                EK.restart_history(dd, dsc, ist, False)
+                EK.restart_history(dd, dsc, ist, False, sd)
                 fs[EK.FS_DT] = problem.dt_initial_s
             fs[EK.FS_T] = t_stage0
             fs[EK.FS_DT_WANT] = 0.0
             fs[EK.FS_KAPPA] = 0.0
             dsc[0, EK.SC_V] = stage_current(stage, 0.0, c)[0]
             t_stops, flags, out_times = stop_arrays(*stage_stops(problem, stage, t_stage0))
-            # a snapshot: the n_max fractions and v (the last column)
-            snaps = np.empty((len(out_times), n_max + 1))
+            # a snapshot: the n_max fractions and v (the last column), then the sensitivities
+            snaps = np.empty((len(out_times), 1 + n_sens, n_max + 1))
+            ps_tabv = sens.tab_v[k_stage - 1]
             ist[EK.IS_NSTOP] = 0
             ist[EK.IS_NSNAP] = 0
             n_taken = 0
@@ -330,7 +370,9 @@ def solve(
                     d_f, c_src, front_open, d_n1, *mob, control, tab_t, tab_v, problem.rtol,
                     problem.atol, problem.max_steps - (int(ist[EK.IS_STEPS]) -
                     steps_at_stage_start), problem.max_order, int(problem.error_control),
-                    *(b[:n_call] for b in records.buffers), work, inv_geo, a_mob,
+                    *(b[:n_call] for b in records.buffers), work, inv_geo, sd, sv, sens.kind,
+                    sens.scale, sens.d_f, sens.d_n1, sens.d_const, sens.u0, sens.du, sens.logd,
+                    sens.slope, sens.n_lo, ps_tabv, sens.inv_delta, *s_work, a_mob,
                 )  # fmt: skip
                 if compile_s == 0.0:
                     compile_s = _time.perf_counter() - tc
@@ -341,8 +383,9 @@ def solve(
                 n_taken = int(ist[EK.IS_NSNAP])
                 for j in new:
                     snapshots_t.append(out_times[j])
-                    snapshots_c.append(snaps[j, :n_max].copy())
-                    snapshots_v.append(float(snaps[j, n_max]) if front_open else 0.0)
+                    snapshots_c.append(snaps[j, 0, :n_max].copy())
+                    snapshots_v.append(float(snaps[j, 0, n_max]) if front_open else 0.0)
+                    snapshots_s.append(snaps[j, 1:, :n_max].copy())
                     snapshot_src.append(stage)
                 if progress is not None:
                     for j in new:
@@ -369,6 +412,7 @@ def solve(
                     snapshots_t.append(float(fs[EK.FS_T]))
                     snapshots_c.append(c.copy())
                     snapshots_v.append(float(dsc[0, EK.SC_V]) if front_open else 0.0)
+                    snapshots_s.append(sd[:, 0].copy())
                     snapshot_src.append(stage)
             if not completed:
                 break
@@ -387,6 +431,7 @@ def solve(
             snapshots_t.append(float(fs[EK.FS_T]))
             snapshots_c.append(c.copy())
             snapshots_v.append(float(dsc[0, EK.SC_V]) if stage.source is not None else 0.0)
+            snapshots_s.append(sd[:, 0].copy())
             snapshot_src.append(stage)
     finally:
         sigint.restore()
@@ -404,6 +449,12 @@ def solve(
     # the bulk beyond the reduced grid: the ohmic drop of the pristine glass
     potential[:, n_max:] = np.multiply.outer(snapshots_v, thickness - xc_full[n_max:]) / d_n1
     potential *= vt
+    sens_out = None
+    if n_sens:
+        # d (foreign fraction) / dp = a_mob d c / dp; the native fraction is 1 - foreign
+        sens_out = np.zeros((n_times, n_sens, 2, n_full))
+        sens_out[:, :, i_f, :n_max] = np.array(snapshots_s) * a_mob
+        sens_out[:, :, i_n] = -sens_out[:, :, i_f]
     state = np.zeros(n_full)
     state[:n_max] = c * a_mob if a_mob != 1.0 else c
     solve_s = _time.perf_counter() - t_start
@@ -457,4 +508,5 @@ def solve(
         completed=completed,
         message=message,
         state=state,
+        sensitivities=sens_out,
     )

@@ -55,6 +55,8 @@ from solvers.electroneutral_potential import (  # re-exported (__all__)
     potential_drops,
     potential_profile,
 )
+from solvers.electroneutral_sensitivity import N_SWORK as ES_N_SWORK
+from solvers.electroneutral_sensitivity import sensitivity_step
 from solvers.kernels import (  # noqa: F401  (re-exported: D_N(1) of the pristine bulk)
     mobility,
 )
@@ -71,6 +73,7 @@ from solvers.stepping import (
     STATUS_DT_UNDERFLOW,
     STATUS_MAX_STEPS,
     STATUS_OK,
+    STATUS_SENSITIVITY,
     _interp,
     newton_converged,
     next_step,
@@ -82,6 +85,7 @@ __all__ = [
     "STATUS_GRID_END",
     "STATUS_MAX_STEPS",
     "STATUS_OK",
+    "STATUS_SENSITIVITY",
     "advance",
     "assemble",
     "face_terms",
@@ -146,10 +150,13 @@ def new_state(c, dt_s, v):
     return dd, dsc, fs, ist
 
 
-def restart_history(dd, dsc, ist, keep_slope):
-    """Restart the multistep history at the current state, as `solvers.kernels.restart_history`."""
+def restart_history(dd, dsc, ist, keep_slope, sd=None):
+    """Restart the multistep history at the current state, as `solvers.kernels.restart_history`
+    (and the histories sd of the forward sensitivities)."""
     restart(dd, keep_slope)
     restart(dsc, keep_slope)
+    for q in range(0 if sd is None else sd.shape[0]):
+        restart(sd[q], keep_slope)
     ist[IS_NHIST] = min(int(ist[IS_NHIST]), 2) if keep_slope else 1
     ist[IS_ORDER] = 1
     ist[IS_NEQUAL] = 0
@@ -184,9 +191,11 @@ def work_arrays(n_max):
 
 
 @njit(cache=True)
-def _rescale_all(dd, dsc, order, factor, fs, n):
+def _rescale_all(dd, dsc, sd, order, factor, fs, n):
     rescale(dd, order, factor, n)
     rescale(dsc, order, factor, N_SC)
+    for q in range(sd.shape[0]):
+        rescale(sd[q], order, factor, n)
     fs[FS_DT] *= factor
 
 
@@ -195,12 +204,14 @@ def advance(
     t_stops, stop_flags, snaps, dd, dsc, fs, ist, h, d, faces, thickness, d_f, c_src,
     front_open, d_n1, kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol,
     atol, max_steps, max_order, error_control, rec_t, rec_v, rec_psi, rec_q, work, inv_geo,
-    a_mob=1.0,
+    sd, sv, ps_kind, ps_scale, ps_df, ps_dn1, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo,
+    ps_tabv, ps_inv_delta, swork, s_pred, s_hist, s_rhs, a_mob=1.0,
 ):  # fmt: skip
     """Integrate through the stop times t_stops[ist[IS_NSTOP]:] (s, increasing) with the
     adaptive variable-order BDF of solvers.bdf, landing on each exactly, as
-    `solvers.kernels.advance` (stop_flags, snaps: see there; a snapshot row here is the n_max
-    fractions and v).
+    `solvers.kernels.advance` (stop_flags, snaps: see there; a snapshot snaps[j] here is
+    (1 + m) x (n_max + 1): the n_max fractions and v, then per sensitivity d c / d p and
+    dv / dp).
 
     dd, dsc: the history of the foreign fractions (N_DIFF x n_max, the reduced grid; cells
     beyond the active window ist[IS_NACT] are exactly 0, with zero differences) and of the
@@ -218,13 +229,20 @@ def advance(
     profile, so that int c dx = charge to round-off. work: N_WORK x (n_max + 1) scratch (see
     `work_arrays`); inv_geo: `inverse_geometry(h, d)`; a_mob: 1 - f, f the native immobile
     fraction (c, v, tab_v under current control and c_src are then scaled by 1 / a_mob;
-    `native_mobilities`). Returns a STATUS_*.
+    `native_mobilities`). sd (m x N_DIFF x n_max): the histories of the forward sensitivities
+    of m parameters, integrated with the state when m > 0 (`solvers.electroneutral_sensitivity`,
+    whose `sensitivity_step` takes ps_*, swork, s_pred, s_hist, s_rhs; sv: dv/dp of the last
+    step); STATUS_SENSITIVITY if their system is singular. Returns a STATUS_*.
     """
     n_max = dd.shape[1]
     res, lo, di, up, bcol, brow = work[0], work[1], work[2], work[3], work[4], work[5]
     gam, uf, dn, dn_u, y, z = work[6], work[7], work[8], work[9], work[10], work[11]
     hist, cnew, cpred, inv_w, dpsi, c = work[12], work[13], work[14], work[15], work[16], work[17]
     inv_h, inv_d, inv_half = inv_geo
+    # forward sensitivities: the iterate at which the last Newton matrix was formed
+    n_sens = sd.shape[0]
+    c_jac = swork[ES_N_SWORK - 1]
+    v_jac = 0.0
     out = np.zeros(2)
     sc_pred = np.zeros(N_SC)
     sc_hist = np.zeros(N_SC)
@@ -251,12 +269,18 @@ def advance(
             if flag & 1:
                 j = ist[IS_NSNAP]
                 for r in range(n_max):
-                    snaps[j, r] = c[r]
-                snaps[j, n_max] = dsc[0, SC_V]
+                    snaps[j, 0, r] = c[r]
+                snaps[j, 0, n_max] = dsc[0, SC_V]
+                for q in range(n_sens):
+                    for r in range(n_max):
+                        snaps[j, 1 + q, r] = sd[q, 0, r]
+                    snaps[j, 1 + q, n_max] = sv[q]
                 ist[IS_NSNAP] = j + 1
             if flag & 2:
                 restart(dd, True)
                 restart(dsc, True)
+                for q in range(n_sens):
+                    restart(sd[q], True)
                 ist[IS_NHIST] = min(ist[IS_NHIST], 2)
                 ist[IS_ORDER] = 1
                 ist[IS_NEQUAL] = 0
@@ -273,7 +297,7 @@ def advance(
             # a shortened step: as in solvers.kernels.advance (FS_DT_WANT)
             if fs[FS_DT_WANT] == 0.0 and dt < fs[FS_DT]:
                 fs[FS_DT_WANT] = fs[FS_DT]
-            _rescale_all(dd, dsc, order, dt / fs[FS_DT], fs, n)
+            _rescale_all(dd, dsc, sd, order, dt / fs[FS_DT], fs, n)
             fs[FS_DT] = dt
         if dt <= 1.0e-15 * max(1.0, abs(t)):
             return STATUS_DT_UNDERFLOW
@@ -330,6 +354,11 @@ def advance(
             ):  # fmt: skip
                 lu_failed = True
                 break
+            if n_sens > 0:
+                # the iterate this Newton matrix belongs to (for `sensitivity_step`)
+                for k in range(n):
+                    c_jac[k] = cnew[k]
+                v_jac = v
             ry, rz = back_substitute(gam, n, y, z, potentiostatic, brow)
             dv = 0.0
             dpsi_v = 0.0
@@ -406,7 +435,7 @@ def advance(
         if not converged:
             ist[IS_NEWTON_FAIL] += 1
             ist[IS_REJECT] += 1
-            _rescale_all(dd, dsc, order, SHRINK_FAIL, fs, n)
+            _rescale_all(dd, dsc, sd, order, SHRINK_FAIL, fs, n)
             ist[IS_NEQUAL] = 0
             fs[FS_DT_WANT] = 0.0
             fs[FS_KAPPA] = 0.0
@@ -440,14 +469,14 @@ def advance(
                     err = e / wt
         if bad:
             ist[IS_REJECT] += 1
-            _rescale_all(dd, dsc, order, SHRINK_FAIL, fs, n)
+            _rescale_all(dd, dsc, sd, order, SHRINK_FAIL, fs, n)
             ist[IS_NEQUAL] = 0
             fs[FS_DT_WANT] = 0.0
             continue
         if estimate and err > 1.0:
             ist[IS_REJECT] += 1
             factor = max(SHRINK_MIN, SAFETY * err ** (-1.0 / (order + 1)))
-            _rescale_all(dd, dsc, order, factor, fs, n)
+            _rescale_all(dd, dsc, sd, order, factor, fs, n)
             ist[IS_NEQUAL] = 0
             fs[FS_DT_WANT] = 0.0
             continue
@@ -471,6 +500,13 @@ def advance(
         sc_new[SC_Q] = q_new
         sc_new[SC_V] = v
         update(dsc, order, sc_new, sc_pred, N_SC)
+        if n_sens > 0 and not sensitivity_step(
+            c_jac, v_jac, n, order, dt, tn, front_open, potentiostatic, control, d_f, d_n1, h,
+            inv_h, d, faces, thickness, kind, uf, dn, tab_t, tab_v, lo, di, gam, bcol, brow,
+            out, z, sd, sv, ps_kind, ps_scale, ps_df, ps_dn1, ps_dconst, ps_u0, ps_du, ps_logd,
+            ps_slope, ps_n_lo, ps_tabv, ps_inv_delta, swork, s_pred, s_hist, s_rhs, a_mob,
+        ):  # fmt: skip
+            return STATUS_SENSITIVITY
         fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)
         nhist = min(nhist + 1, N_DIFF)
         ist[IS_NHIST] = nhist
@@ -490,7 +526,7 @@ def advance(
             ist[IS_NEQUAL], fs[FS_T] == t_stop, dt, fs[FS_DT_WANT],
         )  # fmt: skip
         ist[IS_ORDER] = new_order
-        _rescale_all(dd, dsc, new_order, factor, fs, n)
+        _rescale_all(dd, dsc, sd, new_order, factor, fs, n)
         if reset:
             ist[IS_NEQUAL] = 0
         if clear:

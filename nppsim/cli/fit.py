@@ -167,7 +167,7 @@ def add_parser(sub: Any) -> None:
         "--jacobian",
         choices=("auto", "differences"),
         default="auto",
-        help="auto: with --solver npp, from forward sensitivities (one simulation per point "
+        help="auto: from forward sensitivities (one simulation per point "
         "instead of one more per parameter) when every free key allows them; differences: "
         "finite differences",
     )

@@ -79,12 +79,13 @@ def test_immobile_fraction_is_refused():
 
 def test_unsupported_parameters_are_refused(case):
     """A key that changes the grid, the temperature or the initial state, a galvanostatic
-    stage, or the electroneutral solver: a clear reason, and simulate refuses the key."""
+    stage, or an unknown solver: a clear reason, and simulate refuses the key (the
+    electroneutral solver's own: tests/solvers/test_electroneutral_sensitivity.py)."""
     assert "grid" in sensitivity_support(case, ["grid.fine_spacing_nm"]) or "changes" in (
         sensitivity_support(case, ["grid.fine_spacing_nm"])
     )
     assert "changes" in sensitivity_support(case, ["sample.temperature_K"])
-    assert "npp" in sensitivity_support(case, ["species.K.D_cm2_s"], method="electroneutral")
+    assert "unknown" in sensitivity_support(case, ["species.K.D_cm2_s"], method="fipy")
     assert sensitivity_support(case, ["species.K.D_cm2_s"]) is None
     with pytest.raises(CaseError, match="sensitivities"):
         nppsim.simulate(case, method="npp", sensitivities=["sample.temperature_K"])
