@@ -32,6 +32,9 @@ NEWTON_TOL = 1.0e-2
 #: the front potential when that exceeds one thermal voltage: a potential error of 1e-6 of the
 #: applied voltage changes the current by ~1e-6 of itself, far below the local error control.
 NEWTON_PSI_TOL = 1.0e-6
+#: the electroneutral loop scales NEWTON_PSI_TOL by rtol / PSI_TOL_RTOL above this rtol (the
+#: shipped cases' tolerance), as the fraction weights scale with rtol
+PSI_TOL_RTOL = 1.0e-4
 #: maximum Newton iterations before the step is retried with a smaller step.
 NEWTON_MAXITER = 12
 #: Newton is quadratic: the next update is about kappa E^2 (E the scaled size of this update,
