@@ -10,7 +10,8 @@ profile-likelihood interval is computed per parameter (the others refitted). The
 solver is the full NPP one, after a prefit with the electroneutral solver (its search is
 cheap, and the full solver then refines from its optimum with the Jacobian of its forward
 sensitivities); a fit with the electroneutral solver throughout is checked with the full
-solver at the optimum.
+solver at the optimum. The objective, its Jacobian and the least-squares core are in
+`fitting.objective`.
 
 Ctrl-C (KeyboardInterrupt) during a fit stops it and returns the best point so far
 (``success`` False, message "interrupted").
@@ -24,10 +25,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import least_squares
 from scipy.stats import qmc
 
 from fitting.forward import FAILED_RESIDUAL, ForwardModel, as_case_list
+from fitting.objective import (
+    Objective,
+    covariance,
+    run_least_squares,
+    safe_eval,
+)
 from fitting.parameters import FreeParameter, case_values, expand_parameters
 from fitting.result import FitResult, FittedParameter, correlation_warnings
 from nppsim.case import Case
@@ -38,139 +44,13 @@ log = logging.getLogger(__name__)
 
 __all__ = ["fit"]
 
-#: finite-difference step of the Jacobian in internal coordinates (1 = the whole bound range):
-#: large against the solver's tolerance noise (~1e-5 in fractions), small against curvature
-DIFF_STEP = 2.0e-3
-#: optimiser tolerances on the relative change of chi^2 and of u
-FTOL = 1.0e-8
-XTOL = 1.0e-6
 #: a value within this fraction of the bound range of a bound counts as at the bound
 AT_BOUND = 1.0e-4
-#: singular values below this fraction of the largest mean an undetermined direction
-SINGULAR_RTOL = 1.0e-8
 #: full-solver check: warn when the two solvers' model profiles differ by more than this
 #: fraction of the median measurement uncertainty
 CHECK_WARN_FRACTION = 0.25
 #: profile likelihood: the interval edge is where chi^2 / reduced_chi2 rises by this (1 sigma)
 PROFILE_DELTA = 1.0
-
-
-class _Objective:
-    """Residuals in internal coordinates; tracks the best point and counts evaluations."""
-
-    def __init__(
-        self,
-        model: ForwardModel,
-        params: Sequence[FreeParameter],
-        fixed: Mapping[int, float] | None = None,
-        progress: Callable[[int, float], None] | None = None,
-        on_best: Callable[[dict[str, float], float], None] | None = None,
-    ) -> None:
-        self.model = model
-        self.params = list(params)
-        self.fixed = dict(fixed or {})  # index -> internal value held fixed (profiles)
-        self.free_idx = [i for i in range(len(params)) if i not in self.fixed]
-        self.progress = progress
-        self.on_best = on_best
-        self.best_u: np.ndarray | None = None
-        self.best_chi2 = math.inf
-        self.nfev = 0
-
-    def full_u(self, u_free: np.ndarray) -> np.ndarray:
-        u = np.empty(len(self.params))
-        for i, v in self.fixed.items():
-            u[i] = v
-        u[self.free_idx] = u_free
-        return u
-
-    def values(self, u: np.ndarray) -> list[float]:
-        return [p.from_internal(x) for p, x in zip(self.params, u, strict=True)]
-
-    def __call__(self, u_free: np.ndarray) -> np.ndarray:
-        u = self.full_u(np.asarray(u_free, dtype=float))
-        per_case = case_values(self.params, self.values(u), len(self.model.cases))
-        r = self.model.residuals(per_case)
-        self.nfev += 1
-        chi2 = float(r @ r)
-        if chi2 < self.best_chi2:
-            self.best_chi2 = chi2
-            self.best_u = u.copy()
-            if self.on_best is not None:
-                labels = [p.label for p in self.params]
-                self.on_best(dict(zip(labels, self.values(u), strict=True)), chi2)
-        if self.progress is not None:
-            self.progress(self.model.n_simulations, self.best_chi2)
-        return r
-
-    def jacobian(self, u_free: np.ndarray) -> np.ndarray:
-        """d residuals / d u_free from the forward sensitivities of the simulations at u
-        (`ForwardModel.residual_derivatives`; the simulations are those of the residuals at u,
-        from the cache); forward differences (DIFF_STEP) where they are not available."""
-        u_free = np.asarray(u_free, dtype=float)
-        u = self.full_u(u_free)
-        per_case = case_values(self.params, self.values(u), len(self.model.cases))
-        try:
-            derivs = self.model.residual_derivatives(per_case)
-        except (SimulationError, InputError):
-            return self._differences(u_free)
-        n = self.model.n_points
-        jac = np.zeros((n, len(self.free_idx)))
-        for col, i in enumerate(self.free_idx):
-            p = self.params[i]
-            dv_du = _value_per_internal(p, float(u[i]))
-            for c in p.cases:
-                jac[:, col] += derivs[(c, p.key)] * dv_du
-        if not np.all(np.isfinite(jac)):
-            return self._differences(u_free)
-        return jac
-
-    def _differences(self, u_free: np.ndarray) -> np.ndarray:
-        """Forward-difference Jacobian (steps DIFF_STEP, backwards at the upper bound)."""
-        r0 = self(u_free)
-        jac = np.zeros((r0.size, u_free.size))
-        for j in range(u_free.size):
-            h = DIFF_STEP * max(1.0, abs(u_free[j]))
-            if u_free[j] + h > 1.0:
-                h = -h
-            u1 = u_free.copy()
-            u1[j] += h
-            jac[:, j] = (self(u1) - r0) / h
-        return jac
-
-
-def _value_per_internal(p: FreeParameter, u: float) -> float:
-    """d value / d u of a parameter at internal coordinate u (the key's unit)."""
-    if p.log:
-        return p.from_internal(u) * math.log(10.0) * (math.log10(p.high) - math.log10(p.low))
-    return p.high - p.low
-
-
-def _run_least_squares(
-    obj: _Objective, u0: np.ndarray, max_nfev: int
-) -> tuple[np.ndarray, str, np.ndarray | None]:
-    """Minimise from u0 (free coordinates); returns (u_free, message, Jacobian at u_free).
-
-    KeyboardInterrupt passes through.
-    """
-    n = len(u0)
-    if n == 0:
-        obj(u0)
-        return u0, "no free parameter", None
-    use_sens = any(obj.model.sensitivity_keys)
-    res = least_squares(
-        obj,
-        np.clip(u0, 0.0, 1.0),
-        jac=obj.jacobian if use_sens else "2-point",
-        bounds=(np.zeros(n), np.ones(n)),
-        method="trf",
-        diff_step=DIFF_STEP,
-        x_scale=1.0,
-        ftol=FTOL,
-        xtol=XTOL,
-        gtol=1.0e-10,
-        max_nfev=max_nfev,
-    )
-    return res.x, str(res.message), np.asarray(res.jac, dtype=float)
 
 
 def _prefit_objective(
@@ -182,7 +62,7 @@ def _prefit_objective(
     species_weights: Mapping[str, float] | None,
     progress: Callable[[int, float], None] | None,
     on_best: Callable[[dict[str, float], float], None] | None,
-) -> _Objective | None:
+) -> Objective | None:
     """The electroneutral objective of `fit`'s prefit, or None (no prefit asked for, the fit's
     own solver is the electroneutral one, or a case is outside its model: logged)."""
     if not prefit or method != "npp":
@@ -195,31 +75,12 @@ def _prefit_objective(
             log.info("fit: no electroneutral prefit (%s)", why)
             return None
     model = ForwardModel(cases, "electroneutral", resolution, species_weights)
-    return _Objective(model, params, progress=progress, on_best=on_best)
+    return Objective(model, params, progress=progress, on_best=on_best)
 
 
 def _all_failed_chi2(model: ForwardModel) -> float:
     """chi^2 of a point whose simulations all failed (every residual FAILED_RESIDUAL)."""
     return model.n_points * FAILED_RESIDUAL**2
-
-
-def _covariance(jac: np.ndarray, scale: float) -> tuple[np.ndarray, list[int]]:
-    """Covariance (internal coordinates) = scale (J^T J)^-1 by SVD; indices of undetermined
-    parameters (those in a singular direction) get NaN rows and columns."""
-    p = jac.shape[1]
-    if p == 0:
-        return np.zeros((0, 0)), []
-    _, s, vt = np.linalg.svd(jac, full_matrices=False)
-    tol = SINGULAR_RTOL * (s[0] if s.size and s[0] > 0 else 1.0)
-    good = s > tol
-    cov = (vt[good].T / s[good] ** 2) @ vt[good] * scale
-    bad: list[int] = []
-    if not np.all(good):
-        null = vt[~good]
-        bad = [i for i in range(p) if np.any(np.abs(null[:, i]) > 1e-3)]
-        cov[bad, :] = np.nan
-        cov[:, bad] = np.nan
-    return cov, bad
 
 
 def fit(
@@ -292,9 +153,9 @@ def fit(
         def progress_all(n_sim: int, best: float) -> None:
             progress(n_sim + pre.model.n_simulations, best)
 
-        obj = _Objective(model, params, progress=progress_all, on_best=on_best)
+        obj = Objective(model, params, progress=progress_all, on_best=on_best)
     else:
-        obj = _Objective(model, params, progress=progress, on_best=on_best)
+        obj = Objective(model, params, progress=progress, on_best=on_best)
     n_par = len(params)
     if model.n_points <= n_par:
         raise InputError(
@@ -328,7 +189,7 @@ def fit(
         first = pre if pre is not None else obj
         for k, u0 in enumerate(u_inits):
             n_before = first.nfev
-            u_opt, msg, jac = _run_least_squares(first, u0, max_nfev)
+            u_opt, msg, jac = run_least_squares(first, u0, max_nfev)
             r = first(u_opt)
             chi2 = float(r @ r)
             start_log.append(
@@ -349,7 +210,7 @@ def fit(
             failed = best_u_free is None or pre.best_chi2 >= _all_failed_chi2(model)
             u_start = np.clip(u_inits[0] if failed else best_u_free, 0.0, 1.0)
             n_before = obj.nfev
-            u_opt, msg, jac = _run_least_squares(obj, u_start, max_nfev)
+            u_opt, msg, jac = run_least_squares(obj, u_start, max_nfev)
             r = obj(u_opt)
             best_chi2, best_u_free, message, best_jac = float(r @ r), u_opt, msg, jac
             start_log.append(
@@ -374,7 +235,7 @@ def fit(
     if best_u_free is None:  # interrupted before the first evaluation finished
         best_u_free = u_inits[0]
     u_best = np.asarray(best_u_free, dtype=float)
-    r_best = obj(u_best) if not interrupted else _safe_eval(obj, u_best)
+    r_best = obj(u_best) if not interrupted else safe_eval(obj, u_best)
     chi2 = float(r_best @ r_best)
     failed_best = bool(np.all(r_best == FAILED_RESIDUAL))
     if failed_best:
@@ -387,7 +248,7 @@ def fit(
     corr = np.full((n_par, n_par), math.nan)
     if not interrupted and not failed_best and best_jac is not None:
         # the Jacobian least_squares evaluated at its solution (forward differences, DIFF_STEP)
-        cov, bad = _covariance(best_jac, red)
+        cov, bad = covariance(best_jac, red)
         with np.errstate(invalid="ignore"):
             stderr_u = np.sqrt(np.diag(cov))
             corr = cov / np.outer(stderr_u, stderr_u)
@@ -482,15 +343,6 @@ def fit(
     )
 
 
-def _safe_eval(obj: _Objective, u: np.ndarray) -> np.ndarray:
-    """Residuals at u after an interrupt (a cached point costs nothing); a second Ctrl-C
-    gives the failed-residual vector instead of a traceback."""
-    try:
-        return obj(u)
-    except KeyboardInterrupt:
-        return np.full(obj.model.n_points, FAILED_RESIDUAL)
-
-
 def _best_cases(
     model: ForwardModel, params: Sequence[FreeParameter], values: Sequence[float]
 ) -> list[Case] | None:
@@ -557,10 +409,10 @@ def _profile_intervals(
         for i in idx:
 
             def chi2_at(ui: float, i: int = i) -> float:
-                sub = _Objective(model, params, fixed={i: ui}, progress=progress)
+                sub = Objective(model, params, fixed={i: ui}, progress=progress)
                 u0 = np.delete(u_best, i)
                 if len(u0):
-                    u_opt, _, _ = _run_least_squares(sub, u0, max_nfev)
+                    u_opt, _, _ = run_least_squares(sub, u0, max_nfev)
                 else:
                     u_opt = u0
                 r = sub(u_opt)

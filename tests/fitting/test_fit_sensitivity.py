@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import nppsim
-from fitting.fit import _covariance, _Objective, fit
+from fitting.fit import fit
 from fitting.forward import ForwardModel
+from fitting.objective import Objective, covariance
 from fitting.parameters import expand_parameters
 
 SYNTH = Path(__file__).resolve().parents[2] / "cases" / "synthetic"
@@ -51,7 +52,7 @@ def test_sensitivity_jacobian_matches_converged_central_differences(k_case, both
     auto, _ = both
     params = expand_parameters([k_case], FREE, [], None, None)
     model = ForwardModel([k_case], "electroneutral")
-    obj = _Objective(model, params)
+    obj = Objective(model, params)
     u = np.array([p.to_internal(f.value) for p, f in zip(params, auto.parameters, strict=True)])
     r0 = obj(u)
     central = np.zeros((r0.size, len(u)))
@@ -61,8 +62,8 @@ def test_sensitivity_jacobian_matches_converged_central_differences(k_case, both
         central[:, j] = (obj(u + step) - obj(u - step)) / 2e-4
     assert model.use_sensitivities([FREE]) is None
     sens = obj.jacobian(u)
-    se_central = np.sqrt(np.diag(_covariance(central, 1.0)[0]))
-    se_sens = np.sqrt(np.diag(_covariance(sens, 1.0)[0]))
+    se_central = np.sqrt(np.diag(covariance(central, 1.0)[0]))
+    se_sens = np.sqrt(np.diag(covariance(sens, 1.0)[0]))
     np.testing.assert_allclose(se_sens, se_central, rtol=1e-3)
 
 
