@@ -53,8 +53,8 @@ def _check(a, ok, res, dy, zcol, jf, bordered, backward_max, forward_max=None):
     """Against the numpy twin of `assemble`: the residual and front Jacobian; where the block
     path solved, dy = -J^-1 res and zcol = J^-1 d res/d psi_front with a normwise backward
     error below backward_max, and equal to LAPACK's pivoted band solution within forward_max
-    (relative, max norm; None: 10 x the condition number times backward_max, the random
-    states being near singular at times)."""
+    (relative, max norm; None: 10 x the condition number times the backward error measured,
+    the random states being near singular at times)."""
     res2, ab2, dru2, jf2 = KN.assemble(*a.values())
     np.testing.assert_allclose(jf, jf2, rtol=1e-12, atol=1e-12 * max(np.abs(jf2).max(), 1e-300))
     kl, ku = K.band_widths(3)
@@ -71,12 +71,14 @@ def _check(a, ok, res, dy, zcol, jf, bordered, backward_max, forward_max=None):
         assert backward <= backward_max, backward
         x_ref = KN.banded_solve(ab2, kl, ku, b)
         err = np.max(np.abs(x - x_ref)) / np.max(np.abs(x_ref))
-        if forward_max is None:
+        bound = forward_max
+        if bound is None:
+            # forward error <~ condition number x backward error (of both solvers)
             cond = np.linalg.cond(_dense(ab2, kl, ku))
-            if cond * backward_max >= 1e-3:
+            if cond * max(backward, 1e-16) >= 1e-3:
                 continue  # near singular: no two solvers agree
-            forward_max = 10 * cond * max(backward_max, 1e-16)
-        assert err <= forward_max, (err, forward_max)
+            bound = 10 * cond * max(backward, 1e-16)
+        assert err <= bound, (err, bound)
 
 
 @settings(max_examples=30, deadline=None)
@@ -102,11 +104,13 @@ def test_adjugate4_is_the_inverse(seed):
 def test_three_species_block_elimination_equals_the_banded_system(seed, bordered):
     """newton_system_3 returns the residual and front Jacobian of the numpy twin of
     `assemble`, and where it solves, dy = -J^-1 res and zcol = J^-1 d res/d psi_front with a
-    normwise backward error below 1e-9, and equal to the pivoted band solution within 10 x the
-    condition number times that (random states of three species of random charges, D(c)
-    tables of both kinds, an immobile fraction, every boundary kind; dt from 1e-9 to 1e3 s)."""
+    normwise backward error below 1e-10, and equal to the pivoted band solution within 10 x
+    the condition number times that (random states of three species of random charges, D(c)
+    tables of both kinds, an immobile fraction, every boundary kind; dt from 1e-9 to 1e3 s).
+    Over 1500 such states (seeds 0-1499): 5 flagged, backward errors median 7.5e-17, 99.9 %
+    below 5e-15, at most 3.6e-14 (the bound leaves room: ~eps / BLOCK_DET_MIN is possible)."""
     a = _random_state(seed, n_species=3)
-    _check(a, *_newton_system_3(a, bordered), bordered=bordered, backward_max=1e-9)
+    _check(a, *_newton_system_3(a, bordered), bordered=bordered, backward_max=1e-10)
 
 
 def _three_species_state(dt, stage_s=(200.0, 200.0)):
