@@ -2,7 +2,7 @@
 (`advance`) and its state layout, the step control it shares with the electroneutral loop
 (`solvers.stepping`, re-exported), and, re-exported under their old names, the kernels split by
 concept into `solvers.kernels_mobility` (Bernoulli function, D(c) tables),
-`solvers.kernels_assembly` (face fluxes, residual and Jacobian, balances) and
+`solvers.kernels_assembly` (face fluxes, residual and Jacobian, balances),
 `solvers.kernels_linalg` (banded LU, two-species block elimination) and
 `solvers.kernels_linalg3` (three-species block elimination).
 

@@ -1,6 +1,6 @@
 """Compiled assembly of the full NPP solver (numba, cache=True): Scharfetter-Gummel face fluxes
-and their derivatives, the residual and banded Jacobian of one implicit step, the
-Newton systems of two and three species, the front flux and the discrete species balances.
+and their derivatives, the residual and banded Jacobian of one implicit step, the Newton
+systems of two and three species, the front flux and the discrete species balances.
 
 Split out of `solvers.kernels` (which re-exports every name here); unknowns, band layout and
 units as described there. Numpy twins: `solvers.kernels_numpy`.
