@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
@@ -60,8 +61,10 @@ from solvers.electroneutral_faces import (
     peclet_terms,
 )
 from solvers.kernels import mobility
-from solvers.problem import Problem
 from solvers.stepping import _interp
+
+if TYPE_CHECKING:  # annotations only: the kernels' sources (solvers.cachestamp) stay apart
+    from solvers.problem import Problem
 
 #: how the native D_N of a parameter's perturbed set changes (`sensitivity_step`): not at all;
 #: by a constant factor (its reference D: d ln D_N / dp = ps_scale); otherwise (an SED width:

@@ -2,8 +2,9 @@
 (`advance`), and, re-exported under their old names, its state layout (`solvers.kernels_state`),
 the step control it shares with the electroneutral loop (`solvers.stepping`) and the kernels
 split by concept into `solvers.kernels_mobility` (Bernoulli function, D(c) tables),
-`solvers.kernels_assembly` (face fluxes, residual and Jacobian, balances) and
-`solvers.kernels_linalg` (banded LU, two-species block elimination).
+`solvers.kernels_assembly` (face fluxes, residual and Jacobian, balances),
+`solvers.kernels_linalg` (banded LU, two-species block elimination) and
+`solvers.kernels_linalg3` (three-species block elimination).
 
 Scaled variables inside the kernels: fractions c = n / n_bulk, potential psi = e phi / (k_B T),
 lengths in nm, times in s, diffusion coefficients in nm^2/s, fluxes in (fraction * nm/s).
@@ -47,6 +48,7 @@ from solvers.kernels_assembly import (  # noqa: F401  (re-exported)
     front_flux,
     front_jacobian,
     newton_system_2,
+    newton_system_3,
 )
 from solvers.kernels_linalg import (  # noqa: F401  (re-exported)
     BLOCK_DET_MIN,
@@ -56,6 +58,7 @@ from solvers.kernels_linalg import (  # noqa: F401  (re-exported)
     banded_solve,
     block_solve_2,
 )
+from solvers.kernels_linalg3 import _adjugate4, _back_substitute_4, block_solve_3  # noqa: F401
 from solvers.kernels_mobility import (  # noqa: F401  (re-exported)
     BERNOULLI_BIG,
     BERNOULLI_SERIES,
@@ -200,9 +203,9 @@ def advance(
     balance = np.zeros(n_species)
     inventory = np.zeros(n_species)
     storage = np.zeros(n_species)
-    # two species: block elimination cell by cell (newton_system_2)
-    use_blocks = n_species == 2
-    xblk = np.empty((n_cells if use_blocks else 1, 9))  # written before it is read
+    # two or three species: block elimination cell by cell (newton_system_2 / _3)
+    use_blocks = n_species == 2 or n_species == 3
+    xblk = np.empty((n_cells if use_blocks else 1, 9 if n_species == 2 else 16))  # written first
     # face fluxes of both paths, and D(c) (dval, dder) kept between iterations and steps for
     # the cells whose fraction has not changed (c_seen, see update_mobilities)
     fflux = np.empty((n_species, n_cells + 1))
@@ -337,12 +340,18 @@ def advance(
             # the block path, except on the retry after a failed Newton iteration: that retry
             # takes the banded LU with partial pivoting, so that a step can never fail for the
             # block path alone
-            if use_blocks and not safe_retry:
+            if use_blocks and not safe_retry and n_species == 2:
                 solved = newton_system_2(
                     ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
                     back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder,
                     c_seen, fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
                     dinv,
+                )  # fmt: skip
+            elif use_blocks and not safe_retry:
+                solved = newton_system_3(
+                    ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
+                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder,
+                    c_seen, fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
                 )  # fmt: skip
             if not solved:
                 ist[IS_BANDED] += 1

@@ -1,6 +1,6 @@
 """Compiled assembly of the full NPP solver (numba, cache=True): Scharfetter-Gummel face fluxes
-and their derivatives, the residual and banded Jacobian of one implicit step, the two-species
-Newton system, the front flux and the discrete species balances.
+and their derivatives, the residual and banded Jacobian of one implicit step, the Newton
+systems of two and three species, the front flux and the discrete species balances.
 
 Split out of `solvers.kernels` (which re-exports every name here); unknowns, band layout and
 units as described there. Numpy twins: `solvers.kernels_numpy`.
@@ -13,6 +13,7 @@ import math
 from numba import njit
 
 from solvers.kernels_linalg import block_solve_2
+from solvers.kernels_linalg3 import block_solve_3
 from solvers.kernels_mobility import (
     CELL_0,
     bernoulli,
@@ -265,7 +266,7 @@ def boundary_balance(
 
 
 # ---------------------------------------------------------------------------------------------
-# Two species: the Newton system assembled from the face fluxes
+# Two and three species: the Newton system assembled from the face fluxes
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True)
 def _sg_face(g, inv_d, bp, bm, dbp, dbm, zi, cl, cr, sl, sr, ddl, ddr):
@@ -398,4 +399,23 @@ def newton_system_2(
     return block_solve_2(
         y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy,
         bordered, zcol, xblk, dinv,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def newton_system_3(
+    y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
+    kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder, c_seen, fflux, fdl, fdr, fdp,
+    res, dy, jac_front, bordered, zcol, xblk,
+):  # fmt: skip
+    """`newton_system_2` for three species: `face_fluxes`, then `block_solve_3` (4 x 4 blocks;
+    xblk (N, 16)). Returns False if a diagonal block is ill-conditioned."""
+    face_fluxes(
+        y, psi_front, d, z, src, c_src, back_kind, back_c, kind, d_const, u0, du, logd, slope,
+        n_lo, cref, c_imm, dval, dder, c_seen, fflux, fdl, fdr, fdp,
+    )  # fmt: skip
+    front_jacobian(z, fflux, fdr, fdp, jac_front)
+    return block_solve_3(
+        y, hist, a0, dt, psi_front, h, d, lam2, z, cfix, fflux, fdl, fdr, fdp, res, dy,
+        bordered, zcol, xblk,
     )  # fmt: skip

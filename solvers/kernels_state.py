@@ -24,8 +24,9 @@ from solvers.bdf import MAX_ORDER, N_DIFF, rescale, restart
 # IS_NEQUAL: steps taken since the step size or order last changed; IS_NSTOP, IS_NSNAP: the
 # next stop time of the stage and the snapshots taken in it (see `advance`); IS_KAPPA_AGE: steps
 # accepted on the kappa estimate since it was last observed; IS_BANDED: Newton iterations solved
-# with the banded LU (all of them unless there are two species; with two, those where a block of
-# `newton_system_2` was ill-conditioned); IS_ORDER_STEPS + k: accepted steps of order k.
+# with the banded LU (all of them unless there are two or three species; with these, those where
+# a block of `newton_system_2` / `_3` was ill-conditioned, and the retries after a failure);
+# IS_ORDER_STEPS + k: accepted steps of order k.
 (FS_T, FS_DT, FS_KAPPA, FS_OVER_C, FS_OVER_T, FS_G0, FS_DT_WANT) = range(7)  # fmt: skip
 (
     IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL,

@@ -49,7 +49,17 @@ def _present(cache_dir: Path) -> set[str]:
 def _imported_project_modules(path: Path) -> set[str]:
     """Dotted names of the project modules (solvers, sed, nppsim, fitting) imported by `path`."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    # imports under `if TYPE_CHECKING:` are for annotations only: never executed
+    skipped = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+        for inner in ast.walk(node)
+    }
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             top = node.module.split(".")[0]
             if top not in ("solvers", "sed", "nppsim", "fitting"):
