@@ -129,3 +129,13 @@ def test_table_kind_equals_the_generic_face_fluxes(case, monkeypatch, source):
     scale = np.abs(generic).max()
     assert scale > 0.0
     np.testing.assert_allclose(table, generic, rtol=0, atol=1e-6 * scale)
+
+
+def test_stage_start_reference_is_refused():
+    """A D(c) referred to the fraction at each stage start (lbo_cs_at_rb: Rb+ in stage 2)
+    depends on the parameter through that fraction, which the kernels' dR/dp does not carry
+    (d/dD_Li was 18 % off central differences at every tolerance): refused with the reason,
+    so that a fit takes finite differences."""
+    case = nppsim.load_case("cases/lbo_cs_at_rb.toml")
+    why = sensitivity_support(case, ["species.Li.D_cm2_s"])
+    assert why is not None and "stage start" in why
