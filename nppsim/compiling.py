@@ -24,9 +24,10 @@ TIME_LOOP = {
 }
 #: cold-compile wall time (s) of each solver's kernels for one ``nppsim run``, measured with
 #: ``benchmarks/compile_time.py`` and cold ``nppsim run``s on the 2-core development machine:
-#: npp 18.5 s (load ~2) to 35-47 s (load 3-4), electroneutral 17-18 s (load 3-4); see
-#: benchmarks/README.md, "Cold compile"
-COLD_COMPILE_ESTIMATE_S = {"npp": 30.0, "electroneutral": 20.0}
+#: npp 18.5 s (load ~2) to 35-47 s (load 3-4), 31.9 s on the idle machine on 2026-12-07 with
+#: the three-species elimination and the sensitivity kernels compiled in; electroneutral
+#: 17-18 s (load 3-4); see benchmarks/README.md, "Cold compile"
+COLD_COMPILE_ESTIMATE_S = {"npp": 32.0, "electroneutral": 20.0}
 #: wall time (s) of a fresh ``nppsim run`` of the default case with a warm cache (same machine)
 WARM_START_S = 1.0
 #: the numba event fired around each real compilation (not around cache loads)

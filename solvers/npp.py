@@ -468,7 +468,7 @@ def solve(
         "rejected_steps": int(ist[K.IS_REJECT]),
         "newton_iterations": int(ist[K.IS_NEWTON]),
         "newton_failures": int(ist[K.IS_NEWTON_FAIL]),
-        # iterations solved by the banded LU instead of the two-species block elimination
+        # iterations solved by the banded LU instead of the block elimination (two or three species)
         "banded_iterations": int(ist[K.IS_BANDED]),
         # accepted steps of each BDF order 1..5
         "steps_per_order": [int(v) for v in ist[K.IS_ORDER_STEPS + 1 : K.IS_ORDER_STEPS + 6]],
