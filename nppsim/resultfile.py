@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from nppsim.errors import DataFileError
+from nppsim.hdf5heap import global_heap_problem
 from nppsim.result import (
     JSON_KEYS_ATTR,
     SWEEP_MARKER_ATTR,
@@ -228,7 +229,8 @@ def _read_optional(group: Any, name: str) -> np.ndarray | None:
 
 def open_hdf5_for_reading(path: str | os.PathLike[str], what: str) -> Any:
     """Open an existing HDF5 file read-only; DataFileError (naming the file and `what` was
-    expected, e.g. "an nppsim result .h5") if it is missing, not a file or not HDF5."""
+    expected, e.g. "an nppsim result .h5") if it is missing, not a file, not HDF5, or its
+    global heaps are damaged (`nppsim.hdf5heap`: the HDF5 library would loop forever)."""
     import h5py
 
     source = Path(path)
@@ -238,6 +240,10 @@ def open_hdf5_for_reading(path: str | os.PathLike[str], what: str) -> Any:
         raise DataFileError(f"{source}: not a file")
     if not h5py.is_hdf5(source):
         raise DataFileError(f"{source}: not an HDF5 file (expected {what})")
+    # a damaged global heap can make the HDF5 library loop forever on the first text attribute
+    problem = global_heap_problem(source)
+    if problem is not None:
+        raise DataFileError(f"{source}: damaged HDF5 file ({problem})")
     return h5py.File(source, "r")
 
 
