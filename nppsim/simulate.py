@@ -403,8 +403,8 @@ def simulate(
     first (see `initial_profiles`); times of the new result start at 0 again, and its
     diagnostics record the start ("initial").
     sensitivities: dotted keys whose forward sensitivities d fractions / d value are integrated
-    along (keys of the species' mobilities or the stages' controls; method "npp":
-    potentiostatic stages; `sensitivity_support`); in Result.sensitivities.
+    along (keys of the species' mobilities or the stages' controls; `sensitivity_support`);
+    in Result.sensitivities.
     Raises SimulationError (with `.partial`, the Result up to the failure) when the solver
     cannot finish; CaseError for an invalid method or an initial result that does not fit.
     """
@@ -476,7 +476,7 @@ def _perturbed_problems(case: Case, keys: Sequence[str]) -> list[tuple[Problem, 
 def sensitivity_support(case: Case, keys: Sequence[str], method: str = "npp") -> str | None:
     """None if `simulate(case, method=method, sensitivities=keys)` can integrate the forward
     sensitivities of these keys, else the reason (one line). npp: keys of the species'
-    mobilities and of the stages' potentials, every stage potentiostatic; electroneutral: the
+    mobilities and of the stages' control values (potential or current); electroneutral: the
     foreign species' D, the native species' D(c) (its D, its SED) and the stages' control
     values (potential or current); neither: an immobile fraction (see
     `solvers.npp.sensitivity_arrays`)."""

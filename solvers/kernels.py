@@ -158,10 +158,10 @@ def advance(
     A step shortened to land on a stop has the history interpolated onto it (the order is kept),
     and the step size the control chose is restored after it (FS_DT_WANT). dd, dsc: the history
     of the state (interleaved unknowns) and of the scalars SC_Q, SC_G, SC_U (see `new_state`);
-    sd (m x N_DIFF x n): the histories of the forward sensitivities of m parameters, integrated
-    with the state when m > 0 (potentiostatic stages only; solvers.kernels_sensitivity; ps_*:
-    the perturbed kernel arrays there); a snapshot snaps[j] is (1 + m) x n: the state, then the
-    sensitivities;
+    sd (m x N_DIFF x (n + 1)): the histories of the forward sensitivities of m parameters (the
+    last column: that of the front field G), integrated with the state when m > 0
+    (solvers.kernels_sensitivity; ps_*: the perturbed kernel arrays there); a snapshot
+    snaps[j] is (1 + m) x n: the state, then the sensitivities;
     fs/ist: float and integer solver state. control 0: potentiostatic, tab_v = psi_front(t)
     (thermal units); control 1: galvanostatic, tab_v = total front current (fraction nm/s: ionic
     flux plus the displacement current lambda^2 dE/dt at x = 0, which the attached surface
@@ -225,11 +225,14 @@ def advance(
     pfdl = np.empty((n_species, n_cells + 1))
     pfdr = np.empty((n_species, n_cells + 1))
     pfdp = np.empty((n_species, n_cells + 1))
-    s_pred = np.zeros((n_sens, n))
-    s_hist = np.zeros((n_sens, n))
-    rhs = np.zeros((n_sens, n))
+    # one more column than the state: the sensitivity of the front field G (its history is
+    # the displacement current's under current control; see sensitivity_step)
+    s_pred = np.zeros((n_sens, n + 1))
+    s_hist = np.zeros((n_sens, n + 1))
+    rhs = np.zeros((n_sens, n + 1))
     hist0 = np.zeros(n)
     y_jac = np.zeros(n if n_sens > 0 else 0)
+    psi_jac = 0.0
     galvanostatic = control == 1
     adaptive = error_control != 0
 
@@ -412,6 +415,7 @@ def advance(
                 # sensitivities of the step, `sensitivity_step`)
                 for r in range(n):
                     y_jac[r] = ynew[r]
+                psi_jac = psi_front
             err_c = 0.0
             finite = True
             # along with the update, in the same pass: the storage part of the species
@@ -547,13 +551,13 @@ def advance(
         sc_new[SC_U] = psi_front
         update(dsc, order, sc_new, sc_pred, N_SC)
         if n_sens > 0 and not sensitivity_step(
-            y_jac, psi_front, a0, dt, order, tn, h, d, lam2, z, cfix, src, c_src, back_kind,
+            y_jac, psi_jac, a0, dt, order, tn, h, d, lam2, z, cfix, src, c_src, back_kind,
             back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, tab_t, dval, dder,
             c_seen, fflux, fdl, fdr, fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0,
             ps_du, ps_logd, ps_slope,
             ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr,
             pfdp, s_pred, s_hist, rhs, xblk, dinv, solved, ab, ipiv, res, hist0, dres_du,
-            jac_front,
+            jac_front, galvanostatic, zcol, tab_v,
         ):  # fmt: skip
             return STATUS_SENSITIVITY
         fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)

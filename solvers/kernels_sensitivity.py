@@ -16,6 +16,14 @@ front potential, with no analytic derivative to maintain. The solve reuses the f
 step's last two-species block elimination (substitutions only, `block_substitute_2`), or
 eliminates anew when that iteration took the banded LU (one forward sweep for all parameters);
 the banded LU for other species counts.
+
+Under current control the front potential U is an unknown of the step, with the constraint
+that the ionic front flux plus the displacement current lam2 dG/dt (G = (U - psi_0) / d_0, the
+front field) equals the target: the sensitivities solve the same bordered system as the Newton
+step (s = x - zcol s_U, zcol = J^-1 dR/dU), with the history of s_G = dG/dp kept in an extra
+last column of each parameter's history (under either control, so that it carries over a
+change of control), and d/dp of the start's front field (it depends on the bulk's conductance
+under current control) as its initial value.
 """
 
 from __future__ import annotations
@@ -62,21 +70,33 @@ def _right_hand_sides(
     y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref, tab_t, dt,
     fflux, fdp, dval, mob, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd,
     ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr,
-    pfdp, s_pred, s_hist, rhs,
+    pfdp, s_pred, s_hist, rhs, galvanostatic, tab_v, dg,
 ):  # fmt: skip
     """rhs[q] = -(hist_s + dR/dp) of every parameter q (see the module doc), and the
-    predictors s_pred[q] of the sensitivities (for the update of their histories). dval: D of
-    every species and cell at y (`face_fluxes`); mob: the problem's kernel arrays (d_const, u0, du,
-    logd, slope, n_lo)."""
+    predictors s_pred[q] of the sensitivities (for the update of their histories; the last
+    column: the front field's). dval: D of every species and cell at y (`face_fluxes`); mob:
+    the problem's kernel arrays (d_const, u0, du, logd, slope, n_lo). Under current control
+    (galvanostatic; tab_v: the current table) psi_front is the unknown front potential at y,
+    and dg[q] receives d/dp of the constraint's explicit part: the front flux sum z F(0) minus
+    the target current."""
     n_sens = sd.shape[0]
     n = y.shape[0]
     n_species = z.shape[0]
     nb = n_species + 1
     n_cells = h.shape[0]
     for q in range(n_sens):
-        predict(sd[q], order, s_pred[q], s_hist[q], n)
-        psi_q = _interp(tn, tab_t, ps_tabv[q])
+        predict(sd[q], order, s_pred[q], s_hist[q], n + 1)
         kind_q = ps_kind[q]
+        dg[q] = 0.0
+        if galvanostatic:
+            # the front potential is an unknown: the perturbed residual is taken at the same
+            # one; a change of the current table moves the target of the constraint only
+            psi_q = psi_front
+            if kind_q == SENS_FRONT:
+                target = _interp(tn, tab_t, tab_v)
+                dg[q] = -(_interp(tn, tab_t, ps_tabv[q]) - target) * ps_inv_delta[q]
+        else:
+            psi_q = _interp(tn, tab_t, ps_tabv[q])
         if kind_q == SENS_SCALE or kind_q == SENS_FRONT:
             # analytic dR/dp: the flux of one species scales with p (a constant D, or the
             # reference D of a D(c) table), or the front potential moves
@@ -89,7 +109,10 @@ def _right_hand_sides(
                         dr = (fflux[i, k + 1] - fflux[i, k]) * ps_scale[q]
                     rhs[q, base + i] = -(s_hist[q, base + i] + w * dr)
                 rhs[q, base + n_species] = 0.0
-            if kind_q == SENS_FRONT:
+            if kind_q == SENS_SCALE:
+                i = ps_species[q]
+                dg[q] = z[i] * fflux[i, 0] * ps_scale[q]
+            elif not galvanostatic:
                 dpsi = (psi_q - psi_front) * ps_inv_delta[q]
                 w0 = dt / h[0]
                 for i in range(n_species):
@@ -97,11 +120,11 @@ def _right_hand_sides(
                 rhs[q, n_species] = -(lam2 / (h[0] * d[0])) * dpsi
             continue
         if kind_q == SENS_TABLE:
-            _table_right_hand_side(
-                q, ps_species[q], y, n_species, h, d, src, c_src, back_kind, back_c, kind,
-                cref, dt, fflux, dval, mob, (ps_dconst[q], ps_u0[q], ps_du[q], ps_logd[q],
-                ps_slope[q], ps_n_lo[q]), pdval[q], pdder[q], pc_seen[q], s_hist, rhs,
-                ps_inv_delta[q],
+            i = ps_species[q]
+            dg[q] = z[i] * _table_right_hand_side(
+                q, i, y, n_species, h, d, src, c_src, back_kind, back_c, kind, cref, dt, fflux,
+                dval, mob, (ps_dconst[q], ps_u0[q], ps_du[q], ps_logd[q], ps_slope[q],
+                ps_n_lo[q]), pdval[q], pdder[q], pc_seen[q], s_hist, rhs, ps_inv_delta[q],
             )  # fmt: skip
             continue
         face_fluxes(
@@ -117,6 +140,8 @@ def _right_hand_sides(
                 dr = (pflux[i, k + 1] - pflux[i, k]) - (fflux[i, k + 1] - fflux[i, k])
                 rhs[q, base + i] = -(s_hist[q, base + i] + w * dr * inv_delta)
             rhs[q, base + n_species] = 0.0
+        for i in range(n_species):
+            dg[q] += z[i] * (pflux[i, 0] - fflux[i, 0]) * inv_delta
         # the Poisson row of cell 0 sees the front potential: - lam2/(h d_0) (psi_0 - psi_front)
         rhs[q, n_species] = -(lam2 / (h[0] * d[0])) * (psi_q - psi_front) * inv_delta
 
@@ -131,18 +156,21 @@ def _table_right_hand_side(
     F ((D'_l - D_l) + (D'_r - D_r)) / (D_l + D_r), D' the perturbed D (pdval, brought up to
     date here with its cache pc_seen; at the source and back values where those faces are
     open). mob, pmob: the kernel arrays (d_const, u0, du, logd, slope, n_lo) of the problem and
-    of the perturbed one. The other species' rows have no dR/dp."""
+    of the perturbed one. The other species' rows have no dR/dp. Returns dF/dp of species i at
+    the front face (fraction nm/s per parameter unit)."""
     nb = n_species + 1
     n_cells = h.shape[0]
     update_mobilities(y, n_species, kind, *pmob, cref, pdval, pdder, pc_seen)
     # dF/dp at the front face (cell 0's left face) and at each right face, as it goes
     f_left = 0.0
+    f_front = 0.0
     if src == i and fflux[i, 0] != 0.0:
         b_src, _ = species_mobility(c_src, i, 0, kind, *mob, cref)
         p_src, _ = species_mobility(c_src, i, 0, kind, *pmob, cref)
         s = b_src + dval[i, 0]
         if s > 0.0:
             f_left = fflux[i, 0] * ((p_src - b_src) + (pdval[i, 0] - dval[i, 0])) / s
+            f_front = f_left
     for k in range(n_cells):
         f_right = 0.0
         if k < n_cells - 1:
@@ -165,6 +193,7 @@ def _table_right_hand_side(
         rhs[q, base + i] -= w * (f_right - f_left) * inv_delta
         rhs[q, base + n_species] = 0.0
         f_left = f_right
+    return f_front * inv_delta
 
 
 @njit(cache=True)
@@ -173,7 +202,8 @@ def sensitivity_step(
     d_const, u0, du, logd, slope, n_lo, cref, c_imm, tab_t, dval, dder, c_seen, fflux, fdl, fdr,
     fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo,
     ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr, pfdp, s_pred, s_hist,
-    rhs, xblk, dinv, factored, ab, ipiv, res, hist0, dres_du, jac_front,
+    rhs, xblk, dinv, factored, ab, ipiv, res, hist0, dres_du, jac_front, galvanostatic, zcol,
+    tab_v,
 ):  # fmt: skip
     """The sensitivities of an accepted step of order `order`, size dt (s), ending at tn (s), with
     front potential psi_front (thermal units): solves the system of the module doc for every
@@ -187,18 +217,25 @@ def sensitivity_step(
     ps_inv_delta[q]: 1 / its perturbation (1 / parameter unit); ps_kind, ps_species, ps_scale:
     see SENS_GENERIC. factored: the step's last Newton iteration was solved by the block
     elimination, whose factors are in xblk and dinv (`block_solve_2`): the sensitivities are
-    then solved by substitutions only. The other arguments: those of `solvers.kernels.advance`
-    and its workspace (hist0: zeros). Returns False if no linear solve succeeded.
+    then solved by substitutions only. galvanostatic: under current control psi_front is the
+    unknown front potential at y, and the bordered system of the Newton step is solved for s and
+    s_U = d psi_front / dp with zcol = J^-1 d res / d psi_front and jac_front of that iteration
+    (still in the workspace); the constraint's history is that of the front field G, the last
+    column of sd (s_G = (s_U - s_psi_0) / d_0, kept under either control). tab_v: the stage's
+    control table (thermal units or the current). The other arguments: those of
+    `solvers.kernels.advance` and its workspace (hist0: zeros). Returns False if no linear
+    solve succeeded.
     """
     n_sens = sd.shape[0]
     n = y.shape[0]
     n_species = z.shape[0]
     mob = (d_const, u0, du, logd, slope, n_lo)
+    dg = np.zeros(n_sens)
     _right_hand_sides(
         y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref, tab_t,
         dt, fflux, fdp, dval, mob, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du,
         ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux,
-        pfdl, pfdr, pfdp, s_pred, s_hist, rhs,
+        pfdl, pfdr, pfdp, s_pred, s_hist, rhs, galvanostatic, tab_v, dg,
     )  # fmt: skip
     solved = False
     if n_species == 2 and factored and dinv.shape[0] == h.shape[0]:
@@ -212,7 +249,8 @@ def sensitivity_step(
                 y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref,
                 tab_t, dt, fflux, fdp, dval, mob, sd, ps_kind, ps_species, ps_scale, ps_dconst,
                 ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval,
-                pdder, pc_seen, pflux, pfdl, pfdr, pfdp, s_pred, s_hist, rhs,
+                pdder, pc_seen, pflux, pfdl, pfdr, pfdp, s_pred, s_hist, rhs, galvanostatic,
+                tab_v, dg,
             )  # fmt: skip
     if not solved:
         kl, ku = band_widths(n_species)
@@ -224,7 +262,31 @@ def sensitivity_step(
         if banded_lu(ab, kl, ku, ipiv) != 0:
             return False
         for q in range(n_sens):
-            banded_solve(ab, kl, ku, ipiv, rhs[q])
+            banded_solve(ab, kl, ku, ipiv, rhs[q, :n])
+    nb = n_species + 1
+    w0 = dt / h[0]
+    cdisp = lam2 * a0 / (dt * d[0])
+    target = _interp(tn, tab_t, tab_v)
     for q in range(n_sens):
-        update(sd[q], order, rhs[q], s_pred[q], n)
+        if galvanostatic:
+            # the bordered row (see the galvanostatic Newton step of `advance`): s = x - zcol s_U
+            ct_x = 0.0
+            ct_z = 0.0
+            for r in range(nb):
+                cr = w0 * jac_front[1 + r]
+                if r == n_species:
+                    cr -= w0 * cdisp
+                ct_x += cr * rhs[q, r]
+                ct_z += cr * zcol[r]
+            rhs_g = -w0 * (dg[q] + lam2 * s_hist[q, n] / dt)
+            s_u = (rhs_g - ct_x) / (w0 * (jac_front[nb + 1] + cdisp) - ct_z)
+            for r in range(n):
+                rhs[q, r] -= zcol[r] * s_u
+        elif ps_kind[q] == SENS_FRONT:
+            s_u = (_interp(tn, tab_t, ps_tabv[q]) - target) * ps_inv_delta[q]
+        else:
+            s_u = 0.0
+        # the front field G = (psi_front - psi_0) / d_0: its sensitivity, for its history
+        rhs[q, n] = (s_u - rhs[q, n_species]) / d[0]
+        update(sd[q], order, rhs[q], s_pred[q], n + 1)
     return True

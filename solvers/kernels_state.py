@@ -81,5 +81,5 @@ def _rescale_all(dd, dsc, sd, order, factor, fs):
     rescale(dd, order, factor, dd.shape[1])
     rescale(dsc, order, factor, dsc.shape[1])
     for q in range(sd.shape[0]):
-        rescale(sd[q], order, factor, dd.shape[1])
+        rescale(sd[q], order, factor, sd.shape[2])
     fs[FS_DT] *= factor

@@ -266,8 +266,8 @@ def solve(
     sensitivities: forward sensitivities to compute along (`solvers.kernels_sensitivity`): for
     each parameter, the problem with that parameter changed by delta, and delta (the
     parameter's unit); the problems may differ from `problem` only in the species' mobilities
-    and immobile fractions and in the potentials of the stages (`sensitivity_arrays`), and
-    every stage must be potentiostatic. Solution.sensitivities then holds d fractions / d p.
+    and immobile fractions and in the control values of the stages (potential or current;
+    `sensitivity_arrays`). Solution.sensitivities then holds d fractions / d p.
     Returns a Solution; if the run fails, `completed` is False and the Solution holds every
     snapshot computed up to the failure plus one at the time reached.
     """
@@ -311,7 +311,21 @@ def solve(
     # current, and the reference from which the charge on the front electrode is counted
     dd, dsc, fs, ist = K.new_state(y0, problem.dt_initial_s, psi0, (psi0 - y0[n_species]) / ka.d[0])
     sens = sensitivity_arrays(problem, ka, sensitivities)
-    sd = np.zeros((len(sensitivities), K.N_DIFF, y0.size))
+    # one column more than the state: the front field's sensitivity (kernels_sensitivity)
+    sd = np.zeros((len(sensitivities), K.N_DIFF, y0.size + 1))
+    if initial is None:
+        # the pristine start depends on a parameter through its front field (a galvanostatic
+        # start: the potential of the bulk's ohmic drop; a potentiostatic one: U), the
+        # reference of the first step's displacement current
+        for q, (pq, delta) in enumerate(sensitivities):
+            kq = kernel_arrays(pq)
+            yq = initial_state(pq, kq)
+            st = pq.stages[0]
+            if st.control == "potential":
+                psi_q = st.value_at(0.0) / kq.thermal_voltage_V
+            else:
+                psi_q = _front_potential_estimate(pq, kq, yq)
+            sd[q, 0, -1] = ((psi_q - yq[n_species]) / kq.d[0] - fs[K.FS_G0]) / delta
     y = dd[0]  # the current accepted state (a view: the history's first row)
     if history is not None:
         k = set_history(dd, history)
@@ -431,7 +445,7 @@ def solve(
                 if fs[K.FS_T] > snapshots_t[-1]:
                     snapshots_t.append(float(fs[K.FS_T]))
                     snapshots_y.append(y.copy())
-                    snapshots_s.append(sd[:, 0].copy())
+                    snapshots_s.append(sd[:, 0, :-1].copy())
             if not completed:
                 break
             stage_end_index.append(len(snapshots_t) - 1)
@@ -449,7 +463,7 @@ def solve(
         if fs[K.FS_T] > snapshots_t[-1]:
             snapshots_t.append(float(fs[K.FS_T]))
             snapshots_y.append(y.copy())
-            snapshots_s.append(sd[:, 0].copy())
+            snapshots_s.append(sd[:, 0, :-1].copy())
     finally:
         sigint.restore()
 

@@ -53,7 +53,7 @@ def sensitivity_arrays(
     """Stack the kernel arrays of the perturbed problems of `solve`'s `sensitivities`; raises
     ValueError if one differs from `problem` in anything but the species' mobilities and the
     stages' potentials (an immobile fraction is refused too: its flux is not differentiable at
-    the plateau), if a stage is not potentiostatic, or if a species' D(c) is referred to its
+    the plateau), or if a species' D(c) is referred to its
     fraction at each stage start and there are several stages."""
     from solvers.npp import kernel_arrays  # npp imports this module
 
@@ -65,8 +65,6 @@ def sensitivity_arrays(
     kinds = np.zeros(m, dtype=np.int64)
     species = np.zeros(m, dtype=np.int64)
     scale = np.zeros(m)
-    if m and any(st.control != "potential" for st in problem.stages):
-        raise ValueError("forward sensitivities need potentiostatic stages")
     moving_ref = [sp.name for sp in problem.species if sp.mobility_reference == "stage_start"]
     if m and moving_ref and len(problem.stages) > 1:
         # D(c / c_ref) with c_ref the fraction at each stage start: from the second stage on
@@ -109,7 +107,8 @@ def sensitivity_arrays(
             )
             if not same:
                 raise ValueError(f"sensitivity {q + 1}: the parameter changes stage {k + 1}")
-            tab_v[k][q] = np.asarray(b.table_value, dtype=float) / ka.thermal_voltage_V
+            unit = ka.thermal_voltage_V if b.control == "potential" else ka.flux_to_A_cm2
+            tab_v[k][q] = np.asarray(b.table_value, dtype=float) / unit
         if (
             any(
                 a.initial_fraction != b.initial_fraction

@@ -78,8 +78,8 @@ def test_immobile_fraction_is_refused():
 
 
 def test_unsupported_parameters_are_refused(case):
-    """A key that changes the grid, the temperature or the initial state, a galvanostatic
-    stage, or an unknown solver: a clear reason, and simulate refuses the key (the
+    """A key that changes the grid, the temperature or the initial state, or an unknown
+    solver: a clear reason, and simulate refuses the key (the
     electroneutral solver's own: tests/solvers/test_electroneutral_sensitivity.py)."""
     assert "grid" in sensitivity_support(case, ["grid.fine_spacing_nm"]) or "changes" in (
         sensitivity_support(case, ["grid.fine_spacing_nm"])
@@ -139,3 +139,57 @@ def test_stage_start_reference_is_refused():
     case = nppsim.load_case("cases/lbo_cs_at_rb.toml")
     why = sensitivity_support(case, ["species.Li.D_cm2_s"])
     assert why is not None and "stage start" in why
+
+
+#: a galvanostatic variant of the short run (1e-7 A/cm^2, the order of lbo_k's current)
+GALVANOSTATIC = {"stage.1.potential_V": None, "stage.1.current_density_A_cm2": 1.0e-7}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "rel"),
+    [("species.Li.sed.fwhm_eV", 0.25, 1e-3), ("species.K.D_cm2_s", 2e-16, 1e-3),
+     ("species.Li.D_cm2_s", 1e-12, 1e-3), ("stage.1.current_density_A_cm2", 1e-7, 1e-3)],
+)  # fmt: skip
+def test_galvanostatic_sensitivity_agrees_with_central_differences(case, key, value, rel):
+    """Under current control the front potential is an unknown: the sensitivities solve the
+    bordered system of the Newton step (the current constraint with the displacement current,
+    whose history is that of the front field's sensitivity). d fractions / d value at both
+    snapshots within 3e-4 of the largest derivative from central differences of whole runs,
+    for an SED width, both D's and the current itself (measured 5e-9 to 2.3e-5: the start's
+    front field depends on D_Li through the ohmic drop of the bulk)."""
+    galv = case.with_values(GALVANOSTATIC)
+    assert sensitivity_support(galv, [key]) is None
+    h = value * rel
+    up = nppsim.simulate(galv.with_values({key: value + h}), method="npp").fractions
+    dn = nppsim.simulate(galv.with_values({key: value - h}), method="npp").fractions
+    fd = (up - dn) / (2.0 * h)
+    se = nppsim.simulate(galv, method="npp", sensitivities=[key]).sensitivities[key]
+    scale = np.abs(fd[1:]).max()
+    assert scale > 0.0
+    err = np.abs(se[1:] - fd[1:]).max() / scale
+    print(key, err)
+    assert err < 3e-4
+
+
+def test_sensitivities_across_a_change_of_control(case):
+    """A galvanostatic stage, then a potentiostatic one (the front field's sensitivity carries
+    the displacement current's history from one to the other): d/dD_K within 3e-4 of central
+    differences at the end of each stage."""
+    two = case.with_values(
+        {**GALVANOSTATIC, "stage.1.duration_s": 500.0}
+    ).with_values({"stage": [
+        {"duration_s": 500.0, "source": "K", "surface_fraction": 1.0,
+         "current_density_A_cm2": 1e-7},
+        {"duration_s": 500.0, "source": "K", "surface_fraction": 1.0, "potential_V": 1.5},
+    ]})  # fmt: skip
+    key, value = "species.K.D_cm2_s", 2e-16
+    h = value * 1e-3
+    up = nppsim.simulate(two.with_values({key: value + h}), method="npp")
+    dn = nppsim.simulate(two.with_values({key: value - h}), method="npp")
+    res = nppsim.simulate(two, method="npp", sensitivities=[key])
+    fd = (up.fractions - dn.fractions) / (2.0 * h)
+    se = res.sensitivities[key]
+    for j in res.stage_end_index:
+        scale = np.abs(fd[j]).max()
+        assert scale > 0.0
+        assert np.abs(se[j] - fd[j]).max() / scale < 3e-4
