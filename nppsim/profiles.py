@@ -570,6 +570,13 @@ def _build(
             f"depth_scale {dm.scale:g} and depth_offset_nm {dm.offset_nm:g} (raise the low end of "
             "fit_range_nm or the offset)"
         )
+    if kept.size > 1 and np.any(np.diff(true_depth) <= 0.0):
+        # the file's depths increase; scaled and offset they must still do so (an offset so
+        # large that the depths vanish against it in floating point, e.g. 1e300 nm)
+        raise DataFileError(
+            f"{label}: depth_scale {dm.scale:g} and depth_offset_nm {dm.offset_nm:g} make the "
+            "depths equal in floating point (use an offset of the order of the profile depth)"
+        )
     record.update(
         {
             "rows_in_file": len(table.rows),

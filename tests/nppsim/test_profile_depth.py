@@ -98,3 +98,14 @@ def test_depth_overflow_on_unit_conversion(tmp_path):
     with pytest.raises(DataFileError) as exc:
         read_profile(path)
     check_error(exc.value, path, "numbers out of range")
+
+
+@pytest.mark.parametrize("offset", [1e300, 1e20])
+def test_an_offset_that_swamps_the_depths_is_a_data_file_error(tmp_path, offset):
+    """depth_offset_nm so large that the file's depths vanish against it in floating point
+    (found by the fuzz test with 1e300): one line naming the file and both keys, not the
+    ValueError of the profile's own check."""
+    path = write(tmp_path, "p.csv", SIMPLE)
+    with pytest.raises(DataFileError) as info:
+        read_profile(path, depth_offset_nm=offset)
+    check_error(info.value, path, "depth_scale", "depth_offset_nm")
