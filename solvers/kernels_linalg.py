@@ -331,99 +331,6 @@ def _back_substitute_3(xblk, v):
 
 
 @njit(cache=True)
-def block_factor_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, xblk, dinv):
-    """The block elimination of `block_solve_2` for the matrix alone: J at the face derivatives
-    fdl, fdr, fdp (of `face_fluxes`), its X_k in xblk and inverted diagonal blocks D_k^-1 in
-    dinv (N x 9 each), for `block_substitute_2`. Returns False at the first ill-conditioned
-    block (the caller solves with the banded LU instead)."""
-    n_cells = h.shape[0]
-    z0 = z[0]
-    z1 = z[1]
-    x00 = x01 = x02 = x10 = x11 = x12 = x20 = x21 = x22 = 0.0
-    for k in range(n_cells):
-        w = dt / h[k]
-        gl = lam2 / (h[k] * d[k])
-        gr = lam2 / (h[k] * d[k + 1])
-        a00 = a0 + w * (fdl[0, k + 1] - fdr[0, k])
-        a01 = 0.0
-        a02 = -w * (fdp[0, k + 1] + fdp[0, k])
-        a10 = 0.0
-        a11 = a0 + w * (fdl[1, k + 1] - fdr[1, k])
-        a12 = -w * (fdp[1, k + 1] + fdp[1, k])
-        a20 = z0
-        a21 = z1
-        a22 = -(gl + gr)
-        if k > 0:
-            cd0 = -w * fdl[0, k]
-            cl0 = w * fdp[0, k]
-            cd1 = -w * fdl[1, k]
-            cl1 = w * fdp[1, k]
-            a00 -= cd0 * x00 + cl0 * x20
-            a01 -= cd0 * x01 + cl0 * x21
-            a02 -= cd0 * x02 + cl0 * x22
-            a10 -= cd1 * x10 + cl1 * x20
-            a11 -= cd1 * x11 + cl1 * x21
-            a12 -= cd1 * x12 + cl1 * x22
-            a20 -= gl * x20
-            a21 -= gl * x21
-            a22 -= gl * x22
-        c00, c01, c02, c10, c11, c12, c20, c21, c22, det, ok = _adjugate3(
-            a00, a01, a02, a10, a11, a12, a20, a21, a22
-        )
-        if not ok:
-            return False
-        inv = 1.0 / det
-        dinv[k, 0] = c00 * inv
-        dinv[k, 1] = c01 * inv
-        dinv[k, 2] = c02 * inv
-        dinv[k, 3] = c10 * inv
-        dinv[k, 4] = c11 * inv
-        dinv[k, 5] = c12 * inv
-        dinv[k, 6] = c20 * inv
-        dinv[k, 7] = c21 * inv
-        dinv[k, 8] = c22 * inv
-        if k < n_cells - 1:
-            bd0 = w * fdr[0, k + 1]
-            bd1 = w * fdr[1, k + 1]
-            bl0 = w * fdp[0, k + 1]
-            bl1 = w * fdp[1, k + 1]
-            x00 = (c00 * bd0) * inv
-            x01 = (c01 * bd1) * inv
-            x02 = (c00 * bl0 + c01 * bl1 + c02 * gr) * inv
-            x10 = (c10 * bd0) * inv
-            x11 = (c11 * bd1) * inv
-            x12 = (c10 * bl0 + c11 * bl1 + c12 * gr) * inv
-            x20 = (c20 * bd0) * inv
-            x21 = (c21 * bd1) * inv
-            x22 = (c20 * bl0 + c21 * bl1 + c22 * gr) * inv
-            xblk[k, 0] = x00
-            xblk[k, 1] = x01
-            xblk[k, 2] = x02
-            xblk[k, 3] = x10
-            xblk[k, 4] = x11
-            xblk[k, 5] = x12
-            xblk[k, 6] = x20
-            xblk[k, 7] = x21
-            xblk[k, 8] = x22
-    return True
-
-
-@njit(cache=True)
-def block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk, dinv):
-    """Solve J x = rhs[m] in place for every row m of rhs (m x 3N), J the two-species Jacobian
-    of `block_solve_2` at the face derivatives fdl, fdr, fdp (of `face_fluxes`): the
-    elimination (`block_factor_2`, into the workspaces xblk and dinv, N x 9 each), then the
-    substitutions of every right-hand side (`block_substitute_2`). Returns False at the first
-    ill-conditioned block (the caller solves with the banded LU instead)."""
-    if rhs.shape[0] == 0:
-        return True
-    if not block_factor_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, xblk, dinv):
-        return False
-    block_substitute_2(dt, h, d, lam2, fdl, fdp, dinv, xblk, rhs)
-    return True
-
-
-@njit(cache=True)
 def block_substitute_2(dt, h, d, lam2, fdl, fdp, dinv, xblk, rhs):
     """Solve J x = rhs[m] in place for every row m of rhs (m x 3N) with the factors of the last
     `block_solve_2` that stored them (dinv: the inverted diagonal blocks D_k^-1, xblk: X_k),
@@ -431,7 +338,7 @@ def block_substitute_2(dt, h, d, lam2, fdl, fdp, dinv, xblk, rhs):
     still those of the call: forward substitution y_k = D_k^-1 (b_k - C_k y_{k-1}), then
     x_k = y_k - X_k x_{k+1}. No division and no conditioning test (the factors passed it):
     the staggered direct solve of the forward sensitivities with the Newton matrix of the
-    step's last iteration, 3-4x cheaper than a new elimination (`block_solve_multi_2`)."""
+    step's last iteration, 3-4x cheaper than a new elimination."""
     n_cells = h.shape[0]
     n_rhs = rhs.shape[0]
     for k in range(n_cells):

@@ -13,9 +13,9 @@ Poisson rows have none). dR/dp is taken from the face fluxes of a perturbed para
 same state, (F(y; p + delta) - F(y; p)) / delta: any parameter that enters through the kernel
 arrays of the mobilities (constant D, the D(c) tables of an SED, the immobile fraction) or the
 front potential, with no analytic derivative to maintain. The solve reuses the factors of the
-step's last two-species block elimination (substitutions only, `block_substitute_2`), or
-eliminates anew when that iteration took the banded LU (one forward sweep for all parameters);
-the banded LU for other species counts.
+step's last two-species block elimination (substitutions only, `block_substitute_2`); when
+that iteration took the banded LU (a flagged block, a retry), and for other species counts, the
+sensitivities take the banded LU too.
 
 Under current control the front potential U is an unknown of the step, with the constraint
 that the ionic front flux plus the displacement current lam2 dG/dt (G = (U - psi_0) / d_0, the
@@ -36,7 +36,6 @@ from solvers.kernels_assembly import assemble, band_widths, face_fluxes
 from solvers.kernels_linalg import (
     banded_lu,
     banded_solve,
-    block_solve_multi_2,
     block_substitute_2,
 )
 from solvers.kernels_mobility import species_mobility, update_mobilities
@@ -237,22 +236,9 @@ def sensitivity_step(
         ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux,
         pfdl, pfdr, pfdp, s_pred, s_hist, rhs, galvanostatic, tab_v, dg,
     )  # fmt: skip
-    solved = False
     if n_species == 2 and factored and dinv.shape[0] == h.shape[0]:
         block_substitute_2(dt, h, d, lam2, fdl, fdp, dinv, xblk, rhs)
-        solved = True
-    elif n_species == 2 and dinv.shape[0] == h.shape[0]:
-        solved = block_solve_multi_2(a0, dt, h, d, lam2, z, fdl, fdr, fdp, rhs, xblk, dinv)
-        if not solved:
-            # the forward sweep overwrote the right-hand sides: build them again
-            _right_hand_sides(
-                y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref,
-                tab_t, dt, fflux, fdp, dval, mob, sd, ps_kind, ps_species, ps_scale, ps_dconst,
-                ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval,
-                pdder, pc_seen, pflux, pfdl, pfdr, pfdp, s_pred, s_hist, rhs, galvanostatic,
-                tab_v, dg,
-            )  # fmt: skip
-    if not solved:
+    else:
         kl, ku = band_widths(n_species)
         assemble(
             y, hist0, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind, back_c,
