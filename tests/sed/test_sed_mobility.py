@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.special import ndtri
@@ -71,7 +71,12 @@ def check_d_properties(model: SEDMobility, n_extra: list[float]) -> None:
     n_pos = max(N_POSITIVE_MIN, model.n_floor * np.finfo(float).tiny / d_floor)
     assert np.all(D[n > n_pos] > 0.0)
     assert np.all(D[1:] >= D[:-1] * (1.0 - MONO_RTOL))
-    np.testing.assert_allclose(model.D(model.n_ref), model.D_ref_cm2_s, rtol=1e-12, atol=0)
+    # D(n_ref) = D_ref up to the conditioning of E_F at n_ref: ln n carries an ulp, which
+    # d ln D / d ln n = S amplifies (S ~ 1e7 where n_ref half-fills a gap between two narrow
+    # Gaussians, density ~1e-6 / eV: there 1.8e-9, found by hypothesis)
+    s_ref = float(model.dD_dn(model.n_ref)) * model.n_ref / model.D_ref_cm2_s
+    cond = 16.0 * np.finfo(float).eps * s_ref * max(1.0, abs(math.log(model.n_ref)))
+    np.testing.assert_allclose(model.D(model.n_ref), model.D_ref_cm2_s, rtol=1e-12 + cond, atol=0)
 
 
 # --------------------------------------------------------------------------- MODEL.md figures
@@ -148,6 +153,9 @@ shape_strategy = st.one_of(
 
 @SETTINGS
 @given(shape=shape_strategy, v=vacancy, T=temperature_K, n=densities)
+@example(  # n_ref half-fills the gap between two narrow Gaussians (E_F ill-conditioned there)
+    shape=GaussianMixtureSED([(0.5, -0.1, 0.0625), (0.5, 0.2, 0.0625)]), v=0.5, T=200.0, n=[0.0]
+)
 def test_other_shapes_properties(shape: object, v: float, T: float, n: list[float]) -> None:
     check_d_properties(SEDMobility(shape, 1e-12, 2.5, T, vacancy_fraction=v), n)  # type: ignore[arg-type]
 
