@@ -73,13 +73,9 @@ def _compute_r(order, factor, out):
 
 
 @njit(cache=True)
-def rescale(dd, order, factor, m_cols):
-    """Change the step size of the history `dd` (N_DIFF x m, rows 0..order, the first m_cols
-    columns) by `factor` (dimensionless, new step / old step): D[:order+1] <- (R U)^T
-    D[:order+1] (scipy's change_D). Rows above `order` are left as they are (they are rebuilt
-    by the next update)."""
-    if factor == 1.0:
-        return
+def rescale_matrix(order, factor):
+    """RU = R(order, factor) U(order) of Shampine & Reichelt ((order + 1) square): `rescale`
+    maps the history of step h to that of step factor h (dimensionless) as D <- RU^T D."""
     k = order
     r = np.empty((k + 1, k + 1))
     u = np.empty((k + 1, k + 1))
@@ -92,17 +88,36 @@ def rescale(dd, order, factor, m_cols):
             for m in range(k + 1):
                 s += r[i, m] * u[m, j]
             ru[i, j] = s
+    return ru
+
+
+@njit(cache=True)
+def rescale_columns(dd, order, ru, c0, c1):
+    """D[:order+1] <- ru^T D[:order+1] in the columns c0..c1-1 of the history dd (ru from
+    `rescale_matrix`): `rescale` of a range of columns."""
+    k = order
     # row by row (vectorised streams over the columns); row 0 is unchanged (ru[:, 0] = e_0)
-    new = np.zeros((k + 1, m_cols))
+    new = np.zeros((k + 1, c1 - c0))
     for j in range(1, k + 1):
         for i in range(k + 1):
             w = ru[i, j]
             if w != 0.0:
-                for c in range(m_cols):
-                    new[j, c] += w * dd[i, c]
+                for c in range(c0, c1):
+                    new[j, c - c0] += w * dd[i, c]
     for j in range(1, k + 1):
-        for c in range(m_cols):
-            dd[j, c] = new[j, c]
+        for c in range(c0, c1):
+            dd[j, c] = new[j, c - c0]
+
+
+@njit(cache=True)
+def rescale(dd, order, factor, m_cols):
+    """Change the step size of the history `dd` (N_DIFF x m, rows 0..order, the first m_cols
+    columns) by `factor` (dimensionless, new step / old step): D[:order+1] <- (R U)^T
+    D[:order+1] (scipy's change_D). Rows above `order` are left as they are (they are rebuilt
+    by the next update)."""
+    if factor == 1.0:
+        return
+    rescale_columns(dd, order, rescale_matrix(order, factor), 0, m_cols)
 
 
 @njit(cache=True)

@@ -29,7 +29,6 @@ from numba import njit
 
 from solvers.bdf import (
     ALPHA,
-    BDF_ABS_SUM,
     ERROR_CONST,
     N_DIFF,
     landing,
@@ -50,6 +49,7 @@ from solvers.kernels_assembly import (  # noqa: F401  (re-exported)
     newton_system_2,
     newton_system_3,
 )
+from solvers.kernels_current import bordered_update, current_met
 from solvers.kernels_linalg import (  # noqa: F401  (re-exported)
     BLOCK_DET_MIN,
     _adjugate3,
@@ -87,8 +87,10 @@ from solvers.kernels_state import (  # noqa: F401  (re-exported)
     FS_OVER_T,
     FS_T,
     IS_BANDED,
+    IS_CELL_ITER,
     IS_KAPPA_AGE,
     IS_LU_FAIL,
+    IS_NACT,
     IS_NEQUAL,
     IS_NEWTON,
     IS_NEWTON_FAIL,
@@ -110,7 +112,18 @@ from solvers.kernels_state import (  # noqa: F401  (re-exported)
     SC_U,
     _rescale_all,
     new_state,
+    newton_start,
     restart_history,
+)
+from solvers.kernels_window import (  # noqa: F401  (re-exported)
+    WINDOW_MARGIN,
+    WINDOW_TOL_REL,
+    fill_bulk_potential,
+    fill_histories,
+    grow_window,
+    initial_window,
+    snapshot,
+    window_size,
 )
 from solvers.stepping import (  # noqa: F401  (re-exported)
     CURRENT_ROUNDOFF,
@@ -147,7 +160,32 @@ def advance(
     back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control,
     tab_t, tab_v, rtol, atol, max_steps, max_order, error_control, rec_t, rec_flux, rec_psi, rec_q,
     rec_total, rec_qtot, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd,
-    ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta,
+    ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, tail, c_bulk, window_tol,
+):  # fmt: skip
+    """`_advance` (the time loop: see there), then the potentials of the cells beyond the
+    active window brought up to date in every row of the histories dd and sd (the pristine
+    bulk's linear potential, `solvers.kernels_window.fill_histories`), so that the caller sees
+    whole states.
+    Returns `_advance`'s status."""
+    status = _advance(
+        t_stops, stop_flags, snaps, dd, dsc, sd, fs, ist, h, d, lam2, z, cfix, src, c_src,
+        back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit,
+        control, tab_t, tab_v, rtol, atol, max_steps, max_order, error_control, rec_t, rec_flux,
+        rec_psi, rec_q, rec_total, rec_qtot, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0,
+        ps_du, ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, tail, c_bulk,
+        window_tol,
+    )  # fmt: skip
+    fill_histories(dd, sd, ist[IS_NACT], z.shape[0], tail)
+    return status
+
+
+@njit(cache=True, nogil=True)
+def _advance(
+    t_stops, stop_flags, snaps, dd, dsc, sd, fs, ist, h, d, lam2, z, cfix, src, c_src,
+    back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control,
+    tab_t, tab_v, rtol, atol, max_steps, max_order, error_control, rec_t, rec_flux, rec_psi, rec_q,
+    rec_total, rec_qtot, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd,
+    ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, tail, c_bulk, window_tol,
 ):  # fmt: skip
     """Integrate through the stop times t_stops[ist[IS_NSTOP]:] (s, increasing) with the
     adaptive variable-order BDF of solvers.bdf, in one call for a whole stage (unless a limit
@@ -177,6 +215,17 @@ def advance(
     galvanostatic control holds at its target: in 1D the current of the external circuit) and
     total charge (ionic charge plus lam2 (G - fs[FS_G0]), the BDF integral of the total
     current). Returns a STATUS_* code.
+
+    Active window: the steps solve only the first ist[IS_NACT] cells. Beyond them the glass is
+    pristine: every fraction at its bulk value (within window_tol of c_bulk: 1e-3 of the error
+    weight; frozen there), no charge, so the potential falls linearly from the window's last
+    cell to 0 at the back (solvers.kernels_window; tail[j] = L - x_j, nm) and the species cross
+    the bulk by drift in that uniform field. Its exact discrete form is the back condition of
+    the full grid applied at the window's last cell with the node distance tail[last] (the
+    whole bulk as one cell at the back electrode; c_bulk must equal the back condition's
+    fractions). The window grows by `grow_window` after each step (with the potentials of the
+    new cells and of their histories from the bulk's linear profile) and never shrinks; with
+    ist[IS_NACT] = n_cells it is the whole grid and the steps are those without a window.
     """
     n = dd.shape[1]
     n_species = z.shape[0]
@@ -245,6 +294,12 @@ def advance(
     y = np.empty(n)
     for r in range(n):
         y[r] = dd[0, r]
+    # the active window and the node distances it sees: the last one that to the back
+    if ist[IS_NACT] <= 0 or ist[IS_NACT] > n_cells:
+        ist[IS_NACT] = n_cells
+    dwin = d.copy()
+    if ist[IS_NACT] < n_cells:
+        dwin[ist[IS_NACT]] = tail[ist[IS_NACT] - 1]
 
     n_stops = t_stops.shape[0]
     while True:
@@ -257,13 +312,8 @@ def advance(
             # kink of the control table (flag 2: order 1, the last slope kept)
             flag = stop_flags[i_stop]
             if flag & 1:
-                j = ist[IS_NSNAP]
-                for r in range(n):
-                    snaps[j, 0, r] = y[r]
-                for q in range(n_sens):
-                    for r in range(n):
-                        snaps[j, 1 + q, r] = sd[q, 0, r]
-                ist[IS_NSNAP] = j + 1
+                snapshot(snaps[ist[IS_NSNAP]], y, sd, ist[IS_NACT], n_species, tail)
+                ist[IS_NSNAP] += 1
             if flag & 2:
                 restart(dd, True)
                 restart(dsc, True)
@@ -276,6 +326,20 @@ def advance(
             continue
         t = fs[FS_T]
         order = ist[IS_ORDER]
+        # the active window's cells and unknowns, and views of the arrays on them
+        n_act = ist[IS_NACT]
+        m = n_act * nb
+        h_a = h[:n_act]
+        d_a = dwin[: n_act + 1]
+        ynew_a = ynew[:m]
+        hist_a = hist[:m]
+        res_a = res[:m]
+        dy_a = dy[:m]
+        zcol_a = zcol[:m]
+        ab_a = ab[:m]
+        ipiv_a = ipiv[:m]
+        xblk_a = xblk[: min(n_act, xblk.shape[0])]
+        dinv_a = dinv[: min(n_act, dinv.shape[0])] if dinv.shape[0] == n_cells else dinv
         dt = fs[FS_DT]
         dt = landing(t, dt, t_stop)
         if dt != fs[FS_DT]:
@@ -284,7 +348,7 @@ def advance(
             # steps is kept: the order and step decisions are not delayed by output times)
             if fs[FS_DT_WANT] == 0.0 and dt < fs[FS_DT]:
                 fs[FS_DT_WANT] = fs[FS_DT]
-            _rescale_all(dd, dsc, sd, order, dt / fs[FS_DT], fs)
+            _rescale_all(dd, dsc, sd, order, dt / fs[FS_DT], fs, m)
             fs[FS_DT] = dt
         if dt <= 1.0e-15 * max(1.0, abs(t)):
             return STATUS_DT_UNDERFLOW
@@ -298,20 +362,9 @@ def advance(
         tn = t + dt
         # predictor and BDF history; Newton starts from the predictor with fractions clipped
         # at 0 (from the last state on a retry); the species inventories (balance test)
-        predict(dd, order, ypred, hist, n)
+        predict(dd, order, ypred, hist, m)
         predict(dsc, order, sc_pred, sc_hist, N_SC)
-        for i in range(n_species):
-            inventory[i] = 0.0
-        for k in range(n_cells):
-            base = k * nb
-            for j in range(nb):
-                r = base + j
-                p = y[r] if safe_retry else ypred[r]
-                if j < n_species:
-                    if p < 0.0:
-                        p = 0.0
-                    inventory[j] += h[k] * abs(y[r])
-                ynew[r] = p
+        newton_start(ynew_a, y, ypred, h, safe_retry, n_species, inventory)
         hist_q = sc_hist[SC_Q]
         hist_g = sc_hist[SC_G]
         u_pred = sc_pred[SC_U]
@@ -338,6 +391,7 @@ def advance(
             fs[FS_KAPPA] = 0.0
         for _it in range(NEWTON_MAXITER):
             ist[IS_NEWTON] += 1
+            ist[IS_CELL_ITER] += n_act
             # dy = -J^-1 res and, under current control, zcol = J^-1 dres/dpsi_front
             solved = False
             # the block path, except on the retry after a failed Newton iteration: that retry
@@ -345,63 +399,48 @@ def advance(
             # block path alone
             if use_blocks and not safe_retry and n_species == 2:
                 solved = newton_system_2(
-                    ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
-                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder,
-                    c_seen, fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
-                    dinv,
+                    ynew_a, hist_a, a0, dt, psi_front, h_a, d_a, lam2, z, cfix, src, c_src,
+                    back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm,
+                    dval, dder, c_seen, fflux, fdl, fdr, fdp, res_a, dy_a, jac_front,
+                    galvanostatic, zcol_a, xblk_a, dinv_a,
                 )  # fmt: skip
             elif use_blocks and not safe_retry:
                 solved = newton_system_3(
-                    ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
-                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder,
-                    c_seen, fflux, fdl, fdr, fdp, res, dy, jac_front, galvanostatic, zcol, xblk,
+                    ynew_a, hist_a, a0, dt, psi_front, h_a, d_a, lam2, z, cfix, src, c_src,
+                    back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm,
+                    dval, dder, c_seen, fflux, fdl, fdr, fdp, res_a, dy_a, jac_front,
+                    galvanostatic, zcol_a, xblk_a,
                 )  # fmt: skip
             if not solved:
                 ist[IS_BANDED] += 1
                 assemble(
-                    ynew, hist, a0, dt, psi_front, h, d, lam2, z, cfix, src, c_src, back_kind,
-                    back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, dval, dder,
-                    res, ab, dres_du, jac_front, fflux, fdl, fdr, fdp, c_seen,
+                    ynew_a, hist_a, a0, dt, psi_front, h_a, d_a, lam2, z, cfix, src, c_src,
+                    back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm,
+                    dval, dder, res_a, ab_a, dres_du, jac_front, fflux, fdl, fdr, fdp, c_seen,
                 )  # fmt: skip
-                if banded_lu(ab, kl, ku, ipiv) != 0:
+                if banded_lu(ab_a, kl, ku, ipiv_a) != 0:
                     lu_failed = True
                     break
-                for r in range(n):
+                for r in range(m):
                     dy[r] = -res[r]
-                banded_solve(ab, kl, ku, ipiv, dy)
+                banded_solve(ab_a, kl, ku, ipiv_a, dy_a)
                 if galvanostatic:
-                    zcol[:] = 0.0
+                    zcol_a[:] = 0.0
                     for r in range(nb):
                         zcol[r] = dres_du[r]
-                    banded_solve(ab, kl, ku, ipiv, zcol)
+                    banded_solve(ab_a, kl, ku, ipiv_a, zcol_a)
             dpsi_front = 0.0
             if galvanostatic:
-                # bordered system: [A b; c^T e] [dy; du] = -[res; g]
-                # total current = ionic + displacement lambda^2 dG/dt, G = (U - psi_0)/d_0
-                # the field at the front face (thermal units per nm), in flux units
-                w_front = dt / h[0]
-                g_new = (psi_front - ynew[n_species]) / d[0]
-                cdisp = lam2 * a0 / (dt * d[0])
-                g = w_front * (jac_front[0] + lam2 * (a0 * g_new + hist_g) / dt - target)
-                ct_y = 0.0
-                ct_z = 0.0
-                for r in range(nb):
-                    cr = w_front * jac_front[1 + r]
-                    if r == n_species:
-                        cr -= w_front * cdisp
-                    ct_y += cr * dy[r]
-                    ct_z += cr * zcol[r]
-                e_corner = w_front * (jac_front[nb + 1] + cdisp)
-                denom = e_corner - ct_z
-                if denom == 0.0 or not math.isfinite(denom):
+                ok, dpsi_front = bordered_update(
+                    dy_a, zcol_a, jac_front, psi_front, ynew[n_species], h[0], d[0], lam2, a0,
+                    dt, hist_g, target, n_species,
+                )  # fmt: skip
+                if not ok:
                     lu_failed = True
                     break
-                dpsi_front = (-g - ct_y) / denom
-                for r in range(n):
-                    dy[r] -= zcol[r] * dpsi_front
             # damping of the potential update
             dpsi_max = abs(dpsi_front)
-            for k in range(n_cells):
+            for k in range(n_act):
                 v = abs(dy[k * nb + n_species])
                 if v > dpsi_max:
                     dpsi_max = v
@@ -413,7 +452,7 @@ def advance(
             if n_sens > 0:
                 # the iterate the fluxes and J of this iteration belong to (for the
                 # sensitivities of the step, `sensitivity_step`)
-                for r in range(n):
+                for r in range(m):
                     y_jac[r] = ynew[r]
                 psi_jac = psi_front
             err_c = 0.0
@@ -428,7 +467,7 @@ def advance(
             err = 0.0
             over_k = -1
             over_i = -1
-            for k in range(n_cells):
+            for k in range(n_act):
                 for i in range(n_species):
                     r = k * nb + i
                     step = lam * dy[r]
@@ -475,7 +514,7 @@ def advance(
                 # update loop above, plus the boundary fluxes): O(N), no assembly
                 for i in range(n_species):
                     balance[i] = storage[i] + boundary_balance(
-                        ynew, i, dt, psi_front, d, z, src, c_src, back_kind, back_c, kind,
+                        ynew, i, dt, psi_front, d_a, z, src, c_src, back_kind, back_c, kind,
                         d_const, u0, du, logd, slope, n_lo, cref, c_imm,
                     )  # fmt: skip
                 balanced = True
@@ -484,20 +523,11 @@ def advance(
                     if not abs(balance[i]) <= tol_i:
                         balanced = False
                 if balanced and galvanostatic:
-                    # ...and, under current control, the constraint at the iterate itself: the
-                    # total current (ionic plus displacement) equals the target
-                    flux_it = front_flux(
+                    # ...and, under current control, the constraint at the iterate itself
+                    balanced = current_met(
                         ynew, psi_front, d, z, src, c_src, kind, d_const, u0, du, logd, slope,
-                        n_lo, cref, c_imm,
+                        n_lo, cref, c_imm, lam2, a0, dt, hist_g, target, order,
                     )  # fmt: skip
-                    psi_0 = ynew[n_species]
-                    disp = lam2 * (a0 * (psi_front - psi_0) / d[0] + hist_g) / dt
-                    size = abs(flux_it) + lam2 * BDF_ABS_SUM[order] * (
-                        abs(psi_front) + abs(psi_0)
-                    ) / (d[0] * dt)  # fmt: skip
-                    tol_j = NEWTON_CURRENT_TOL * max(abs(target), 1.0e-3 * abs(flux_it))
-                    if not abs(flux_it + disp - target) <= tol_j + CURRENT_ROUNDOFF * size:
-                        balanced = False
                 if balanced:
                     converged = True
                     break
@@ -508,7 +538,7 @@ def advance(
         if not converged:
             ist[IS_NEWTON_FAIL] += 1
             ist[IS_REJECT] += 1
-            _rescale_all(dd, dsc, sd, order, SHRINK_FAIL, fs)
+            _rescale_all(dd, dsc, sd, order, SHRINK_FAIL, fs, m)
             ist[IS_NEQUAL] = 0
             fs[FS_DT_WANT] = 0.0
             fs[FS_KAPPA] = 0.0
@@ -522,7 +552,7 @@ def advance(
             ist[IS_REJECT] += 1
             fs[FS_DT_WANT] = 0.0
             factor = max(SHRINK_MIN, SAFETY * err ** (-1.0 / (order + 1)))
-            _rescale_all(dd, dsc, sd, order, factor, fs)
+            _rescale_all(dd, dsc, sd, order, factor, fs, m)
             ist[IS_NEQUAL] = 0
             continue
         if over_k >= 0:
@@ -543,21 +573,21 @@ def advance(
         g_acc = (psi_front - ynew[n_species]) / d[0]
         total = flux + lam2 * (a0 * g_acc + hist_g) / dt
         # the differences at the new point
-        update(dd, order, ynew, ypred, n)
-        for r in range(n):
+        update(dd, order, ynew, ypred, m)
+        for r in range(m):
             y[r] = ynew[r]
         sc_new[SC_Q] = q_new
         sc_new[SC_G] = g_acc
         sc_new[SC_U] = psi_front
         update(dsc, order, sc_new, sc_pred, N_SC)
         if n_sens > 0 and not sensitivity_step(
-            y_jac, psi_jac, a0, dt, order, tn, h, d, lam2, z, cfix, src, c_src, back_kind,
-            back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, tab_t, dval, dder,
-            c_seen, fflux, fdl, fdr, fdp, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0,
-            ps_du, ps_logd, ps_slope,
-            ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, pdval, pdder, pc_seen, pflux, pfdl, pfdr,
-            pfdp, s_pred, s_hist, rhs, xblk, dinv, solved, ab, ipiv, res, hist0, dres_du,
-            jac_front, galvanostatic, zcol, tab_v,
+            y_jac[:m], psi_jac, a0, dt, order, tn, h_a, d_a, lam2, z, cfix, src, c_src,
+            back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, tab_t,
+            dval, dder, c_seen, fflux, fdl, fdr, fdp, sd, ps_kind, ps_species, ps_scale,
+            ps_dconst, ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta,
+            pdval, pdder, pc_seen, pflux, pfdl, pfdr, pfdp, s_pred, s_hist, rhs, xblk_a, dinv_a,
+            solved, ab_a, ipiv_a, res_a, hist0[:m], dres_du, jac_front, galvanostatic, zcol_a,
+            tab_v,
         ):  # fmt: skip
             return STATUS_SENSITIVITY
         fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)
@@ -577,12 +607,16 @@ def advance(
         ist[IS_NREC] = nr + 1
         # the next step's order and size (solvers.stepping.next_step)
         new_order, factor, reset, clear = next_step(
-            dd, order, err, y, n, nb, n_species, False, atol, rtol, max_order, nhist, adaptive,
+            dd, order, err, y, m, nb, n_species, False, atol, rtol, max_order, nhist, adaptive,
             estimate, ist[IS_NEQUAL], fs[FS_T] == t_stop, dt, fs[FS_DT_WANT],
         )  # fmt: skip
         ist[IS_ORDER] = new_order
-        _rescale_all(dd, dsc, sd, new_order, factor, fs)
+        _rescale_all(dd, dsc, sd, new_order, factor, fs, m)
         if reset:
             ist[IS_NEQUAL] = 0
         if clear:
             fs[FS_DT_WANT] = 0.0
+        if n_act < n_cells:
+            ist[IS_NACT] = grow_window(
+                y, dd, sd, dwin, d, tail, n_act, n_species, c_bulk, window_tol
+            )

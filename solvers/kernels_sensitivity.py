@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from solvers.bdf import predict, update
+from solvers.bdf import ALPHA, GAMMA, predict, update
 from solvers.kernels_assembly import assemble, band_widths, face_fluxes
 from solvers.kernels_linalg import (
     banded_lu,
@@ -65,6 +65,33 @@ def sensitivity_work(n_sens, n_species, n_cells):
 
 
 @njit(cache=True)
+def _predict_column(dd, order, col, ypred, hist, out):
+    """`solvers.bdf.predict` of the one column col of dd, into ypred[out] and hist[out] (the
+    same operations)."""
+    p = dd[0, col]
+    s = 0.0
+    for j in range(1, order + 1):
+        v = dd[j, col]
+        p += v
+        s += GAMMA[j] * v
+    ypred[out] = p
+    hist[out] = s - ALPHA[order] * p
+
+
+@njit(cache=True)
+def _update_column(dd, order, col, y_new, y_pred):
+    """`solvers.bdf.update` of the one column col of dd from the values y_new, y_pred (the
+    same operations)."""
+    k = order
+    if k + 2 < dd.shape[0]:
+        dd[k + 2, col] = (y_new - y_pred) - dd[k + 1, col]
+    dd[k + 1, col] = y_new - y_pred
+    for i in range(k, 0, -1):
+        dd[i, col] += dd[i + 1, col]
+    dd[0, col] = y_new
+
+
+@njit(cache=True)
 def _right_hand_sides(
     y, psi_front, order, tn, h, d, lam2, z, src, c_src, back_kind, back_c, kind, cref, tab_t, dt,
     fflux, fdp, dval, mob, sd, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd,
@@ -83,8 +110,10 @@ def _right_hand_sides(
     n_species = z.shape[0]
     nb = n_species + 1
     n_cells = h.shape[0]
+    n_col = sd.shape[2]
     for q in range(n_sens):
-        predict(sd[q], order, s_pred[q], s_hist[q], n + 1)
+        predict(sd[q], order, s_pred[q], s_hist[q], n)
+        _predict_column(sd[q], order, n_col - 1, s_pred[q], s_hist[q], n)
         kind_q = ps_kind[q]
         dg[q] = 0.0
         if galvanostatic:
@@ -220,7 +249,10 @@ def sensitivity_step(
     unknown front potential at y, and the bordered system of the Newton step is solved for s and
     s_U = d psi_front / dp with zcol = J^-1 d res / d psi_front and jac_front of that iteration
     (still in the workspace); the constraint's history is that of the front field G, the last
-    column of sd (s_G = (s_U - s_psi_0) / d_0, kept under either control). tab_v: the stage's
+    column of sd (s_G = (s_U - s_psi_0) / d_0, kept under either control). Active window: y,
+    h, d and the workspace rows are those of the window's cells (d ending with the distance to
+    the back, see `solvers.kernels.advance`); the columns of sd beyond them are not touched
+    but for the front field's. tab_v: the stage's
     control table (thermal units or the current). The other arguments: those of
     `solvers.kernels.advance` and its workspace (hist0: zeros). Returns False if no linear
     solve succeeded.
@@ -274,5 +306,6 @@ def sensitivity_step(
             s_u = 0.0
         # the front field G = (psi_front - psi_0) / d_0: its sensitivity, for its history
         rhs[q, n] = (s_u - rhs[q, n_species]) / d[0]
-        update(sd[q], order, rhs[q], s_pred[q], n + 1)
+        update(sd[q], order, rhs[q], s_pred[q], n)
+        _update_column(sd[q], order, sd.shape[2] - 1, rhs[q, n], s_pred[q, n])
     return True

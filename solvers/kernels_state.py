@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from solvers.bdf import MAX_ORDER, N_DIFF, rescale, restart
+from solvers.bdf import MAX_ORDER, N_DIFF, rescale, rescale_columns, rescale_matrix, restart
 
 # Indices into the float state vector `fs` and the integer state vector `ist` of `advance`.
 # FS_T: time (s) of the current state; FS_DT: the step size (s) the history is scaled for (the
@@ -26,7 +26,9 @@ from solvers.bdf import MAX_ORDER, N_DIFF, rescale, restart
 # accepted on the kappa estimate since it was last observed; IS_BANDED: Newton iterations solved
 # with the banded LU (all of them unless there are two or three species; with these, those where
 # a block of `newton_system_2` / `_3` was ill-conditioned, and the retries after a failure);
-# IS_ORDER_STEPS + k: accepted steps of order k.
+# IS_ORDER_STEPS + k: accepted steps of order k. IS_NACT: the cells of the active window (see
+# `solvers.kernels.advance`; all of them without a window); IS_CELL_ITER: active cells summed
+# over the Newton iterations.
 (FS_T, FS_DT, FS_KAPPA, FS_OVER_C, FS_OVER_T, FS_G0, FS_DT_WANT) = range(7)  # fmt: skip
 (
     IS_NHIST, IS_STEPS, IS_REJECT, IS_NEWTON, IS_NREC, IS_NEWTON_FAIL, IS_LU_FAIL,
@@ -34,7 +36,9 @@ from solvers.bdf import MAX_ORDER, N_DIFF, rescale, restart
     IS_NSTOP, IS_NSNAP, IS_ORDER_STEPS,
 ) = range(16)  # fmt: skip
 N_FS = 7
-N_IS = IS_ORDER_STEPS + MAX_ORDER + 1
+IS_NACT = IS_ORDER_STEPS + MAX_ORDER + 1
+IS_CELL_ITER = IS_NACT + 1
+N_IS = IS_CELL_ITER + 1
 # Rows of the scalar history `dsc` (N_DIFF x 3, differences as the state's, see solvers.bdf):
 # SC_Q: the ionic charge passed (fraction nm, the BDF integral of the front flux); SC_G: the
 # front field G (the history of the displacement current lam2 dG/dt of every step's total
@@ -77,9 +81,42 @@ def restart_history(dd, dsc, ist, keep_slope, sd=None):
 
 
 @njit(cache=True)
-def _rescale_all(dd, dsc, sd, order, factor, fs):
-    rescale(dd, order, factor, dd.shape[1])
+def newton_start(ynew, y, ypred, h, from_last, n_species, inventory):
+    """The first Newton iterate of a step on the cells of ynew (interleaved unknowns): the
+    predictor ypred (the last accepted state y if from_last: a retry), its fractions clipped at
+    0; and inventory[i] = sum_k h_k |c_ik| of the last state (fraction nm, the scale of the
+    balance test), h: cell widths (nm)."""
+    nb = n_species + 1
+    for i in range(n_species):
+        inventory[i] = 0.0
+    for k in range(ynew.shape[0] // nb):
+        base = k * nb
+        for j in range(nb):
+            r = base + j
+            p = y[r] if from_last else ypred[r]
+            if j < n_species:
+                if p < 0.0:
+                    p = 0.0
+                inventory[j] += h[k] * abs(y[r])
+            ynew[r] = p
+
+
+@njit(cache=True)
+def _rescale_all(dd, dsc, sd, order, factor, fs, m_cols):
+    """Change the step size of every history by `factor`: the state's first m_cols columns (the
+    active window's unknowns; the others are rebuilt from the window's last potential when
+    needed, see `solvers.kernels.advance`), the scalars', and the sensitivities' first m_cols
+    columns and their last one (the front field's)."""
+    rescale(dd, order, factor, m_cols)
     rescale(dsc, order, factor, dsc.shape[1])
-    for q in range(sd.shape[0]):
-        rescale(sd[q], order, factor, sd.shape[2])
+    n_sens = sd.shape[0]
+    if n_sens > 0 and factor != 1.0:
+        ru = rescale_matrix(order, factor)
+        n_col = sd.shape[2]
+        for q in range(n_sens):
+            if m_cols + 1 == n_col:
+                rescale_columns(sd[q], order, ru, 0, n_col)
+            else:
+                rescale_columns(sd[q], order, ru, 0, m_cols)
+                rescale_columns(sd[q], order, ru, n_col - 1, n_col)
     fs[FS_DT] *= factor

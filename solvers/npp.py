@@ -240,6 +240,29 @@ def initial_state(problem: Problem, ka: KernelArrays) -> np.ndarray:
     return y
 
 
+def window_arrays(problem: Problem, ka: KernelArrays) -> tuple[np.ndarray, np.ndarray] | None:
+    """(c_bulk, window_tol) of the active window of `solvers.kernels.advance`: per species the
+    pristine bulk fraction (that of its back condition) and the distance from it (fraction of
+    n_bulk) within which a cell counts as pristine (WINDOW_TOL_REL of the error weight atol +
+    rtol c_bulk); None where the bulk beyond a profile is not pristine glass: a blocking back
+    (its layer is not bulk), or back fractions that are not neutral against the fixed charge."""
+    if np.any(ka.back_kind == BACK_CODES["blocking"]):
+        return None
+    c_bulk = np.where(ka.back_kind == BACK_CODES["reservoir"], ka.back_c, 0.0)
+    if abs(float(np.dot(ka.z, c_bulk)) - ka.cfix) > 1.0e-12 * max(1.0, abs(ka.cfix)):
+        return None
+    return c_bulk, K.WINDOW_TOL_REL * (problem.atol + problem.rtol * np.abs(c_bulk))
+
+
+def initial_window(
+    y: np.ndarray, n_species: int, c_bulk: np.ndarray, window_tol: np.ndarray
+) -> int:
+    """Cells of the active window for the state y (interleaved scaled unknowns) at a stage
+    start: 2 WINDOW_MARGIN beyond its last non-pristine cell (see `window_arrays`), at most all
+    cells (`solvers.kernels_window.initial_window`; within a stage the window only grows)."""
+    return int(K.initial_window(y, n_species, c_bulk, window_tol))
+
+
 def solve(
     problem: Problem,
     initial: np.ndarray | None = None,
@@ -248,6 +271,7 @@ def solve(
     steps_per_call: int | None = None,
     history: np.ndarray | None = None,
     sensitivities: Sequence[tuple[Problem, float]] = (),
+    active_window: bool = True,
 ) -> Solution:
     """Integrate `problem` through all its stages with the fully coupled implicit NPP scheme.
 
@@ -268,6 +292,9 @@ def solve(
     parameter's unit); the problems may differ from `problem` only in the species' mobilities
     and immobile fractions and in the control values of the stages (potential or current;
     `sensitivity_arrays`). Solution.sensitivities then holds d fractions / d p.
+    active_window: the steps solve only the cells the profiles have reached (plus a margin),
+    the pristine bulk beyond them in closed form (see `solvers.kernels.advance`; where
+    `window_arrays` allows one, and not with `history`); False: every cell at every step.
     Returns a Solution; if the run fails, `completed` is False and the Solution holds every
     snapshot computed up to the failure plus one at the time reached.
     """
@@ -327,6 +354,13 @@ def solve(
                 psi_q = _front_potential_estimate(pq, kq, yq)
             sd[q, 0, -1] = ((psi_q - yq[n_species]) / kq.d[0] - fs[K.FS_G0]) / delta
     y = dd[0]  # the current accepted state (a view: the history's first row)
+    window = window_arrays(problem, ka) if active_window and history is None else None
+    if window is None:
+        c_bulk, window_tol = np.zeros(n_species), np.zeros(n_species)
+    else:
+        c_bulk, window_tol = window
+    tail = float(problem.x_faces_nm[-1]) - xc  # L - x_j (nm)
+    ist[K.IS_NACT] = n_cells if window is None else 0
     if history is not None:
         k = set_history(dd, history)
         if k > problem.max_order:
@@ -382,6 +416,10 @@ def solve(
                     # current is counted in the first step.
                     y[n_species::nb] += jump * (1.0 - xc / problem.thickness_nm)
                 dsc[0, K.SC_U] = tab_v[0]
+            if window is not None:
+                # from the state alone at every stage start, so that a stage run as a restart
+                # from a result takes the steps it takes within a run
+                ist[K.IS_NACT] = initial_window(y, n_species, c_bulk, window_tol)
             t_stops, flags, out_times = stop_arrays(*stage_stops(problem, stage, t_stage0))
             snaps = np.empty((len(out_times), 1 + sd.shape[0], y.size))
             ps_tabv = sens.tab_v[k_stage]
@@ -408,7 +446,7 @@ def solve(
                     - (int(ist[K.IS_STEPS]) - steps_at_stage_start), problem.max_order,
                     int(problem.error_control), *(b[:n_call] for b in records.buffers), sens.kind,
                     sens.species, sens.scale, sens.d_const, sens.u0, sens.du, sens.logd, sens.slope,
-                    sens.n_lo, sens.c_imm, ps_tabv, sens.inv_delta,
+                    sens.n_lo, sens.c_imm, ps_tabv, sens.inv_delta, tail, c_bulk, window_tol,
                 )  # fmt: skip
                 if compile_s == 0.0:
                     compile_s = _time.perf_counter() - tc
@@ -487,6 +525,9 @@ def solve(
         # accepted steps of each BDF order 1..5
         "steps_per_order": [int(v) for v in ist[K.IS_ORDER_STEPS + 1 : K.IS_ORDER_STEPS + 6]],
         "n_cells": n_cells,
+        # cells of the active window at the end, and on average over the Newton iterations
+        "active_cells": int(ist[K.IS_NACT]),
+        "mean_active_cells": float(ist[K.IS_CELL_ITER]) / max(int(ist[K.IS_NEWTON]), 1),
         "first_call_s": compile_s,
         "solve_s": solve_s,
         # wall time inside the calls of the compiled loop, and their number
@@ -499,9 +540,9 @@ def solve(
         "interrupted": interrupted,
     }
     log.info(
-        "npp: %d cells, %d steps, %d Newton iterations",
+        "npp: %d cells (%d active at the end), %d steps, %d Newton iterations",
         n_cells,
-        *(diagnostics[k] for k in ("steps", "newton_iterations")),
+        *(diagnostics[k] for k in ("active_cells", "steps", "newton_iterations")),
     )
     return Solution(
         x_faces_nm=np.asarray(problem.x_faces_nm, dtype=float),

@@ -221,18 +221,25 @@ def test_three_species_run_equals_the_banded_run(monkeypatch, galvanostatic):
     """A whole three-species run (Rb+ then Cs+, both D(c) kinds, a stage-start reference;
     potentiostatic, or galvanostatic in stage 2) through the block elimination gives the
     profiles, front records and step counts of the same run through the banded LU with
-    partial pivoting (the time loop run as Python, `advance.py_func`, with the block path
-    switched off in one of the two runs), within 1e-8; and the compiled loop takes the banded
-    LU only in the first iterations of each stage (dt <= ~1e-4 s, where the deep cells' blocks
-    are ill-conditioned): no more often in a run ten times longer."""
+    partial pivoting (the time loop run as Python, `_advance.py_func`, with the block path
+    switched off in one of the two runs), within 1e-8 (the front potential under current
+    control within 1e-7, a tenth of Newton's tolerance for it). Without the active window the
+    compiled loop takes the banded LU only in the first iterations of each stage (dt <= ~1e-4
+    s, where the deep cells' blocks are ill-conditioned): no more often in a run ten times
+    longer; with it (the default), those deep cells are not solved and it takes the banded LU
+    no more often."""
     problem = _small_case(galvanostatic)
+    full = npp.solve(problem, active_window=False).diagnostics
+    longer = npp.solve(_small_case(galvanostatic, stage_s=300.0), active_window=False).diagnostics
+    assert longer["newton_iterations"] > full["newton_iterations"]
+    assert 0 < full["banded_iterations"] < full["newton_iterations"]
+    assert longer["banded_iterations"] <= full["banded_iterations"] + 10
     compiled = npp.solve(problem)
     diag = compiled.diagnostics
-    longer = npp.solve(_small_case(galvanostatic, stage_s=300.0)).diagnostics
-    assert longer["newton_iterations"] > diag["newton_iterations"]
-    assert 0 < diag["banded_iterations"] < diag["newton_iterations"]
-    assert longer["banded_iterations"] <= diag["banded_iterations"] + 10
+    assert diag["active_cells"] < diag["n_cells"]
+    assert diag["banded_iterations"] <= full["banded_iterations"]
     monkeypatch.setattr(npp.K, "advance", K.advance.py_func)
+    monkeypatch.setattr(K, "_advance", K._advance.py_func)
     block = npp.solve(problem)
     monkeypatch.setattr(K, "newton_system_3", lambda *args: False)
     banded = npp.solve(problem)
@@ -244,7 +251,9 @@ def test_three_species_run_equals_the_banded_run(monkeypatch, galvanostatic):
         np.testing.assert_array_equal(sol.times_s, banded.times_s)
         np.testing.assert_allclose(sol.fractions, banded.fractions, rtol=0, atol=1e-8)
         np.testing.assert_allclose(sol.potential_V, banded.potential_V, rtol=0, atol=1e-8)
-        np.testing.assert_allclose(sol.front_potential_V, banded.front_potential_V, rtol=1e-8)
+        # the front potential under current control is a Newton iterate whose update stops
+        # below NEWTON_PSI_TOL = 1e-6 of it: two linear solvers may differ by ~1e-8 there
+        np.testing.assert_allclose(sol.front_potential_V, banded.front_potential_V, rtol=1e-7)
         current = banded.front_current_A_cm2
         np.testing.assert_allclose(
             sol.front_current_A_cm2, current, rtol=1e-8, atol=1e-8 * np.abs(current).max()

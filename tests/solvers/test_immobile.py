@@ -187,7 +187,9 @@ def _read_reference() -> dict[str, np.ndarray]:
 #: machine that wrote it the agreement is exact (measured: bit for bit, profiles, current and
 #: steps); another CPU or numba build may round differently (fused multiply-adds), so the file
 #: comparison allows round-off, and bit-identity is asserted between runs of one process below.
-F0_FILE_ATOL = 1.0e-12
+#: The npp solver's active window (the pristine bulk in closed form, after the file was
+#: written) moves the profiles by round-off: 1.7e-12 measured.
+F0_FILE_ATOL = 1.0e-11
 
 
 @pytest.mark.parametrize("method", ["npp", "electroneutral"])

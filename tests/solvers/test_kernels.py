@@ -335,7 +335,8 @@ def test_two_species_block_elimination_equals_the_banded_system(seed, bordered):
 
 
 def _lbo_k_state(duration_s):
-    """Kernel arguments at the end of lbo_k run for duration_s (a real profile)."""
+    """Kernel arguments at the end of lbo_k run for duration_s (a real profile), on the whole
+    grid (the run without the active window, whose Newton systems are those of every cell)."""
     from pathlib import Path
 
     import nppsim
@@ -346,7 +347,7 @@ def _lbo_k_state(duration_s):
     problem = problem_from_case(
         nppsim.load_case(case).with_values({"stage.1.duration_s": duration_s})
     )
-    sol = npp.solve(problem)
+    sol = npp.solve(problem, active_window=False)
     ka = npp.kernel_arrays(problem)
     y = np.array(sol.state, dtype=float)
     stage = problem.stages[-1]
