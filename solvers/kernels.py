@@ -118,6 +118,7 @@ from solvers.kernels_state import (  # noqa: F401  (re-exported)
 from solvers.kernels_window import (  # noqa: F401  (re-exported)
     WINDOW_MARGIN,
     WINDOW_TOL_REL,
+    call_end,
     fill_bulk_potential,
     fill_histories,
     grow_window,
@@ -162,31 +163,6 @@ def advance(
     rec_total, rec_qtot, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd,
     ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, tail, c_bulk, window_tol,
 ):  # fmt: skip
-    """`_advance` (the time loop: see there), then the potentials of the cells beyond the
-    active window brought up to date in every row of the histories dd and sd (the pristine
-    bulk's linear potential, `solvers.kernels_window.fill_histories`), so that the caller sees
-    whole states.
-    Returns `_advance`'s status."""
-    status = _advance(
-        t_stops, stop_flags, snaps, dd, dsc, sd, fs, ist, h, d, lam2, z, cfix, src, c_src,
-        back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit,
-        control, tab_t, tab_v, rtol, atol, max_steps, max_order, error_control, rec_t, rec_flux,
-        rec_psi, rec_q, rec_total, rec_qtot, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0,
-        ps_du, ps_logd, ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, tail, c_bulk,
-        window_tol,
-    )  # fmt: skip
-    fill_histories(dd, sd, ist[IS_NACT], z.shape[0], tail)
-    return status
-
-
-@njit(cache=True, nogil=True)
-def _advance(
-    t_stops, stop_flags, snaps, dd, dsc, sd, fs, ist, h, d, lam2, z, cfix, src, c_src,
-    back_kind, back_c, kind, d_const, u0, du, logd, slope, n_lo, cref, c_imm, c_limit, control,
-    tab_t, tab_v, rtol, atol, max_steps, max_order, error_control, rec_t, rec_flux, rec_psi, rec_q,
-    rec_total, rec_qtot, ps_kind, ps_species, ps_scale, ps_dconst, ps_u0, ps_du, ps_logd,
-    ps_slope, ps_n_lo, ps_cimm, ps_tabv, ps_inv_delta, tail, c_bulk, window_tol,
-):  # fmt: skip
     """Integrate through the stop times t_stops[ist[IS_NSTOP]:] (s, increasing) with the
     adaptive variable-order BDF of solvers.bdf, in one call for a whole stage (unless a limit
     returns first: the caller calls again to go on). On each stop the step lands exactly; then,
@@ -217,7 +193,7 @@ def _advance(
     current). Returns a STATUS_* code.
 
     Active window: the steps solve only the first ist[IS_NACT] cells. Beyond them the glass is
-    pristine: every fraction at its bulk value (within window_tol of c_bulk: 1e-3 of the error
+    pristine: every fraction at its bulk value (within window_tol of c_bulk: 1e-6 of the error
     weight; frozen there), no charge, so the potential falls linearly from the window's last
     cell to 0 at the back (solvers.kernels_window; tail[j] = L - x_j, nm) and the species cross
     the bulk by drift in that uniform field. Its exact discrete form is the back condition of
@@ -225,7 +201,9 @@ def _advance(
     whole bulk as one cell at the back electrode; c_bulk must equal the back condition's
     fractions). The window grows by `grow_window` after each step (with the potentials of the
     new cells and of their histories from the bulk's linear profile) and never shrinks; with
-    ist[IS_NACT] = n_cells it is the whole grid and the steps are those without a window.
+    ist[IS_NACT] = n_cells it is the whole grid and the steps are those without a window. On
+    every return the cells beyond it are filled in every row of dd and sd (`call_end`), so
+    that the caller sees whole states.
     """
     n = dd.shape[1]
     n_species = z.shape[0]
@@ -305,7 +283,7 @@ def _advance(
     while True:
         i_stop = ist[IS_NSTOP]
         if i_stop >= n_stops:
-            return STATUS_OK
+            return call_end(STATUS_OK, dd, sd, ist[IS_NACT], n_species, tail)
         t_stop = t_stops[i_stop]
         if fs[FS_T] >= t_stop:
             # on a stop: a snapshot of the state (flag 1) and/or a restart of the history at a
@@ -351,11 +329,11 @@ def _advance(
             _rescale_all(dd, dsc, sd, order, dt / fs[FS_DT], fs, m)
             fs[FS_DT] = dt
         if dt <= 1.0e-15 * max(1.0, abs(t)):
-            return STATUS_DT_UNDERFLOW
+            return call_end(STATUS_DT_UNDERFLOW, dd, sd, ist[IS_NACT], n_species, tail)
         if steps_here >= max_steps:
-            return STATUS_MAX_STEPS
+            return call_end(STATUS_MAX_STEPS, dd, sd, ist[IS_NACT], n_species, tail)
         if ist[IS_NREC] >= rec_t.shape[0]:
-            return STATUS_BUFFER_FULL
+            return call_end(STATUS_BUFFER_FULL, dd, sd, ist[IS_NACT], n_species, tail)
         nhist = ist[IS_NHIST]
         safe_retry = n_fail > 0
         a0 = ALPHA[order]
@@ -560,7 +538,7 @@ def _advance(
             fs[FS_OVER_T] = tn
             ist[IS_OVER_SPECIES] = over_i
             ist[IS_OVER_CELL] = over_k
-            return STATUS_OVERFULL
+            return call_end(STATUS_OVERFULL, dd, sd, ist[IS_NACT], n_species, tail)
         # accept
         n_fail = 0
         flux = front_flux(
@@ -589,7 +567,7 @@ def _advance(
             solved, ab_a, ipiv_a, res_a, hist0[:m], dres_du, jac_front, galvanostatic, zcol_a,
             tab_v,
         ):  # fmt: skip
-            return STATUS_SENSITIVITY
+            return call_end(STATUS_SENSITIVITY, dd, sd, ist[IS_NACT], n_species, tail)
         fs[FS_T] = t_stop if dt == t_stop - t else min(tn, t_stop)
         nhist = min(nhist + 1, N_DIFF)
         ist[IS_NHIST] = nhist

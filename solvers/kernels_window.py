@@ -103,3 +103,11 @@ def snapshot(snap, y, sd, n_act, n_species, tail):
         for r in range(n):
             snap[1 + q, r] = sd[q, 0, r]
         fill_bulk_potential(snap[1 + q], n_act, n_act, tail.shape[0], n_species, tail)
+
+
+@njit(cache=True)
+def call_end(status, dd, sd, n_act, n_species, tail):
+    """The end of a call of the time loop: `fill_histories`, so that the caller sees whole
+    states; returns status."""
+    fill_histories(dd, sd, n_act, n_species, tail)
+    return status

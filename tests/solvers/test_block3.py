@@ -221,7 +221,7 @@ def test_three_species_run_equals_the_banded_run(monkeypatch, galvanostatic):
     """A whole three-species run (Rb+ then Cs+, both D(c) kinds, a stage-start reference;
     potentiostatic, or galvanostatic in stage 2) through the block elimination gives the
     profiles, front records and step counts of the same run through the banded LU with
-    partial pivoting (the time loop run as Python, `_advance.py_func`, with the block path
+    partial pivoting (the time loop run as Python, `advance.py_func`, with the block path
     switched off in one of the two runs), within 1e-8 (the front potential under current
     control within 1e-7, a tenth of Newton's tolerance for it). Without the active window the
     compiled loop takes the banded LU only in the first iterations of each stage (dt <= ~1e-4
@@ -239,7 +239,6 @@ def test_three_species_run_equals_the_banded_run(monkeypatch, galvanostatic):
     assert diag["active_cells"] < diag["n_cells"]
     assert diag["banded_iterations"] <= full["banded_iterations"]
     monkeypatch.setattr(npp.K, "advance", K.advance.py_func)
-    monkeypatch.setattr(K, "_advance", K._advance.py_func)
     block = npp.solve(problem)
     monkeypatch.setattr(K, "newton_system_3", lambda *args: False)
     banded = npp.solve(problem)
