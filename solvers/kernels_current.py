@@ -36,14 +36,7 @@ def bordered_update(
     g_new = (psi_front - psi_0) / d0
     cdisp = lam2 * a0 / (dt * d0)
     g = w_front * (jac_front[0] + lam2 * (a0 * g_new + hist_g) / dt - target)
-    ct_y = 0.0
-    ct_z = 0.0
-    for r in range(nb):
-        cr = w_front * jac_front[1 + r]
-        if r == n_species:
-            cr -= w_front * cdisp
-        ct_y += cr * dy[r]
-        ct_z += cr * zcol[r]
+    ct_y, ct_z = bordered_products(jac_front, w_front, cdisp, dy, zcol, n_species)
     e_corner = w_front * (jac_front[nb + 1] + cdisp)
     denom = e_corner - ct_z
     if denom == 0.0 or not math.isfinite(denom):
@@ -52,6 +45,22 @@ def bordered_update(
     for r in range(dy.shape[0]):
         dy[r] -= zcol[r] * du
     return True, du
+
+
+@njit(cache=True)
+def bordered_products(jac_front, w_front, cdisp, x, zcol, n_species):
+    """(c^T x, c^T zcol) of the bordered system's row c (the current constraint's derivatives
+    with respect to cell 0's unknowns, `bordered_update`): w_front = dt / h_0 (s/nm), cdisp the
+    displacement current's derivative with respect to psi_0."""
+    ct_x = 0.0
+    ct_z = 0.0
+    for r in range(n_species + 1):
+        cr = w_front * jac_front[1 + r]
+        if r == n_species:
+            cr -= w_front * cdisp
+        ct_x += cr * x[r]
+        ct_z += cr * zcol[r]
+    return ct_x, ct_z
 
 
 @njit(cache=True)

@@ -33,6 +33,7 @@ from numba import njit
 
 from solvers.bdf import ALPHA, GAMMA, predict, update
 from solvers.kernels_assembly import assemble, band_widths, face_fluxes
+from solvers.kernels_current import bordered_products
 from solvers.kernels_linalg import (
     banded_lu,
     banded_solve,
@@ -288,14 +289,7 @@ def sensitivity_step(
     for q in range(n_sens):
         if galvanostatic:
             # the bordered row (see the galvanostatic Newton step of `advance`): s = x - zcol s_U
-            ct_x = 0.0
-            ct_z = 0.0
-            for r in range(nb):
-                cr = w0 * jac_front[1 + r]
-                if r == n_species:
-                    cr -= w0 * cdisp
-                ct_x += cr * rhs[q, r]
-                ct_z += cr * zcol[r]
+            ct_x, ct_z = bordered_products(jac_front, w0, cdisp, rhs[q], zcol, n_species)
             rhs_g = -w0 * (dg[q] + lam2 * s_hist[q, n] / dt)
             s_u = (rhs_g - ct_x) / (w0 * (jac_front[nb + 1] + cdisp) - ct_z)
             for r in range(n):
