@@ -74,6 +74,7 @@ import functools
 import logging
 import time as _time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -98,6 +99,24 @@ STATUS_TEXT = {
     EK.STATUS_MAX_STEPS: "the maximum number of steps was reached",
     EK.STATUS_SENSITIVITY: "the linear system of the forward sensitivities is singular",
 }
+
+
+class _Block(NamedTuple):
+    """Consecutive snapshots of one stage in the reduced grid's kernel units: foreign fractions
+    c (m x n_max, scaled by 1 / a_mob), currents v (m), sensitivities s (m x n_sens x n_max),
+    potentials psi at the cell centres (m x n_max, thermal units; None: not computed yet)."""
+
+    c: np.ndarray
+    v: np.ndarray
+    s: np.ndarray
+    psi: np.ndarray | None
+    stage: object
+
+
+def _state_block(c, dsc, sd, front_open: bool, stage: object) -> _Block:
+    """A one-snapshot `_Block` of the loop's current state (copies; psi not computed)."""
+    v = float(dsc[0, EK.SC_V]) if front_open else 0.0
+    return _Block(c.copy()[None], np.array([v]), sd[:, 0].copy()[None], None, stage)
 
 
 def _check_problem(problem: Problem) -> tuple[int, int]:
@@ -312,11 +331,11 @@ def solve(
         return v, psi_front_of(cc, v, front_open, c_src)
 
     v0, psi0 = stage_current(problem.stages[0], 0.0, c)
+    # the snapshots: their times, and their states in blocks of consecutive snapshots (views of
+    # the compiled loop's snapshot arrays, one pair per stage, written once each: `_Block`)
     snapshots_t = [0.0]
-    snapshots_c = [c.copy()]
-    snapshots_v = [v0]
-    snapshots_s = [np.zeros((n_sens, n_max))]
-    snapshot_src = [problem.stages[0]]
+    blocks = [_Block(c.copy()[None], np.array([v0]), np.zeros((1, n_sens, n_max)), None,
+                     problem.stages[0])]  # fmt: skip
     records.start(0.0, v0, psi0, 0.0)
     stage_end_index: list[int] = []
     completed = True
@@ -350,6 +369,7 @@ def solve(
             t_stops, flags, out_times = stop_arrays(*stage_stops(problem, stage, t_stage0))
             # a snapshot: the n_max fractions and v (the last column), then the sensitivities
             snaps = np.empty((len(out_times), 1 + n_sens, n_max + 1))
+            snap_psi = np.empty((len(out_times), n_max))
             ps_tabv = sens.tab_v[k_stage - 1]
             ist[EK.IS_NSTOP] = 0
             ist[EK.IS_NSNAP] = 0
@@ -372,7 +392,7 @@ def solve(
                     steps_at_stage_start), problem.max_order, int(problem.error_control),
                     *(b[:n_call] for b in records.buffers), work, inv_geo, sd, sv, sens.kind,
                     sens.scale, sens.d_f, sens.d_n1, sens.d_const, sens.u0, sens.du, sens.logd,
-                    sens.slope, sens.n_lo, ps_tabv, sens.inv_delta, *s_work, a_mob,
+                    sens.slope, sens.n_lo, ps_tabv, sens.inv_delta, *s_work, xc, snap_psi, a_mob,
                 )  # fmt: skip
                 if compile_s == 0.0:
                     compile_s = _time.perf_counter() - tc
@@ -381,12 +401,14 @@ def solve(
                 # the snapshots of this call, all kept before the progress callbacks
                 new = range(n_taken, int(ist[EK.IS_NSNAP]))
                 n_taken = int(ist[EK.IS_NSNAP])
-                for j in new:
-                    snapshots_t.append(out_times[j])
-                    snapshots_c.append(snaps[j, 0, :n_max].copy())
-                    snapshots_v.append(float(snaps[j, 0, n_max]) if front_open else 0.0)
-                    snapshots_s.append(snaps[j, 1:, :n_max].copy())
-                    snapshot_src.append(stage)
+                if new:
+                    j0, j1 = new.start, new.stop
+                    snapshots_t.extend(out_times[j0:j1])
+                    v_new = snaps[j0:j1, 0, n_max] if front_open else np.zeros(j1 - j0)
+                    s_new = snaps[j0:j1, 1:, :n_max]
+                    blocks.append(
+                        _Block(snaps[j0:j1, 0, :n_max], v_new, s_new, snap_psi[j0:j1], stage)
+                    )
                 if progress is not None:
                     for j in new:
                         progress(out_times[j], t_end)
@@ -410,10 +432,7 @@ def solve(
                     message = f"solver stopped at {where}: {reason}"
                 if fs[EK.FS_T] > snapshots_t[-1]:
                     snapshots_t.append(float(fs[EK.FS_T]))
-                    snapshots_c.append(c.copy())
-                    snapshots_v.append(float(dsc[0, EK.SC_V]) if front_open else 0.0)
-                    snapshots_s.append(sd[:, 0].copy())
-                    snapshot_src.append(stage)
+                    blocks.append(_state_block(c, dsc, sd, front_open, stage))
             if not completed:
                 break
             stage_end_index.append(len(snapshots_t) - 1)
@@ -429,23 +448,35 @@ def solve(
         )
         if fs[EK.FS_T] > snapshots_t[-1]:
             snapshots_t.append(float(fs[EK.FS_T]))
-            snapshots_c.append(c.copy())
-            snapshots_v.append(float(dsc[0, EK.SC_V]) if stage.source is not None else 0.0)
-            snapshots_s.append(sd[:, 0].copy())
-            snapshot_src.append(stage)
+            blocks.append(_state_block(c, dsc, sd, stage.source is not None, stage))
     finally:
         sigint.restore()
 
     n_times = len(snapshots_t)
-    fractions = np.zeros((n_times, 2, n_full))
-    potential = np.zeros((n_times, n_full))
-    for j, (cc, v, st) in enumerate(zip(snapshots_c, snapshots_v, snapshot_src, strict=True)):
-        fractions[j, i_f, :n_max] = cc * a_mob if a_mob != 1.0 else cc
-        EK.potential_profile(
-            cc, v, st.source is not None, d_f, float(st.surface_fraction) / a_mob, *geo, *mob,
-            xc, potential[j], a_mob,
-        )  # fmt: skip
-    np.subtract(1.0, fractions[:, i_f], out=fractions[:, i_n])  # no temporary
+    fractions = np.empty((n_times, 2, n_full))
+    potential = np.empty((n_times, n_full))
+    snapshots_v = np.empty(n_times)
+    foreign = fractions[:, i_f]
+    j = 0
+    for blk in blocks:
+        rows = slice(j, j + len(blk.c))
+        if a_mob != 1.0:
+            np.multiply(blk.c, a_mob, out=foreign[rows, :n_max])
+        else:
+            foreign[rows, :n_max] = blk.c
+        snapshots_v[rows] = blk.v
+        if blk.psi is not None:
+            potential[rows, :n_max] = blk.psi  # computed by the compiled loop
+        else:
+            for i, cc in enumerate(blk.c):
+                EK.potential_profile(
+                    cc, float(blk.v[i]), blk.stage.source is not None, d_f,
+                    float(blk.stage.surface_fraction) / a_mob, *geo, *mob, xc, potential[j + i],
+                    a_mob,
+                )  # fmt: skip
+        j = rows.stop
+    foreign[:, n_max:] = 0.0
+    np.subtract(1.0, foreign, out=fractions[:, i_n])  # no temporary
     # the bulk beyond the reduced grid: the ohmic drop of the pristine glass
     potential[:, n_max:] = np.multiply.outer(snapshots_v, thickness - xc_full[n_max:]) / d_n1
     potential *= vt
@@ -453,7 +484,7 @@ def solve(
     if n_sens:
         # d (foreign fraction) / dp = a_mob d c / dp; the native fraction is 1 - foreign
         sens_out = np.zeros((n_times, n_sens, 2, n_full))
-        sens_out[:, :, i_f, :n_max] = np.array(snapshots_s) * a_mob
+        sens_out[:, :, i_f, :n_max] = np.concatenate([blk.s for blk in blocks]) * a_mob
         sens_out[:, :, i_n] = -sens_out[:, :, i_f]
     state = np.zeros(n_full)
     state[:n_max] = c * a_mob if a_mob != 1.0 else c

@@ -206,7 +206,7 @@ def advance(
     front_open, d_n1, kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol,
     atol, max_steps, max_order, error_control, rec_t, rec_v, rec_psi, rec_q, work, inv_geo,
     sd, sv, ps_kind, ps_scale, ps_df, ps_dn1, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo,
-    ps_tabv, ps_inv_delta, swork, s_pred, s_hist, s_rhs, a_mob=1.0,
+    ps_tabv, ps_inv_delta, swork, s_pred, s_hist, s_rhs, xc, snap_psi, a_mob=1.0,
 ):  # fmt: skip
     """Integrate through the stop times t_stops[ist[IS_NSTOP]:] (s, increasing) with the
     adaptive variable-order BDF of solvers.bdf, landing on each exactly, as
@@ -234,7 +234,10 @@ def advance(
     `native_mobilities`). sd (m x N_DIFF x n_max): the histories of the forward sensitivities
     of m parameters, integrated with the state when m > 0 (`solvers.electroneutral_sensitivity`,
     whose `sensitivity_step` takes ps_*, swork, s_pred, s_hist, s_rhs; sv: dv/dp of the last
-    step); STATUS_SENSITIVITY if their system is singular. Returns a STATUS_*.
+    step); STATUS_SENSITIVITY if their system is singular. xc: the cell centres of the reduced
+    grid (nm); snap_psi (len(snaps) x n_max): with each snapshot j, the potential profile of
+    its state at xc (`potential_profile`, thermal units, v = 0 at a blocking front), so that
+    the driver need not call back for every snapshot. Returns a STATUS_*.
     """
     n_max = dd.shape[1]
     res, lo, di, up, bcol, brow = work[0], work[1], work[2], work[3], work[4], work[5]
@@ -278,6 +281,11 @@ def advance(
                 for r in range(n_max):
                     snaps[j, 0, r] = c[r]
                 snaps[j, 0, n_max] = dsc[0, SC_V]
+                potential_profile(
+                    c[:n_max], dsc[0, SC_V] if front_open else 0.0, front_open, d_f, c_src, h, d, faces,
+                    thickness, d_n1, kind, d_const, u0, du, logd, slope, n_lo, xc, snap_psi[j],
+                    a_mob,
+                )  # fmt: skip
                 for q in range(n_sens):
                     for r in range(n_max):
                         snaps[j, 1 + q, r] = sd[q, 0, r]
