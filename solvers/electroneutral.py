@@ -64,8 +64,9 @@ Time integration: the variable-order BDF (orders 1-5, `solvers.bdf`) with the lo
 order control of `solvers.kernels.advance` (max norm over both fractions with weights
 atol + rtol |.|), Newton with the analytic Jacobian (the current v
 predicted by the same polynomial as the profile), the whole loop compiled
-(`solvers.electroneutral_kernels`: one pass per Newton iteration assembles the rows and
-eliminates the tridiagonal block, after three passes for the native D at the faces).
+(`solvers.electroneutral_kernels`: per Newton iteration three passes for the native D at the
+faces, one for the face terms, one that assembles the rows and eliminates the tridiagonal
+block); with each snapshot it also computes the potential profile.
 """
 
 from __future__ import annotations
