@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time as _time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -187,6 +188,36 @@ def reduced_cell_count(x_faces_nm: np.ndarray) -> int:
     return len(h) if wide.size == 0 else int(wide[0])
 
 
+#: reduced grids of recent problems (`_reduced_grid`), keyed by the bytes of their faces
+_GRIDS: dict[bytes, tuple] = {}
+_GRIDS_LOCK = threading.Lock()
+#: how many `_GRIDS` keeps (a fit or a sweep reuses one grid; a grid study a few)
+GRID_CACHE_SIZE = 8
+
+
+def _reduced_grid(faces_full: np.ndarray) -> tuple:
+    """(n_max, faces, h, d, xc, inv_geo) of the reduced grid of a problem grid with these faces
+    (nm): its n_max cells (`reduced_cell_count`), their faces, widths, the node distances d
+    (d[0]: first centre - 0), the cell centres and `EK.inverse_geometry(h, d)`. Kept for
+    recent grids, by content (a few microseconds against some 40 to build them); the kernels
+    only read these arrays (never write)."""
+    key = faces_full.tobytes()
+    hit = _GRIDS.get(key)
+    if hit is not None:
+        return hit
+    n_max = reduced_cell_count(faces_full)
+    faces = np.ascontiguousarray(faces_full[: n_max + 1])
+    h = np.diff(faces)
+    xc = cell_centers_nm(faces)
+    d = np.concatenate([[xc[0] - faces[0]], np.diff(xc)])
+    out = (n_max, faces, h, d, xc, EK.inverse_geometry(h, d))
+    with _GRIDS_LOCK:  # the fits solve in threads
+        while len(_GRIDS) >= GRID_CACHE_SIZE:
+            _GRIDS.pop(next(iter(_GRIDS)))  # the oldest
+        _GRIDS[key] = out
+    return out
+
+
 def _native_table(mobility: object) -> tuple:
     """(kind, d_const, u0, du, logd, slope, n_lo) in nm^2/s for the kernels."""
     t = mobility.kernel_table()
@@ -260,11 +291,7 @@ def solve(
     faces_full = np.asarray(problem.x_faces_nm, dtype=float)
     xc_full = cell_centers_nm(faces_full)
     n_full = len(xc_full)
-    n_max = reduced_cell_count(faces_full)
-    faces = np.ascontiguousarray(faces_full[: n_max + 1])
-    h = np.diff(faces)
-    xc = xc_full[:n_max]
-    d = np.concatenate([[xc[0] - faces[0]], np.diff(xc)])
+    n_max, faces, h, d, xc, inv_geo = _reduced_grid(faces_full)
     thickness = float(problem.thickness_nm)
     mob = _native_table(problem.species[i_n].mobility)
     d_f = problem.species[i_f].mobility.kernel_table().D_const * 1.0e14
@@ -294,8 +321,12 @@ def solve(
         ist[EK.IS_NHIST] = k + 1
         ist[EK.IS_ORDER] = k
     # the first window covers every non-zero cell of the initial state (and the margin)
-    nonzero = np.flatnonzero(np.any(dd != 0.0, axis=0))
-    ist[EK.IS_NACT] = min(n_max, (nonzero[-1] + 1 if nonzero.size else 0) + 2 * EK.WINDOW_MARGIN)
+    nonzero = (
+        np.flatnonzero(np.any(dd != 0.0, axis=0))
+        if initial is not None or history is not None
+        else ()
+    )
+    ist[EK.IS_NACT] = min(n_max, (nonzero[-1] + 1 if len(nonzero) else 0) + 2 * EK.WINDOW_MARGIN)
     # forward sensitivities: the perturbed kernel arrays, their histories and scratch
     sens = ES.sensitivity_arrays(
         problem, i_n, i_f, sensitivities, _native_table, _control_scale(problem, i_n)
@@ -308,7 +339,6 @@ def solve(
     t_end = sum(st.duration_s for st in problem.stages)
     geo = (h, d, faces, thickness, d_n1)
     work = EK.work_arrays(n_max)
-    inv_geo = EK.inverse_geometry(h, d)
 
     def psi_front_of(cc: np.ndarray, v: float, front_open: bool, c_src: float) -> float:
         psi = np.zeros(n_max)
