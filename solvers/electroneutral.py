@@ -396,7 +396,8 @@ def solve(
             fs[EK.FS_T] = t_stage0
             fs[EK.FS_DT_WANT] = 0.0
             fs[EK.FS_KAPPA] = 0.0
-            dsc[0, EK.SC_V] = stage_current(stage, 0.0, c)[0]
+            # (the first stage starts from the state of v0)
+            dsc[0, EK.SC_V] = v0 if k_stage == 1 else stage_current(stage, 0.0, c)[0]
             t_stops, flags, out_times = stop_arrays(*stage_stops(problem, stage, t_stage0))
             # a snapshot: the n_max fractions and v (the last column), then the sensitivities
             snaps = np.empty((len(out_times), 1 + n_sens, n_max + 1))
@@ -497,7 +498,8 @@ def solve(
             foreign[rows, :n_max] = blk.c
         snapshots_v[rows] = blk.v
         if blk.psi is not None:
-            potential[rows, :n_max] = blk.psi  # computed by the compiled loop
+            # computed by the compiled loop (thermal units): in V
+            np.multiply(blk.psi, vt, out=potential[rows, :n_max])
         else:
             for i, cc in enumerate(blk.c):
                 EK.potential_profile(
@@ -505,12 +507,13 @@ def solve(
                     float(blk.stage.surface_fraction) / a_mob, *geo, *mob, xc, potential[j + i],
                     a_mob,
                 )  # fmt: skip
+                potential[j + i, :n_max] *= vt
         j = rows.stop
     foreign[:, n_max:] = 0.0
     np.subtract(1.0, foreign, out=fractions[:, i_n])  # no temporary
     # the bulk beyond the reduced grid: the ohmic drop of the pristine glass
-    potential[:, n_max:] = np.multiply.outer(snapshots_v, thickness - xc_full[n_max:]) / d_n1
-    potential *= vt
+    bulk = np.multiply.outer(snapshots_v, thickness - xc_full[n_max:]) / d_n1
+    np.multiply(bulk, vt, out=potential[:, n_max:])
     sens_out = None
     if n_sens:
         # d (foreign fraction) / dp = a_mob d c / dp; the native fraction is 1 - foreign
