@@ -64,16 +64,19 @@ Time integration: the variable-order BDF (orders 1-5, `solvers.bdf`) with the lo
 order control of `solvers.kernels.advance` (max norm over both fractions with weights
 atol + rtol |.|), Newton with the analytic Jacobian (the current v
 predicted by the same polynomial as the profile), the whole loop compiled
-(`solvers.electroneutral_kernels`: one pass per Newton iteration assembles the rows and
-eliminates the tridiagonal block, after three passes for the native D at the faces).
+(`solvers.electroneutral_kernels`: per Newton iteration three passes for the native D at the
+faces, one for the face terms, one that assembles the rows and eliminates the tridiagonal
+block); with each snapshot it also computes the potential profile.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time as _time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -98,6 +101,24 @@ STATUS_TEXT = {
     EK.STATUS_MAX_STEPS: "the maximum number of steps was reached",
     EK.STATUS_SENSITIVITY: "the linear system of the forward sensitivities is singular",
 }
+
+
+class _Block(NamedTuple):
+    """Consecutive snapshots of one stage in the reduced grid's kernel units: foreign fractions
+    c (m x n_max, scaled by 1 / a_mob), currents v (m), sensitivities s (m x n_sens x n_max),
+    potentials psi at the cell centres (m x n_max, thermal units; None: not computed yet)."""
+
+    c: np.ndarray
+    v: np.ndarray
+    s: np.ndarray
+    psi: np.ndarray | None
+    stage: object
+
+
+def _state_block(c, dsc, sd, front_open: bool, stage: object) -> _Block:
+    """A one-snapshot `_Block` of the loop's current state (copies; psi not computed)."""
+    v = float(dsc[0, EK.SC_V]) if front_open else 0.0
+    return _Block(c.copy()[None], np.array([v]), sd[:, 0].copy()[None], None, stage)
 
 
 def _check_problem(problem: Problem) -> tuple[int, int]:
@@ -165,6 +186,36 @@ def reduced_cell_count(x_faces_nm: np.ndarray) -> int:
     h = np.diff(np.asarray(x_faces_nm, dtype=float))
     wide = np.nonzero(h > GRID_WIDTH_MAX * h[0] * (1.0 + 1e-12))[0]
     return len(h) if wide.size == 0 else int(wide[0])
+
+
+#: reduced grids of recent problems (`_reduced_grid`), keyed by the bytes of their faces
+_GRIDS: dict[bytes, tuple] = {}
+_GRIDS_LOCK = threading.Lock()
+#: how many `_GRIDS` keeps (a fit or a sweep reuses one grid; a grid study a few)
+GRID_CACHE_SIZE = 8
+
+
+def _reduced_grid(faces_full: np.ndarray) -> tuple:
+    """(n_max, faces, h, d, xc, inv_geo) of the reduced grid of a problem grid with these faces
+    (nm): its n_max cells (`reduced_cell_count`), their faces, widths, the node distances d
+    (d[0]: first centre - 0), the cell centres and `EK.inverse_geometry(h, d)`. Kept for
+    recent grids, by content (a few microseconds against some 40 to build them); the kernels
+    only read these arrays (never write)."""
+    key = faces_full.tobytes()
+    hit = _GRIDS.get(key)
+    if hit is not None:
+        return hit
+    n_max = reduced_cell_count(faces_full)
+    faces = np.ascontiguousarray(faces_full[: n_max + 1])
+    h = np.diff(faces)
+    xc = cell_centers_nm(faces)
+    d = np.concatenate([[xc[0] - faces[0]], np.diff(xc)])
+    out = (n_max, faces, h, d, xc, EK.inverse_geometry(h, d))
+    with _GRIDS_LOCK:  # the fits solve in threads
+        while len(_GRIDS) >= GRID_CACHE_SIZE:
+            _GRIDS.pop(next(iter(_GRIDS)))  # the oldest
+        _GRIDS[key] = out
+    return out
 
 
 def _native_table(mobility: object) -> tuple:
@@ -240,11 +291,7 @@ def solve(
     faces_full = np.asarray(problem.x_faces_nm, dtype=float)
     xc_full = cell_centers_nm(faces_full)
     n_full = len(xc_full)
-    n_max = reduced_cell_count(faces_full)
-    faces = np.ascontiguousarray(faces_full[: n_max + 1])
-    h = np.diff(faces)
-    xc = xc_full[:n_max]
-    d = np.concatenate([[xc[0] - faces[0]], np.diff(xc)])
+    n_max, faces, h, d, xc, inv_geo = _reduced_grid(faces_full)
     thickness = float(problem.thickness_nm)
     mob = _native_table(problem.species[i_n].mobility)
     d_f = problem.species[i_f].mobility.kernel_table().D_const * 1.0e14
@@ -274,8 +321,12 @@ def solve(
         ist[EK.IS_NHIST] = k + 1
         ist[EK.IS_ORDER] = k
     # the first window covers every non-zero cell of the initial state (and the margin)
-    nonzero = np.flatnonzero(np.any(dd != 0.0, axis=0))
-    ist[EK.IS_NACT] = min(n_max, (nonzero[-1] + 1 if nonzero.size else 0) + 2 * EK.WINDOW_MARGIN)
+    nonzero = (
+        np.flatnonzero(np.any(dd != 0.0, axis=0))
+        if initial is not None or history is not None
+        else ()
+    )
+    ist[EK.IS_NACT] = min(n_max, (nonzero[-1] + 1 if len(nonzero) else 0) + 2 * EK.WINDOW_MARGIN)
     # forward sensitivities: the perturbed kernel arrays, their histories and scratch
     sens = ES.sensitivity_arrays(
         problem, i_n, i_f, sensitivities, _native_table, _control_scale(problem, i_n)
@@ -288,7 +339,6 @@ def solve(
     t_end = sum(st.duration_s for st in problem.stages)
     geo = (h, d, faces, thickness, d_n1)
     work = EK.work_arrays(n_max)
-    inv_geo = EK.inverse_geometry(h, d)
 
     def psi_front_of(cc: np.ndarray, v: float, front_open: bool, c_src: float) -> float:
         psi = np.zeros(n_max)
@@ -312,11 +362,11 @@ def solve(
         return v, psi_front_of(cc, v, front_open, c_src)
 
     v0, psi0 = stage_current(problem.stages[0], 0.0, c)
+    # the snapshots: their times, and their states in blocks of consecutive snapshots (views of
+    # the compiled loop's snapshot arrays, one pair per stage, written once each: `_Block`)
     snapshots_t = [0.0]
-    snapshots_c = [c.copy()]
-    snapshots_v = [v0]
-    snapshots_s = [np.zeros((n_sens, n_max))]
-    snapshot_src = [problem.stages[0]]
+    blocks = [_Block(c.copy()[None], np.array([v0]), np.zeros((1, n_sens, n_max)), None,
+                     problem.stages[0])]  # fmt: skip
     records.start(0.0, v0, psi0, 0.0)
     stage_end_index: list[int] = []
     completed = True
@@ -346,10 +396,12 @@ def solve(
             fs[EK.FS_T] = t_stage0
             fs[EK.FS_DT_WANT] = 0.0
             fs[EK.FS_KAPPA] = 0.0
-            dsc[0, EK.SC_V] = stage_current(stage, 0.0, c)[0]
+            # (the first stage starts from the state of v0)
+            dsc[0, EK.SC_V] = v0 if k_stage == 1 else stage_current(stage, 0.0, c)[0]
             t_stops, flags, out_times = stop_arrays(*stage_stops(problem, stage, t_stage0))
             # a snapshot: the n_max fractions and v (the last column), then the sensitivities
             snaps = np.empty((len(out_times), 1 + n_sens, n_max + 1))
+            snap_psi = np.empty((len(out_times), n_max))
             ps_tabv = sens.tab_v[k_stage - 1]
             ist[EK.IS_NSTOP] = 0
             ist[EK.IS_NSNAP] = 0
@@ -372,7 +424,7 @@ def solve(
                     steps_at_stage_start), problem.max_order, int(problem.error_control),
                     *(b[:n_call] for b in records.buffers), work, inv_geo, sd, sv, sens.kind,
                     sens.scale, sens.d_f, sens.d_n1, sens.d_const, sens.u0, sens.du, sens.logd,
-                    sens.slope, sens.n_lo, ps_tabv, sens.inv_delta, *s_work, a_mob,
+                    sens.slope, sens.n_lo, ps_tabv, sens.inv_delta, *s_work, xc, snap_psi, a_mob,
                 )  # fmt: skip
                 if compile_s == 0.0:
                     compile_s = _time.perf_counter() - tc
@@ -381,12 +433,14 @@ def solve(
                 # the snapshots of this call, all kept before the progress callbacks
                 new = range(n_taken, int(ist[EK.IS_NSNAP]))
                 n_taken = int(ist[EK.IS_NSNAP])
-                for j in new:
-                    snapshots_t.append(out_times[j])
-                    snapshots_c.append(snaps[j, 0, :n_max].copy())
-                    snapshots_v.append(float(snaps[j, 0, n_max]) if front_open else 0.0)
-                    snapshots_s.append(snaps[j, 1:, :n_max].copy())
-                    snapshot_src.append(stage)
+                if new:
+                    j0, j1 = new.start, new.stop
+                    snapshots_t.extend(out_times[j0:j1])
+                    v_new = snaps[j0:j1, 0, n_max] if front_open else np.zeros(j1 - j0)
+                    s_new = snaps[j0:j1, 1:, :n_max]
+                    blocks.append(
+                        _Block(snaps[j0:j1, 0, :n_max], v_new, s_new, snap_psi[j0:j1], stage)
+                    )
                 if progress is not None:
                     for j in new:
                         progress(out_times[j], t_end)
@@ -410,10 +464,7 @@ def solve(
                     message = f"solver stopped at {where}: {reason}"
                 if fs[EK.FS_T] > snapshots_t[-1]:
                     snapshots_t.append(float(fs[EK.FS_T]))
-                    snapshots_c.append(c.copy())
-                    snapshots_v.append(float(dsc[0, EK.SC_V]) if front_open else 0.0)
-                    snapshots_s.append(sd[:, 0].copy())
-                    snapshot_src.append(stage)
+                    blocks.append(_state_block(c, dsc, sd, front_open, stage))
             if not completed:
                 break
             stage_end_index.append(len(snapshots_t) - 1)
@@ -429,31 +480,45 @@ def solve(
         )
         if fs[EK.FS_T] > snapshots_t[-1]:
             snapshots_t.append(float(fs[EK.FS_T]))
-            snapshots_c.append(c.copy())
-            snapshots_v.append(float(dsc[0, EK.SC_V]) if stage.source is not None else 0.0)
-            snapshots_s.append(sd[:, 0].copy())
-            snapshot_src.append(stage)
+            blocks.append(_state_block(c, dsc, sd, stage.source is not None, stage))
     finally:
         sigint.restore()
 
     n_times = len(snapshots_t)
-    fractions = np.zeros((n_times, 2, n_full))
-    potential = np.zeros((n_times, n_full))
-    for j, (cc, v, st) in enumerate(zip(snapshots_c, snapshots_v, snapshot_src, strict=True)):
-        fractions[j, i_f, :n_max] = cc * a_mob if a_mob != 1.0 else cc
-        EK.potential_profile(
-            cc, v, st.source is not None, d_f, float(st.surface_fraction) / a_mob, *geo, *mob,
-            xc, potential[j], a_mob,
-        )  # fmt: skip
-    np.subtract(1.0, fractions[:, i_f], out=fractions[:, i_n])  # no temporary
+    fractions = np.empty((n_times, 2, n_full))
+    potential = np.empty((n_times, n_full))
+    snapshots_v = np.empty(n_times)
+    foreign = fractions[:, i_f]
+    j = 0
+    for blk in blocks:
+        rows = slice(j, j + len(blk.c))
+        if a_mob != 1.0:
+            np.multiply(blk.c, a_mob, out=foreign[rows, :n_max])
+        else:
+            foreign[rows, :n_max] = blk.c
+        snapshots_v[rows] = blk.v
+        if blk.psi is not None:
+            # computed by the compiled loop (thermal units): in V
+            np.multiply(blk.psi, vt, out=potential[rows, :n_max])
+        else:
+            for i, cc in enumerate(blk.c):
+                EK.potential_profile(
+                    cc, float(blk.v[i]), blk.stage.source is not None, d_f,
+                    float(blk.stage.surface_fraction) / a_mob, *geo, *mob, xc, potential[j + i],
+                    a_mob,
+                )  # fmt: skip
+                potential[j + i, :n_max] *= vt
+        j = rows.stop
+    foreign[:, n_max:] = 0.0
+    np.subtract(1.0, foreign, out=fractions[:, i_n])  # no temporary
     # the bulk beyond the reduced grid: the ohmic drop of the pristine glass
-    potential[:, n_max:] = np.multiply.outer(snapshots_v, thickness - xc_full[n_max:]) / d_n1
-    potential *= vt
+    bulk = np.multiply.outer(snapshots_v, thickness - xc_full[n_max:]) / d_n1
+    np.multiply(bulk, vt, out=potential[:, n_max:])
     sens_out = None
     if n_sens:
         # d (foreign fraction) / dp = a_mob d c / dp; the native fraction is 1 - foreign
         sens_out = np.zeros((n_times, n_sens, 2, n_full))
-        sens_out[:, :, i_f, :n_max] = np.array(snapshots_s) * a_mob
+        sens_out[:, :, i_f, :n_max] = np.concatenate([blk.s for blk in blocks]) * a_mob
         sens_out[:, :, i_n] = -sens_out[:, :, i_f]
     state = np.zeros(n_full)
     state[:n_max] = c * a_mob if a_mob != 1.0 else c

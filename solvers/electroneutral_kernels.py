@@ -34,6 +34,7 @@ from solvers.bdf import (
     update,
 )
 from solvers.electroneutral_assembly import (  # noqa: F401  (re-exported)
+    N_FACE_WORK,
     assemble,
     back_substitute,
     inverse_geometry,
@@ -181,8 +182,8 @@ def active_cells(c, n, n_max, tol):
     return min(n_max, last + 1 + 2 * WINDOW_MARGIN)
 
 
-#: rows of the scratch array of `advance`
-N_WORK = 18
+#: rows of the scratch array of `advance`: its own, then the face scratch of `newton_system`
+N_WORK = 18 + N_FACE_WORK
 
 
 def work_arrays(n_max):
@@ -206,7 +207,7 @@ def advance(
     front_open, d_n1, kind, d_const, u0, du, logd, slope, n_lo, control, tab_t, tab_v, rtol,
     atol, max_steps, max_order, error_control, rec_t, rec_v, rec_psi, rec_q, work, inv_geo,
     sd, sv, ps_kind, ps_scale, ps_df, ps_dn1, ps_dconst, ps_u0, ps_du, ps_logd, ps_slope, ps_n_lo,
-    ps_tabv, ps_inv_delta, swork, s_pred, s_hist, s_rhs, a_mob=1.0,
+    ps_tabv, ps_inv_delta, swork, s_pred, s_hist, s_rhs, xc, snap_psi, a_mob=1.0,
 ):  # fmt: skip
     """Integrate through the stop times t_stops[ist[IS_NSTOP]:] (s, increasing) with the
     adaptive variable-order BDF of solvers.bdf, landing on each exactly, as
@@ -234,12 +235,16 @@ def advance(
     `native_mobilities`). sd (m x N_DIFF x n_max): the histories of the forward sensitivities
     of m parameters, integrated with the state when m > 0 (`solvers.electroneutral_sensitivity`,
     whose `sensitivity_step` takes ps_*, swork, s_pred, s_hist, s_rhs; sv: dv/dp of the last
-    step); STATUS_SENSITIVITY if their system is singular. Returns a STATUS_*.
+    step); STATUS_SENSITIVITY if their system is singular. xc: the cell centres of the reduced
+    grid (nm); snap_psi (len(snaps) x n_max): with each snapshot j, the potential profile of
+    its state at xc (`potential_profile`, thermal units, v = 0 at a blocking front), so that
+    the driver need not call back for every snapshot. Returns a STATUS_*.
     """
     n_max = dd.shape[1]
     res, lo, di, up, bcol, brow = work[0], work[1], work[2], work[3], work[4], work[5]
     gam, uf, dn, dn_u, y, z = work[6], work[7], work[8], work[9], work[10], work[11]
     hist, cnew, cpred, inv_w, dpsi, c = work[12], work[13], work[14], work[15], work[16], work[17]
+    face_work = work[18:]
     inv_h, inv_d, inv_half = inv_geo
     # forward sensitivities: the iterate at which the last Newton matrix was formed
     n_sens = sd.shape[0]
@@ -278,6 +283,11 @@ def advance(
                 for r in range(n_max):
                     snaps[j, 0, r] = c[r]
                 snaps[j, 0, n_max] = dsc[0, SC_V]
+                potential_profile(
+                    c[:n_max], dsc[0, SC_V] if front_open else 0.0, front_open, d_f, c_src, h,
+                    d, faces, thickness, d_n1, kind, d_const, u0, du, logd, slope, n_lo, xc,
+                    snap_psi[j], a_mob,
+                )  # fmt: skip
                 for q in range(n_sens):
                     for r in range(n_max):
                         snaps[j, 1 + q, r] = sd[q, 0, r]
@@ -355,7 +365,7 @@ def advance(
                     cnew, n, hist, a0, dt, v, front_open, potentiostatic, d_f, c_src, h,
                     inv_h, d, inv_d, inv_half, faces, thickness, d_n1, kind, d_const, u0, du,
                     logd, slope, n_lo, res, lo, di, up, bcol, brow, out, gam, y, z, uf, dn,
-                    dn_u, a_mob,
+                    dn_u, a_mob, face_work,
                 )
                 != 0
             ):  # fmt: skip

@@ -494,6 +494,57 @@ def test_potential_profile_agrees_with_npp(npp_pairs):
     assert np.abs(a.potential_V[1:] - b.potential_V[1:]).max() < 1e-3
 
 
+@pytest.mark.parametrize("variant", ["potentiostatic", "immobile fraction", "three stages"])
+def test_snapshot_potentials_are_those_of_the_snapshot_profiles(variant):
+    """The potential of every snapshot (the compiled loop computes it when it takes the
+    snapshot) equals `potential_profile` of that snapshot's foreign fractions and current,
+    called afresh, to 1e-12 (the current taken back from the A/cm^2 record), with the ohmic
+    drop of the pristine glass beyond the reduced grid: on a profile whose tail reaches the
+    last cell of the reduced grid, with an immobile native fraction (scaled kernel units),
+    and through a blocking stage (v = 0) and a tabulated galvanostatic one."""
+    values = {"grid.fine_spacing_nm": 1.0, "grid.fine_depth_nm": 20.0,
+              "stage.1.duration_s": 300.0, "solver.rtol": 1e-3, "solver.atol": 1e-10,
+              "solver.n_output": 6}  # fmt: skip
+    if variant == "immobile fraction":
+        values["species.Li.immobile_fraction"] = 0.2
+    pr = problem_from_case(nppsim.load_case(CASE).with_values(values))
+    if variant == "three stages":
+        st1 = pr.stages[0]
+        pr = dataclasses.replace(pr, stages=(
+            st1,
+            dataclasses.replace(st1, source=None, table_value=np.array([0.5])),
+            dataclasses.replace(st1, control="current", table_t_s=np.array([0.0, 100.0, 300.0]),
+                                table_value=np.array([1e-7, 2e-7, 1e-7])),
+        ))  # fmt: skip
+    sol = en.solve(pr)
+    assert sol.completed, sol.message
+    i_n, i_f = en._check_problem(pr)
+    n_max, faces, h, d, xc, _ = en._reduced_grid(np.asarray(pr.x_faces_nm, dtype=float))
+    # the profile's tail (~1e-17 at atol 1e-10) reaches the last cell of the reduced grid,
+    # where the potential's loop ends
+    assert sol.fractions[-1, i_f, n_max - 1] > 0.0
+    mob = en._native_table(pr.species[i_n].mobility)
+    d_f = pr.species[i_f].mobility.kernel_table().D_const * 1.0e14
+    d_n1 = EK.mobility(1.0, *mob)[0]
+    a_mob = 1.0 - pr.species[i_n].immobile_fraction
+    vt = 8.617333262e-5 * pr.temperature_K
+    flux_to_a = units.current_density_A_cm2(1.0, pr.n_bulk_cm3)
+    stage_of = np.searchsorted(np.cumsum([st.duration_s for st in pr.stages]), sol.times_s)
+    for j, t in enumerate(sol.times_s):
+        stage = pr.stages[min(stage_of[j], len(pr.stages) - 1)]
+        k = int(np.flatnonzero(sol.front_time_s == t)[-1])
+        v = sol.front_current_A_cm2[k] / flux_to_a / a_mob
+        psi = np.zeros(n_max)
+        EK.potential_profile(
+            sol.fractions[j, i_f, :n_max] / a_mob, v, stage.source is not None, d_f,
+            stage.surface_fraction / a_mob, h, d, faces, pr.thickness_nm, d_n1, *mob, xc, psi,
+            a_mob,
+        )  # fmt: skip
+        bulk = v * (pr.thickness_nm - sol.x_centers_nm[n_max:]) / d_n1
+        expected = np.concatenate([psi, bulk]) * vt
+        np.testing.assert_allclose(sol.potential_V[j], expected, rtol=1e-12, atol=1e-12)
+
+
 def test_speed_report(npp_pairs):
     """Wall time of the standard case with a warm cache (reported, not asserted)."""
     pr = problem_from_case(nppsim.load_case(CASE))
