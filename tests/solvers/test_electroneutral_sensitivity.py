@@ -21,24 +21,9 @@ from solvers import electroneutral as en
 from solvers import electroneutral_kernels as EK
 from solvers import electroneutral_numpy as EN
 from solvers import electroneutral_sensitivity as ES
+from tests.solvers.test_sensitivity import PARAMETERS, VALUES  # the full solver's short run
 
 METHOD = "electroneutral"
-#: a short, tight run of the shipped case: 1000 s of K+ CAIT on a coarse grid
-VALUES = {
-    "stage.1.duration_s": 1000.0,
-    "grid.fine_spacing_nm": 1.0,
-    "grid.fine_depth_nm": 200.0,
-    "solver.rtol": 1e-7,
-    "solver.atol": 1e-11,
-    "solver.n_output": 2,
-}
-#: key, value of the case, central-difference step (relative)
-PARAMETERS = [
-    ("species.Li.sed.fwhm_eV", 0.25, 1e-3),
-    ("species.K.D_cm2_s", 2e-16, 1e-3),
-    ("species.Li.D_cm2_s", 1e-12, 1e-3),
-    ("stage.1.potential_V", 1.5, 1e-3),
-]
 
 
 def _central_error(case, sensitivities, key, value, rel):
